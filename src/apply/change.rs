@@ -1,0 +1,239 @@
+//! Carrying out and undoing one primitive action. This and the journal are the only code that
+//! changes the host.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, anyhow, bail};
+
+use super::journal::{Journal, Snapshot};
+use crate::facts::caps::CAP_NET_BIND_SERVICE;
+use crate::facts::sysctl_path;
+use crate::facts::users::UserDb;
+use crate::plan::{Action, FileState, State, action::observe_file};
+use crate::root::Root;
+use crate::xattr;
+
+/// Missing ancestors of an in-root path, outermost first.
+fn missing_dirs(root: &Root, path: &Path) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = path
+        .ancestors()
+        .skip(1)
+        .filter(|d| !root.host(d).exists())
+        .map(Path::to_path_buf)
+        .collect();
+    out.reverse();
+    out
+}
+
+/// Records the target's state (and, for files about to be rewritten, their content) in the
+/// journal folder. Called, and made durable, before the action runs.
+pub fn snapshot(
+    action: &Action,
+    root: &Root,
+    journal: &Journal,
+    step: usize,
+) -> anyhow::Result<Snapshot> {
+    let mut snap = Snapshot {
+        state: action.observe(root)?,
+        backup: None,
+        created_dirs: Vec::new(),
+    };
+    if let Action::WriteFile { path, .. } = action {
+        let (state, content) = observe_file(&root.host(path))?;
+        if let (true, Some(content)) = (state.exists, content) {
+            let name = format!("step-{step}.backup");
+            journal.save_backup(&name, &content)?;
+            snap.backup = Some(name);
+        }
+        snap.created_dirs = missing_dirs(root, path);
+    }
+    Ok(snap)
+}
+
+fn fsync_dir(dir: &Path) -> std::io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+/// Writes a file atomically: a temporary file in the same directory, owner and mode set, fsync,
+/// rename over the target, fsync of the directory.
+fn write_atomic(
+    target: &Path,
+    content: &[u8],
+    mode: u32,
+    uid: u32,
+    gid: u32,
+) -> anyhow::Result<()> {
+    let dir = target
+        .parent()
+        .ok_or_else(|| anyhow!("{} has no parent", target.display()))?;
+    let name = target.file_name().unwrap_or_default().to_string_lossy();
+    let tmp = dir.join(format!(".{name}.lowport-{}", std::process::id()));
+    let result = (|| -> anyhow::Result<()> {
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        f.write_all(content)?;
+        std::os::unix::fs::fchown(&f, Some(uid), Some(gid))?;
+        f.set_permissions(std::fs::Permissions::from_mode(mode))?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, target)?;
+        fsync_dir(dir)?;
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result.with_context(|| format!("writing {}", target.display()))
+}
+
+fn ids(db: &UserDb, owner: &str, group: &str) -> anyhow::Result<(u32, u32)> {
+    let uid = db
+        .user(owner)
+        .map(|a| a.uid)
+        .ok_or_else(|| anyhow!("no user '{owner}'"))?;
+    let gid = db
+        .group_gid(group)
+        .ok_or_else(|| anyhow!("no group '{group}'"))?;
+    Ok((uid, gid))
+}
+
+fn write_sysctl(key: &str, value: &str) -> anyhow::Result<()> {
+    let path = sysctl_path(key);
+    std::fs::write(&path, format!("{value}\n"))
+        .with_context(|| format!("writing {}", path.display()))?;
+    // Read back: the kernel may clamp or silently keep another value.
+    let now = std::fs::read_to_string(&path)?;
+    if now.trim() != value {
+        bail!("{key} reads {} after writing {value}", now.trim());
+    }
+    Ok(())
+}
+
+pub fn execute(action: &Action, root: &Root, db: &UserDb) -> anyhow::Result<()> {
+    match action {
+        Action::WriteFile {
+            path,
+            content,
+            mode,
+            owner,
+            group,
+        } => {
+            let (uid, gid) = ids(db, owner, group)?;
+            for d in missing_dirs(root, path) {
+                std::fs::DirBuilder::new()
+                    .mode(0o755)
+                    .create(root.host(&d))?;
+            }
+            write_atomic(&root.host(path), content.as_bytes(), *mode, uid, gid)
+        }
+        Action::SetOwnerMode {
+            path,
+            owner,
+            group,
+            mode,
+        } => {
+            let (uid, gid) = ids(db, owner, group)?;
+            let host = root.host(path);
+            std::os::unix::fs::lchown(&host, Some(uid), Some(gid))?;
+            std::fs::set_permissions(&host, std::fs::Permissions::from_mode(*mode))?;
+            Ok(())
+        }
+        Action::SetFileCap { path, .. } => {
+            let argv = action.argv(root).unwrap_or_default();
+            let out = std::process::Command::new(&argv[0])
+                .args(&argv[1..])
+                .output()
+                .with_context(|| format!("running {}", argv[0]))?;
+            if !out.status.success() {
+                bail!(
+                    "`{}` failed ({}): {}",
+                    argv.join(" "),
+                    out.status,
+                    String::from_utf8_lossy(&out.stderr).trim()
+                );
+            }
+            // Confirm from the attribute itself rather than trusting the exit status.
+            let (state, _) = observe_file(&root.host(path))?;
+            if !state
+                .capability()
+                .is_some_and(|c| c.grants(CAP_NET_BIND_SERVICE))
+            {
+                bail!(
+                    "setcap exited 0 but {} carries no cap_net_bind_service=ep",
+                    path.display()
+                );
+            }
+            Ok(())
+        }
+        Action::SetSysctl { key, value } => write_sysctl(key, value),
+    }
+}
+
+fn restore_meta(host: &Path, f: &FileState) -> anyhow::Result<()> {
+    std::os::unix::fs::lchown(host, f.uid, f.gid)?;
+    if let Some(mode) = f.mode {
+        std::fs::set_permissions(host, std::fs::Permissions::from_mode(mode))?;
+    }
+    // Last: chown and chmod can clear security.capability.
+    xattr::restore(host, &f.xattr_bytes())?;
+    Ok(())
+}
+
+/// Puts the target back as the snapshot recorded it. Safe to repeat, and safe when the action
+/// never ran or ran only partly.
+pub fn restore(
+    action: &Action,
+    root: &Root,
+    snap: &Snapshot,
+    backup: impl Fn(&str) -> std::io::Result<Vec<u8>>,
+) -> anyhow::Result<()> {
+    match (action, &snap.state) {
+        (Action::WriteFile { path, .. }, State::File(f)) => {
+            let host = root.host(path);
+            if f.exists {
+                let name = snap
+                    .backup
+                    .as_deref()
+                    .ok_or_else(|| anyhow!("no backup recorded"))?;
+                let content = backup(name).with_context(|| format!("reading backup {name}"))?;
+                write_atomic(
+                    &host,
+                    &content,
+                    f.mode.unwrap_or(0o644),
+                    f.uid.unwrap_or(0),
+                    f.gid.unwrap_or(0),
+                )?;
+                restore_meta(&host, f)
+            } else {
+                match std::fs::remove_file(&host) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => {
+                        return Err(e).with_context(|| format!("removing {}", host.display()));
+                    }
+                }
+                if let Some(parent) = host.parent() {
+                    fsync_dir(parent).ok();
+                }
+                for d in snap.created_dirs.iter().rev() {
+                    // Only if empty: never delete what someone else put there since.
+                    let _ = std::fs::remove_dir(root.host(d));
+                }
+                Ok(())
+            }
+        }
+        (Action::SetOwnerMode { path, .. } | Action::SetFileCap { path, .. }, State::File(f)) => {
+            restore_meta(&root.host(path), f)
+        }
+        (Action::SetSysctl { key, .. }, State::Sysctl { value: Some(v) }) => write_sysctl(key, v),
+        _ => bail!(
+            "the snapshot of {} does not match its step",
+            action.target()
+        ),
+    }
+}

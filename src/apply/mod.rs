@@ -1,0 +1,245 @@
+//! The executor: runs a plan's pending steps under the lock, journaling a snapshot before each,
+//! and undoes completed steps in reverse on failure, signal, or a later `rollback`. It reports
+//! progress as [`Event`]s so any front end (plain lines, JSON, TUI) can show it.
+
+pub mod change;
+pub mod journal;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::error::{Error, Result};
+use crate::facts::users::UserDb;
+use crate::plan::{Plan, Step};
+pub use journal::{DEFAULT_STATE_DIR, Journal, Lock, Record, Run, StateDir, Status, Who};
+
+/// Progress, in the order it happens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    Started { run: String },
+    Skipped { step: usize, summary: String },
+    Running { step: usize, summary: String },
+    Done { step: usize },
+    Failed { step: usize, error: String },
+    RollingBack { reason: String },
+    Undone { step: usize, target: String },
+    UndoFailed { step: usize, error: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Every step was already in place: no run was recorded.
+    NothingToDo,
+    Applied {
+        run: String,
+    },
+    /// A step failed or a signal arrived, and every change was undone.
+    RolledBack {
+        run: String,
+        cause: String,
+    },
+    /// Undo failed somewhere: the journal stays for `lowport rollback`.
+    RollbackIncomplete {
+        run: String,
+        cause: String,
+        errors: Vec<String>,
+    },
+}
+
+/// Test-only fault injection, compiled into debug builds only: `LOWPORT_TEST_FAULT` is
+/// `fail-after:N` (step N runs, then reports failure), `kill-before:N` (SIGKILL once step N's
+/// snapshot is durable, before it runs) or `kill-after:N` (SIGKILL after step N is journaled
+/// done). N counts executed steps from 1.
+#[cfg(debug_assertions)]
+fn fault(point: &str, n: usize) -> Result<()> {
+    let Ok(spec) = std::env::var("LOWPORT_TEST_FAULT") else {
+        return Ok(());
+    };
+    if spec != format!("{point}:{n}") {
+        return Ok(());
+    }
+    if point.starts_with("kill") {
+        let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGKILL);
+    }
+    Err(anyhow::anyhow!("injected fault after step {n}").into())
+}
+
+#[cfg(not(debug_assertions))]
+fn fault(_point: &str, _n: usize) -> Result<()> {
+    Ok(())
+}
+
+fn run_step(step: &Step, n: usize, j: &mut Journal, plan: &Plan, db: &UserDb) -> Result<()> {
+    let root = crate::root::Root::new(plan.root.clone());
+    let snapshot = change::snapshot(&step.action, &root, j, n)?;
+    j.append(&Record::Before { step: n, snapshot })?;
+    fault("kill-before", n)?;
+    change::execute(&step.action, &root, db)?;
+    let after = step.action.observe(&root)?;
+    j.append(&Record::Done { step: n, after })?;
+    fault("kill-after", n)?;
+    fault("fail-after", n)?;
+    Ok(())
+}
+
+/// Runs the plan's pending steps. The caller holds the lock and has confirmed.
+pub fn apply(
+    plan: &Plan,
+    state: &StateDir,
+    lock: &Lock,
+    interrupted: &AtomicBool,
+    on: &mut dyn FnMut(Event),
+) -> Result<Outcome> {
+    if plan.nothing_to_do() {
+        return Ok(Outcome::NothingToDo);
+    }
+    let db = UserDb::new(&crate::root::Root::new(plan.root.clone()));
+    let mut j = state.create_run(plan, Who::current(), lock)?;
+    on(Event::Started { run: j.id.clone() });
+    let mut failure = None;
+    for (i, step) in plan.steps.iter().enumerate() {
+        let n = i + 1;
+        if interrupted.load(Ordering::SeqCst) {
+            failure = Some("interrupted by a signal".to_string());
+            break;
+        }
+        if step.in_place {
+            on(Event::Skipped {
+                step: n,
+                summary: step.summary.clone(),
+            });
+            continue;
+        }
+        on(Event::Running {
+            step: n,
+            summary: step.summary.clone(),
+        });
+        match run_step(step, n, &mut j, plan, &db) {
+            Ok(()) => on(Event::Done { step: n }),
+            Err(e) => {
+                let error = format!("{e:#}");
+                j.append(&Record::Failed {
+                    step: n,
+                    error: error.clone(),
+                })?;
+                on(Event::Failed {
+                    step: n,
+                    error: error.clone(),
+                });
+                failure = Some(format!("step {n} failed: {error}"));
+                break;
+            }
+        }
+    }
+    if failure.is_none() && interrupted.load(Ordering::SeqCst) {
+        failure = Some("interrupted by a signal".to_string());
+    }
+    match failure {
+        None => {
+            j.append(&Record::End {
+                status: Status::Applied,
+            })?;
+            Ok(Outcome::Applied { run: j.id })
+        }
+        Some(cause) => {
+            let run = state.load(&j.id)?;
+            undo(&run, &mut j, &cause, true, on)
+        }
+    }
+}
+
+/// Targets changed since the run last wrote them. A later rollback refuses to clobber them
+/// unless forced. Several steps may touch one target; the last one's result is what counts.
+pub fn edited_since(run: &Run) -> Result<Vec<String>> {
+    let root = crate::root::Root::new(run.plan.root.clone());
+    let mut last: Vec<(String, &crate::plan::Action, &crate::plan::State)> = Vec::new();
+    for (n, _, after) in run.to_undo() {
+        let (Some(after), Some(step)) = (after, run.plan.steps.get(n - 1)) else {
+            continue;
+        };
+        let target = step.action.target();
+        last.retain(|(t, _, _)| *t != target);
+        last.push((target, &step.action, after));
+    }
+    let mut out = Vec::new();
+    for (target, action, after) in last {
+        if &action.observe(&root)? != after {
+            out.push(target);
+        }
+    }
+    Ok(out)
+}
+
+/// Undoes a run's not-yet-undone steps in reverse. Every undo is attempted even after one fails.
+pub fn undo(
+    run: &Run,
+    j: &mut Journal,
+    reason: &str,
+    force: bool,
+    on: &mut dyn FnMut(Event),
+) -> Result<Outcome> {
+    if !force {
+        let edited = edited_since(run)?;
+        if !edited.is_empty() {
+            return Err(Error::Refused(format!(
+                "changed since run {} wrote it: {}. Rolling back would overwrite those \
+                 changes; check them, then run again with --force. Nothing was changed.",
+                run.id,
+                edited.join(", ")
+            )));
+        }
+    }
+    let root = crate::root::Root::new(run.plan.root.clone());
+    j.append(&Record::RollbackStart {
+        reason: reason.to_string(),
+        time: journal::now(),
+    })?;
+    on(Event::RollingBack {
+        reason: reason.to_string(),
+    });
+    let mut errors = Vec::new();
+    for (n, snap, _) in run.to_undo().into_iter().rev() {
+        let Some(step) = run.plan.steps.get(n - 1) else {
+            errors.push(format!("step {n} is not in the run's plan"));
+            continue;
+        };
+        match change::restore(&step.action, &root, snap, |name| run.backup(name)) {
+            Ok(()) => {
+                j.append(&Record::Undone { step: n })?;
+                on(Event::Undone {
+                    step: n,
+                    target: step.action.target(),
+                });
+            }
+            Err(e) => {
+                let error = format!("{e:#}");
+                j.append(&Record::UndoFailed {
+                    step: n,
+                    error: error.clone(),
+                })?;
+                on(Event::UndoFailed {
+                    step: n,
+                    error: error.clone(),
+                });
+                errors.push(format!("step {n} ({}): {error}", step.action.target()));
+            }
+        }
+    }
+    let (status, outcome) = if errors.is_empty() {
+        (
+            Status::RolledBack,
+            Outcome::RolledBack {
+                run: run.id.clone(),
+                cause: reason.into(),
+            },
+        )
+    } else {
+        let o = Outcome::RollbackIncomplete {
+            run: run.id.clone(),
+            cause: reason.into(),
+            errors,
+        };
+        (Status::RollbackIncomplete, o)
+    };
+    j.append(&Record::End { status })?;
+    Ok(outcome)
+}

@@ -1,0 +1,167 @@
+//! Command-line definitions only: clap parses and validates (bad input exits 2 before anything
+//! touches the host); `commands` resolves the values against the system.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::apply::DEFAULT_STATE_DIR;
+use crate::error::EXIT_CODES_HELP;
+use crate::validate::{self, PortArg};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "lowport",
+    version,
+    about = "Let a service bind ports below 1024 without running it as root",
+    long_about = "Let a service bind ports below 1024 without running it as root.\n\n\
+        lowport detects the host, explains every method that exists for it with its risks, \
+        previews every file and command as an exact diff and argv, applies under a lock with a \
+        durable journal, verifies by really binding the port, and rolls back on failure or later.",
+    after_help = EXIT_CODES_HELP,
+    arg_required_else_help = true
+)]
+pub struct Cli {
+    /// Take every file path under DIR (like `systemctl --root`); kernel state stays the host's
+    #[arg(long, global = true, value_name = "DIR", default_value = "/", value_parser = validate::absolute_path)]
+    pub root: PathBuf,
+
+    /// Where the journal, backups and lock live
+    #[arg(long, global = true, value_name = "DIR", env = "LOWPORT_STATE_DIR",
+          default_value = DEFAULT_STATE_DIR, value_parser = validate::absolute_path)]
+    pub state_dir: PathBuf,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Show what lowport detects about this host, the binary and the ports (read-only)
+    Detect(DetectArgs),
+    /// List every method for this OS with its risks and whether it is available here
+    Methods(TargetArgs),
+    /// Show exactly what a method would change: file diffs, commands, and undo
+    Plan(PlanArgs),
+    /// Carry out a plan under a lock and journal, verify it, roll back on failure
+    Apply(ApplyArgs),
+    /// Undo an earlier apply (or finish undoing an interrupted one)
+    Rollback(RollbackArgs),
+    /// List earlier applies with their status
+    History(JsonArg),
+    /// Prove that a user or binary can bind the ports
+    Verify(VerifyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct JsonArg {
+    /// Print one JSON document (with format_version) instead of text
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DetectArgs {
+    /// The service's executable: an absolute path, or a command name looked up on PATH
+    #[arg(long, value_name = "PATH|NAME", value_parser = validate::binary)]
+    pub binary: Option<String>,
+    /// A port to report listeners for (repeatable)
+    #[arg(long, value_name = "N", value_parser = validate::port_arg)]
+    pub port: Vec<PortArg>,
+    #[command(flatten)]
+    pub fmt: JsonArg,
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct Target {
+    /// The service's executable: an absolute path, or a command name looked up on PATH
+    #[arg(long, value_name = "PATH|NAME", value_parser = validate::binary)]
+    pub binary: Option<String>,
+    /// Port to grant, 1-1023 (repeatable); LOW:HIGH for redirect methods
+    #[arg(long, value_name = "N", value_parser = validate::port_arg)]
+    pub port: Vec<PortArg>,
+    /// The user the service runs as
+    #[arg(long, value_parser = validate::account_name)]
+    pub user: Option<String>,
+    /// The service's group (setcap: restrict execution of the binary to root and this group)
+    #[arg(long, value_parser = validate::account_name)]
+    pub group: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct TargetArgs {
+    #[command(flatten)]
+    pub target: Target,
+    #[command(flatten)]
+    pub fmt: JsonArg,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// Method id (see `lowport methods`)
+    #[arg(long)]
+    pub method: String,
+    #[command(flatten)]
+    pub target: Target,
+    /// Also save the plan to FILE, for `lowport apply --plan FILE`
+    #[arg(long = "out", value_name = "FILE")]
+    pub out_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub fmt: JsonArg,
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// Method id (see `lowport methods`)
+    #[arg(long, required_unless_present = "plan", conflicts_with = "plan")]
+    pub method: Option<String>,
+    #[command(flatten)]
+    pub target: Target,
+    /// Apply a plan saved with `plan --out`; refused if the host changed since
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["binary", "port", "user", "group"])]
+    pub plan: Option<PathBuf>,
+    /// Do not ask for confirmation
+    #[arg(long)]
+    pub yes: bool,
+    /// Accept a high-risk method without the typed acknowledgement (required in scripts)
+    #[arg(long)]
+    pub accept_risk: bool,
+    /// Make every check apply makes, show the steps, change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    #[command(flatten)]
+    pub fmt: JsonArg,
+}
+
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    /// The run to undo (see `lowport history`)
+    #[arg(value_parser = validate::run_id, conflicts_with = "last")]
+    pub id: Option<String>,
+    /// Undo the most recent run that is not rolled back yet
+    #[arg(long)]
+    pub last: bool,
+    /// Do not ask for confirmation
+    #[arg(long)]
+    pub yes: bool,
+    /// Roll back even files that were edited since lowport wrote them
+    #[arg(long)]
+    pub force: bool,
+    #[command(flatten)]
+    pub fmt: JsonArg,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Port to prove (repeatable)
+    #[arg(long, value_name = "N", required = true, value_parser = validate::port_arg)]
+    pub port: Vec<PortArg>,
+    /// The user who must be able to bind (proved by a real bind as that user)
+    #[arg(long, value_parser = validate::account_name)]
+    pub user: Option<String>,
+    /// The binary that carries the grant (file capability checks)
+    #[arg(long, value_name = "PATH|NAME", value_parser = validate::binary)]
+    pub binary: Option<String>,
+    #[command(flatten)]
+    pub fmt: JsonArg,
+}

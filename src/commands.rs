@@ -1,0 +1,440 @@
+//! The scripted front end: one function per subcommand, each resolving validated arguments
+//! against the host, calling the engine, and printing text or one JSON document.
+
+use std::io::{BufRead, IsTerminal, Write};
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use serde_json::json;
+
+use crate::apply::{self, Event, Outcome, StateDir, Status};
+use crate::cli::{
+    ApplyArgs, Cli, Command, DetectArgs, PlanArgs, RollbackArgs, Target, TargetArgs, VerifyArgs,
+};
+use crate::error::{Error, Exit, Result};
+use crate::facts::{self, Facts, Probe};
+use crate::methods::{self, Request, Risk};
+use crate::plan::Plan;
+use crate::render;
+use crate::root::Root;
+use crate::validate::PortArg;
+use crate::verify;
+
+pub const FORMAT_VERSION: u32 = 1;
+
+fn print_json(v: &serde_json::Value) {
+    println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
+}
+
+fn grant_ports(ports: &[PortArg]) -> Vec<u16> {
+    ports
+        .iter()
+        .map(|p| match p {
+            PortArg::Grant(n) => *n,
+            PortArg::Redirect { public, .. } => *public,
+        })
+        .collect()
+}
+
+fn root(cli: &Cli) -> Result<Root> {
+    if !cli.root.is_dir() {
+        return Err(Error::Invalid(format!(
+            "--root {} is not a directory; give an existing directory",
+            cli.root.display()
+        )));
+    }
+    Ok(Root::new(cli.root.clone()))
+}
+
+fn gather(cli: &Cli, binary: Option<&str>, ports: &[PortArg]) -> Result<Facts> {
+    let probe = Probe {
+        binary: binary.map(String::from),
+        ports: grant_ports(ports),
+    };
+    facts::gather(&root(cli)?, &probe)
+}
+
+fn request(method: &str, t: &Target) -> Request {
+    Request {
+        method: method.to_string(),
+        binary: t.binary.clone(),
+        ports: t.port.clone(),
+        user: t.user.clone(),
+        group: t.group.clone(),
+    }
+}
+
+pub fn run(cli: &Cli) -> Result<Exit> {
+    match &cli.command {
+        Some(Command::Detect(a)) => detect(cli, a),
+        Some(Command::Methods(a)) => list_methods(cli, a),
+        Some(Command::Plan(a)) => plan(cli, a),
+        Some(Command::Apply(a)) => apply(cli, a),
+        Some(Command::Rollback(a)) => rollback(cli, a),
+        Some(Command::History(a)) => history(cli, a.json),
+        Some(Command::Verify(a)) => verify_cmd(cli, a),
+        None => Err(Error::Invalid(
+            "no command given; see `lowport --help`".into(),
+        )),
+    }
+}
+
+fn detect(cli: &Cli, a: &DetectArgs) -> Result<Exit> {
+    let f = gather(cli, a.binary.as_deref(), &a.port)?;
+    if a.fmt.json {
+        print_json(&serde_json::to_value(&f).map_err(anyhow::Error::from)?);
+    } else {
+        print!("{}", render::facts(&f));
+    }
+    Ok(Exit::Success)
+}
+
+fn list_methods(cli: &Cli, a: &TargetArgs) -> Result<Exit> {
+    let f = gather(cli, a.target.binary.as_deref(), &a.target.port)?;
+    let list = methods::assess(&f, &request("", &a.target));
+    if a.fmt.json {
+        print_json(
+            &json!({ "format_version": FORMAT_VERSION, "os": f.os.family, "methods": list }),
+        );
+    } else {
+        print!("{}", render::methods(&list));
+    }
+    Ok(Exit::Success)
+}
+
+fn plan(cli: &Cli, a: &PlanArgs) -> Result<Exit> {
+    methods::find(&a.method)?;
+    let f = gather(cli, a.target.binary.as_deref(), &a.target.port)?;
+    let p = Plan::build(&f, &request(&a.method, &a.target))?;
+    if let Some(out) = &a.out_file {
+        let text = serde_json::to_string_pretty(&p).map_err(anyhow::Error::from)?;
+        std::fs::write(out, text + "\n").map_err(|e| {
+            Error::Invalid(format!("cannot write the plan to {}: {e}", out.display()))
+        })?;
+    }
+    if a.fmt.json {
+        print_json(&serde_json::to_value(&p).map_err(anyhow::Error::from)?);
+    } else {
+        print!("{}", render::plan(&p));
+        if let Some(out) = &a.out_file {
+            println!(
+                "Plan saved to {}; apply it with: lowport apply --plan {}",
+                out.display(),
+                out.display()
+            );
+        }
+    }
+    Ok(if p.nothing_to_do() {
+        Exit::NothingToDo
+    } else {
+        Exit::Success
+    })
+}
+
+/// Asks on the terminal; EOF or anything but the expected answer declines.
+fn ask(prompt: &str, expected: &str) -> Result<()> {
+    eprint!("{prompt} ");
+    let _ = std::io::stderr().flush();
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    if line.trim() == expected {
+        Ok(())
+    } else {
+        Err(Error::Declined("not confirmed; nothing was changed".into()))
+    }
+}
+
+fn confirm(p: &Plan, yes: bool, accept_risk: bool) -> Result<()> {
+    if p.risk == Risk::High && !accept_risk {
+        if !std::io::stdin().is_terminal() {
+            return Err(Error::Declined(format!(
+                "method {} is high risk: review `lowport plan --method {}` and pass \
+                 --accept-risk to apply it from a script; nothing was changed",
+                p.method, p.method
+            )));
+        }
+        eprintln!("Method {} is HIGH RISK:", p.method);
+        for w in &p.warnings {
+            eprintln!("  ! {w}");
+        }
+        ask(
+            &format!("Type the method id ({}) to accept this risk:", p.method),
+            &p.method,
+        )?;
+    }
+    if !yes {
+        ask("Apply these changes? Type 'yes' to continue:", "yes")?;
+    }
+    Ok(())
+}
+
+/// Refuses to start while an earlier run is unfinished: its undo information must not be
+/// mixed with a new run's.
+fn ensure_no_unfinished(state: &StateDir) -> Result<()> {
+    for r in state.runs()? {
+        if matches!(r.status(), Status::Interrupted | Status::RollbackIncomplete) {
+            return Err(Error::Refused(format!(
+                "run {} is unfinished ({}); finish it first with `lowport rollback {}`. \
+                 Nothing was changed.",
+                r.id,
+                r.status(),
+                r.id
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn need_root(f: &Facts, what: &str) -> Result<()> {
+    if f.is_root {
+        return Ok(());
+    }
+    Err(Error::Refused(format!(
+        "{what} changes the host and needs root; run it again with sudo. Nothing was changed."
+    )))
+}
+
+/// SIGINT, SIGTERM and SIGHUP set a flag the executor checks between steps, so it can roll back
+/// instead of dying half-way.
+fn signal_flag() -> Result<Arc<AtomicBool>> {
+    let flag = Arc::new(AtomicBool::new(false));
+    for sig in [
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGHUP,
+    ] {
+        signal_hook::flag::register(sig, Arc::clone(&flag)).map_err(anyhow::Error::from)?;
+    }
+    Ok(flag)
+}
+
+fn outcome_exit(o: &Outcome) -> Exit {
+    match o {
+        Outcome::NothingToDo | Outcome::Applied { .. } => Exit::Success,
+        Outcome::RolledBack { .. } => Exit::RolledBack,
+        Outcome::RollbackIncomplete { .. } => Exit::RollbackIncomplete,
+    }
+}
+
+fn outcome_json(o: &Outcome) -> serde_json::Value {
+    match o {
+        Outcome::NothingToDo => json!({ "status": "nothing_to_do" }),
+        Outcome::Applied { run } => json!({ "status": "applied", "run": run }),
+        Outcome::RolledBack { run, cause } => {
+            json!({ "status": "rolled_back", "run": run, "cause": cause })
+        }
+        Outcome::RollbackIncomplete { run, cause, errors } => json!({
+            "status": "rollback_incomplete", "run": run, "cause": cause, "errors": errors,
+            "next": format!("lowport rollback {run}")
+        }),
+    }
+}
+
+fn progress(e: Event) {
+    eprintln!("{}", render::event(&e));
+}
+
+fn apply(cli: &Cli, a: &ApplyArgs) -> Result<Exit> {
+    let (p, f) = match &a.plan {
+        Some(file) => {
+            let text = std::fs::read_to_string(file)
+                .map_err(|e| Error::Invalid(format!("cannot read plan {}: {e}", file.display())))?;
+            let saved = Plan::load(&text, &file.display().to_string())?;
+            methods::find(&saved.method)?;
+            let f = gather(cli, saved.request.binary.as_deref(), &saved.request.ports)?;
+            saved.ensure_current(&f)?;
+            (saved, f)
+        }
+        None => {
+            let method = a.method.as_deref().unwrap_or_default();
+            methods::find(method)?;
+            let f = gather(cli, a.target.binary.as_deref(), &a.target.port)?;
+            (Plan::build(&f, &request(method, &a.target))?, f)
+        }
+    };
+    if !a.fmt.json {
+        print!("{}", render::plan(&p));
+    }
+    if p.nothing_to_do() {
+        if a.fmt.json {
+            print_json(
+                &json!({ "format_version": FORMAT_VERSION, "outcome": outcome_json(&Outcome::NothingToDo), "plan": p }),
+            );
+        } else {
+            println!("Nothing to do: everything is already in place. Nothing was changed.");
+        }
+        return Ok(Exit::Success);
+    }
+    if !a.dry_run {
+        need_root(&f, "apply")?;
+    }
+    confirm(&p, a.yes || a.dry_run, a.accept_risk || a.dry_run)?;
+    let state = StateDir::new(cli.state_dir.clone());
+    let lock = state.lock()?;
+    ensure_no_unfinished(&state)?;
+    if a.dry_run {
+        if a.fmt.json {
+            print_json(
+                &json!({ "format_version": FORMAT_VERSION, "outcome": { "status": "dry_run" }, "plan": p }),
+            );
+        } else {
+            println!(
+                "Dry run: every check passed; {} step(s) would run. Nothing was changed.",
+                p.pending().count()
+            );
+        }
+        return Ok(Exit::Success);
+    }
+    let flag = signal_flag()?;
+    let mut outcome = apply::apply(&p, &state, &lock, &flag, &mut progress)?;
+    let mut report = None;
+    if let Outcome::Applied { run } = &outcome {
+        let method = methods::find(&p.method)?;
+        let after = gather(cli, p.request.binary.as_deref(), &p.request.ports)?;
+        let r = verify::run(&after, &method.target(&after, &p.request))?;
+        if !a.fmt.json {
+            eprint!("{}", render::verify(&r));
+        }
+        if !r.ok {
+            let loaded = state.load(run)?;
+            let mut j = state.reopen(&loaded, &lock)?;
+            outcome = apply::undo(&loaded, &mut j, "verification failed", true, &mut progress)?;
+        }
+        report = Some(r);
+    }
+    if a.fmt.json {
+        print_json(&json!({
+            "format_version": FORMAT_VERSION, "outcome": outcome_json(&outcome), "plan": p, "verify": report
+        }));
+    } else {
+        match &outcome {
+            Outcome::Applied { run } => {
+                println!("Applied as run {run}. Undo it any time with: lowport rollback {run}")
+            }
+            Outcome::RolledBack { cause, .. } => {
+                println!("Failed ({cause}); every change was rolled back.")
+            }
+            Outcome::RollbackIncomplete { run, errors, .. } => {
+                println!("Failed, and the rollback is INCOMPLETE:");
+                for e in errors {
+                    println!("  {e}");
+                }
+                println!("The journal is kept. Fix the cause, then run: lowport rollback {run}");
+            }
+            Outcome::NothingToDo => {}
+        }
+    }
+    Ok(outcome_exit(&outcome))
+}
+
+fn rollback(cli: &Cli, a: &RollbackArgs) -> Result<Exit> {
+    if a.id.is_none() && !a.last {
+        return Err(Error::Invalid(
+            "give the run to undo (see `lowport history`) or --last".into(),
+        ));
+    }
+    let state = StateDir::new(cli.state_dir.clone());
+    let f = facts::gather(&root(cli)?, &Probe::default())?;
+    need_root(&f, "rollback")?;
+    let lock = state.lock()?;
+    let run = match &a.id {
+        Some(id) => state.load(id)?,
+        None => state
+            .runs()?
+            .into_iter()
+            .rev()
+            .find(|r| r.status() != Status::RolledBack)
+            .ok_or_else(|| {
+                Error::Refused("no run left to roll back; `lowport history` lists them".into())
+            })?,
+    };
+    if run.status() == Status::RolledBack {
+        println!(
+            "Run {} is already rolled back. Nothing was changed.",
+            run.id
+        );
+        return Ok(Exit::Success);
+    }
+    let steps = run.to_undo();
+    if !a.fmt.json {
+        println!(
+            "Run {} ({}, {}): {} step(s) to undo",
+            run.id,
+            run.plan.method,
+            run.status(),
+            steps.len()
+        );
+        for (n, _, _) in steps.iter().rev() {
+            if let Some(s) = run.plan.steps.get(n - 1) {
+                println!("  {n}. {}", s.undo);
+            }
+        }
+    }
+    if !a.yes {
+        ask("Roll back? Type 'yes' to continue:", "yes")?;
+    }
+    let mut j = state.reopen(&run, &lock)?;
+    let reason = format!("requested by {}", apply::Who::current().describe());
+    let outcome = apply::undo(&run, &mut j, &reason, a.force, &mut progress)?;
+    let exit = match outcome {
+        Outcome::RolledBack { .. } => Exit::Success,
+        _ => Exit::RollbackIncomplete,
+    };
+    if a.fmt.json {
+        print_json(&json!({ "format_version": FORMAT_VERSION, "outcome": outcome_json(&outcome) }));
+    } else if exit == Exit::Success {
+        println!("Run {} rolled back.", run.id);
+    } else {
+        println!(
+            "Rollback of run {} is INCOMPLETE; the journal is kept: fix the cause and run `lowport rollback {}` again.",
+            run.id, run.id
+        );
+    }
+    Ok(exit)
+}
+
+fn history(cli: &Cli, json_out: bool) -> Result<Exit> {
+    let state = StateDir::new(cli.state_dir.clone());
+    let runs = state.runs()?;
+    if json_out {
+        let list: Vec<_> = runs
+            .iter()
+            .map(|r| {
+                let (time, who) = r
+                    .started()
+                    .map(|(t, w)| (t, Some(w.clone())))
+                    .unwrap_or((0, None));
+                json!({
+                    "id": r.id, "time": render::time(time), "method": r.plan.method,
+                    "root": r.plan.root, "who": who, "status": r.status(),
+                    "steps": r.plan.steps.iter().filter(|s| !s.in_place).count(),
+                })
+            })
+            .collect();
+        print_json(&json!({ "format_version": FORMAT_VERSION, "runs": list }));
+    } else {
+        print!("{}", render::history(&runs));
+    }
+    Ok(Exit::Success)
+}
+
+fn verify_cmd(cli: &Cli, a: &VerifyArgs) -> Result<Exit> {
+    let f = gather(cli, a.binary.as_deref(), &a.port)?;
+    let target = verify::Target {
+        ports: grant_ports(&a.port),
+        user: a.user.clone(),
+        binary: a.binary.clone(),
+    };
+    let r = verify::run(&f, &target)?;
+    if a.fmt.json {
+        print_json(&serde_json::to_value(&r).map_err(anyhow::Error::from)?);
+    } else {
+        print!("{}", render::verify(&r));
+    }
+    Ok(if r.ok {
+        Exit::Success
+    } else {
+        Exit::VerifyFailed
+    })
+}

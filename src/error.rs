@@ -1,0 +1,88 @@
+//! The errors an operator can meet, each tied to one documented exit code.
+//!
+//! Engine code returns [`Error`]; `main` turns it into a message and [`Exit`] code. Outcomes that
+//! are reports rather than errors (a failed apply that was rolled back, a failed verification) are
+//! returned as an `Exit` directly by the command that produced the report.
+
+use std::process::ExitCode;
+
+/// Exit codes, documented in README.md and `lowport --help`. Scripts rely on them: never renumber.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// Done (for `plan`: a plan with pending changes).
+    Success = 0,
+    /// An unexpected failure inside lowport (a bug or an I/O error it cannot attribute).
+    Internal = 1,
+    /// Invalid input: a bad port, name, path, method or plan file. Nothing was changed.
+    InvalidInput = 2,
+    /// The operator declined, or a high-risk method was not acknowledged. Nothing was changed.
+    Declined = 3,
+    /// A step failed (or the run was interrupted) and every completed step was undone.
+    RolledBack = 4,
+    /// A step failed and at least one undo failed too: the journal is kept for `lowport rollback`.
+    RollbackIncomplete = 5,
+    /// Another lowport run holds the lock. Nothing was changed.
+    LockHeld = 6,
+    /// The host's state does not allow it (method unavailable, stale plan, unfinished run, file
+    /// edited since apply, not root). Nothing was changed.
+    Refused = 7,
+    /// `verify` (or the verification at the end of `apply`) could not prove the grant.
+    VerifyFailed = 8,
+    /// `plan`: nothing to do, everything is already in place.
+    NothingToDo = 9,
+}
+
+impl From<Exit> for ExitCode {
+    fn from(e: Exit) -> ExitCode {
+        ExitCode::from(e as u8)
+    }
+}
+
+/// The exit-code table as shown in `--help`; kept next to the enum so the two cannot drift.
+pub const EXIT_CODES_HELP: &str = "\
+Exit codes:
+  0  success (plan: changes pending)
+  1  internal error
+  2  invalid input; nothing changed
+  3  declined, or high risk not accepted; nothing changed
+  4  failed or interrupted; every completed step was rolled back
+  5  failed and rollback incomplete; journal kept, run `lowport rollback --last`
+  6  another lowport run holds the lock; nothing changed
+  7  refused by the host's state (unavailable method, stale plan, unfinished run,
+     file edited since apply, not root); nothing changed
+  8  verification failed
+  9  plan: nothing to do, already in place";
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    Declined(String),
+    #[error("{0}")]
+    Refused(String),
+    #[error("{0}")]
+    LockHeld(String),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl Error {
+    pub fn exit(&self) -> Exit {
+        match self {
+            Error::Invalid(_) => Exit::InvalidInput,
+            Error::Declined(_) => Exit::Declined,
+            Error::Refused(_) => Exit::Refused,
+            Error::LockHeld(_) => Exit::LockHeld,
+            Error::Internal(_) => Exit::Internal,
+        }
+    }
+}
+
+impl From<std::io::Error> for Error {
+    fn from(e: std::io::Error) -> Self {
+        Error::Internal(e.into())
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,281 @@
+//! Facts about the target binary: where it really is, what it is, who could replace it, which
+//! mount it is on, the capabilities it carries, and which systemd units launch it.
+
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::caps::FileCaps;
+use super::elf::{self, ExecKind};
+use super::mounts::{self, Mount};
+use super::users::UserDb;
+use crate::error::{Error, Result};
+use crate::root::Root;
+use crate::xattr;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BinaryFacts {
+    /// What the operator gave: a path or a command name.
+    pub requested: String,
+    /// The real file, every symlink resolved (a path inside `--root`).
+    pub path: PathBuf,
+    /// The symlinks followed on the way, if any.
+    pub symlinks: Vec<PathBuf>,
+    pub exec: ExecKind,
+    /// Set when the file is itself a general-purpose interpreter (python3, perl, bash, …).
+    pub interpreter: Option<String>,
+    pub uid: u32,
+    pub gid: u32,
+    pub owner: String,
+    pub group: String,
+    pub mode: u32,
+    /// Why someone other than root could replace or alter the file, one reason per entry.
+    pub writable_by_non_root: Vec<String>,
+    pub mount: Option<Mount>,
+    pub capability: Option<FileCaps>,
+    /// systemd units whose ExecStart runs this binary.
+    pub units: Vec<UnitRef>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnitRef {
+    pub name: String,
+    pub path: PathBuf,
+    /// `NoNewPrivileges=yes` (or `DynamicUser=yes`, which implies it): file capabilities are
+    /// ignored when this unit execs the binary.
+    pub no_new_privileges: bool,
+}
+
+/// Interpreters by base name (a version suffix such as `python3.11` is stripped first).
+const INTERPRETERS: &[&str] = &[
+    "python",
+    "perl",
+    "ruby",
+    "node",
+    "nodejs",
+    "bash",
+    "sh",
+    "dash",
+    "zsh",
+    "ksh",
+    "mksh",
+    "fish",
+    "php",
+    "lua",
+    "luajit",
+    "java",
+    "tclsh",
+    "wish",
+    "Rscript",
+    "busybox",
+    "env",
+    "deno",
+    "bun",
+    "pwsh",
+    "guile",
+    "awk",
+    "gawk",
+    "mawk",
+    "osascript",
+    "expect",
+];
+
+pub fn interpreter_name(path: &Path) -> Option<String> {
+    let name = path.file_name()?.to_str()?;
+    let base = name.trim_end_matches(|c: char| c.is_ascii_digit() || c == '.');
+    INTERPRETERS.contains(&base).then(|| name.to_string())
+}
+
+fn locate(root: &Root, requested: &str) -> Result<PathBuf> {
+    if requested.starts_with('/') {
+        return Ok(PathBuf::from(requested));
+    }
+    // A command name: search PATH, each directory taken under the root.
+    let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
+    for dir in std::env::split_paths(&path).filter(|d| d.is_absolute()) {
+        let candidate = dir.join(requested);
+        let host = root.host(&candidate);
+        if let Ok(m) = std::fs::metadata(&host)
+            && m.is_file()
+            && m.mode() & 0o111 != 0
+        {
+            return Ok(candidate);
+        }
+    }
+    Err(Error::Invalid(format!(
+        "binary '{requested}' was not found on PATH{}; give its absolute path with --binary",
+        if root.is_host() {
+            String::new()
+        } else {
+            format!(" under {}", root.dir().display())
+        }
+    )))
+}
+
+fn non_root_writers(root: &Root, path: &Path, db: &UserDb) -> Vec<String> {
+    let mut reasons = Vec::new();
+    let mut child_owned_by_root = true;
+    let mut at = Some(path);
+    let mut first = true;
+    while let Some(p) = at {
+        let Ok(m) = std::fs::metadata(root.host(p)) else {
+            break;
+        };
+        let what = if first { "the file" } else { "directory" };
+        let name = p.display();
+        if m.uid() != 0 {
+            let who = db.user_name(m.uid()).unwrap_or_else(|| m.uid().to_string());
+            reasons.push(format!(
+                "{what} {name} is owned by {who}, who can replace it"
+            ));
+        }
+        let group_w = m.mode() & 0o020 != 0 && m.gid() != 0;
+        let world_w = m.mode() & 0o002 != 0;
+        // A sticky directory (like /tmp) lets others create entries but not replace one that
+        // root owns, so it is safe exactly when the entry below it belongs to root.
+        let sticky_ok = !first && m.mode() & 0o1000 != 0 && child_owned_by_root;
+        if group_w && !sticky_ok {
+            let g = db
+                .group_name(m.gid())
+                .unwrap_or_else(|| m.gid().to_string());
+            reasons.push(format!("{what} {name} is writable by group {g}"));
+        }
+        if world_w && !sticky_ok {
+            reasons.push(format!("{what} {name} is writable by every user"));
+        }
+        child_owned_by_root = m.uid() == 0;
+        first = false;
+        at = p.parent();
+    }
+    reasons
+}
+
+fn unit_dirs() -> [&'static str; 4] {
+    [
+        "/etc/systemd/system",
+        "/run/systemd/system",
+        "/usr/lib/systemd/system",
+        "/lib/systemd/system",
+    ]
+}
+
+/// A unit setting as systemd reads booleans.
+fn yes(v: &str) -> bool {
+    matches!(v.trim(), "yes" | "true" | "on" | "1")
+}
+
+fn units_launching(root: &Root, names: &[PathBuf]) -> Vec<UnitRef> {
+    let mut seen = std::collections::BTreeSet::new();
+    let mut out = Vec::new();
+    for dir in unit_dirs() {
+        let Ok(entries) = std::fs::read_dir(root.host(Path::new(dir))) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let file = e.file_name().to_string_lossy().into_owned();
+            if !file.ends_with(".service") || !seen.insert(file.clone()) {
+                continue;
+            }
+            let Ok(text) = std::fs::read_to_string(e.path()) else {
+                continue;
+            };
+            let launches = text.lines().any(|l| {
+                let Some(v) = l.trim().strip_prefix("ExecStart=") else {
+                    return false;
+                };
+                let prog = v.trim_start_matches(['@', '-', ':', '+', '!']);
+                let prog = prog.split_whitespace().next().unwrap_or("");
+                names.iter().any(|n| Path::new(prog) == n)
+            });
+            if !launches {
+                continue;
+            }
+            // The unit's own settings, then its drop-ins in every unit directory.
+            let mut texts = vec![text];
+            for d in unit_dirs() {
+                let dropins = root.host(&Path::new(d).join(format!("{file}.d")));
+                let Ok(list) = std::fs::read_dir(dropins) else {
+                    continue;
+                };
+                let mut confs: Vec<_> = list.flatten().map(|e| e.path()).collect();
+                confs.sort();
+                texts.extend(confs.iter().filter_map(|c| std::fs::read_to_string(c).ok()));
+            }
+            let mut nnp = false;
+            for t in &texts {
+                for l in t.lines() {
+                    if let Some(v) = l.trim().strip_prefix("NoNewPrivileges=") {
+                        nnp = yes(v);
+                    }
+                    if let Some(v) = l.trim().strip_prefix("DynamicUser=") {
+                        nnp |= yes(v);
+                    }
+                }
+            }
+            out.push(UnitRef {
+                name: file,
+                path: Path::new(dir).join(e.file_name()),
+                no_new_privileges: nnp,
+            });
+        }
+    }
+    out
+}
+
+pub fn gather(root: &Root, requested: &str, db: &UserDb) -> Result<BinaryFacts> {
+    let given = locate(root, requested)?;
+    let resolved = root
+        .resolve(&given)
+        .map_err(|e| Error::Invalid(format!("cannot resolve binary {}: {e}", given.display())))?;
+    let host = root.host(&resolved.path);
+    let meta = std::fs::metadata(&host)
+        .map_err(|e| Error::Invalid(format!("cannot read binary {}: {e}", host.display())))?;
+    if !meta.is_file() {
+        return Err(Error::Invalid(format!(
+            "{} is not a regular file; give the service's executable",
+            resolved.path.display()
+        )));
+    }
+    let exec = elf::classify(&host)?;
+    let capability = xattr::get(&host, xattr::CAPABILITY)?.and_then(|raw| FileCaps::parse(&raw));
+    let mut names = resolved.symlinks.clone();
+    names.push(resolved.path.clone());
+    names.push(given.clone());
+    Ok(BinaryFacts {
+        requested: requested.to_string(),
+        interpreter: interpreter_name(&resolved.path),
+        symlinks: resolved.symlinks,
+        exec,
+        uid: meta.uid(),
+        gid: meta.gid(),
+        owner: db
+            .user_name(meta.uid())
+            .unwrap_or_else(|| meta.uid().to_string()),
+        group: db
+            .group_name(meta.gid())
+            .unwrap_or_else(|| meta.gid().to_string()),
+        mode: meta.mode() & 0o7777,
+        writable_by_non_root: non_root_writers(root, &resolved.path, db),
+        mount: mounts::for_path(&host),
+        capability,
+        units: units_launching(root, &names),
+        path: resolved.path,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interpreters_by_name() {
+        assert_eq!(
+            interpreter_name(Path::new("/usr/bin/python3.11")).as_deref(),
+            Some("python3.11")
+        );
+        assert!(interpreter_name(Path::new("/usr/bin/bash")).is_some());
+        assert!(interpreter_name(Path::new("/usr/local/bin/fabio")).is_none());
+        assert!(interpreter_name(Path::new("/usr/bin/shellcheck")).is_none());
+    }
+}

@@ -1,0 +1,256 @@
+//! Facts: everything lowport learns about the host, gathered once, read-only, serialisable.
+//!
+//! A facts document (`lowport detect --json`) can be loaded again to plan for another host, so
+//! nothing downstream probes the system itself: methods are pure functions of these facts.
+
+pub mod binary;
+pub mod caps;
+pub mod elf;
+pub mod listeners;
+pub mod mounts;
+pub mod users;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+pub use binary::BinaryFacts;
+pub use listeners::Listener;
+
+use crate::error::Result;
+use crate::root::Root;
+use users::UserDb;
+
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Tools lowport may use or report on; found on the host's PATH.
+pub const TOOLS: &[&str] = &[
+    "setcap",
+    "getcap",
+    "nft",
+    "iptables",
+    "ip6tables",
+    "authbind",
+    "systemctl",
+    "systemd-analyze",
+    "sysctl",
+];
+
+pub const UNPRIVILEGED_PORT_START: &str = "net.ipv4.ip_unprivileged_port_start";
+pub const LOCAL_PORT_RANGE: &str = "net.ipv4.ip_local_port_range";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Os {
+    /// `linux`, `freebsd`, `macos`, … (Rust's target_os names).
+    pub family: String,
+    pub id: String,
+    pub version_id: String,
+    pub pretty_name: String,
+    pub kernel: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Init {
+    /// The command name of PID 1.
+    pub pid1: String,
+    pub systemd: bool,
+    pub systemd_version: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Facts {
+    pub format_version: u32,
+    pub root: PathBuf,
+    pub hostname: String,
+    pub os: Os,
+    pub init: Init,
+    pub is_root: bool,
+    pub euid: u32,
+    /// Tool name → absolute path, or null when absent.
+    pub tools: BTreeMap<String, Option<PathBuf>>,
+    /// Live value of `net.ipv4.ip_unprivileged_port_start`; null when the kernel lacks it (<4.11).
+    pub unprivileged_port_start: Option<u16>,
+    /// Live `net.ipv4.ip_local_port_range` (low, high).
+    pub local_port_range: Option<(u16, u16)>,
+    /// The kernel was booted with `no_file_caps`: file capabilities are ignored everywhere.
+    pub kernel_no_file_caps: bool,
+    /// CAP_NET_BIND_SERVICE is in this process's bounding set; a container that dropped it makes
+    /// exec of a `+ep` file fail with EPERM.
+    pub bounding_set_has_net_bind_service: bool,
+    /// Files that set `net.ipv4.ip_unprivileged_port_start` at boot, in the order read.
+    pub unprivileged_port_start_files: Vec<SysctlSetting>,
+    pub binary: Option<BinaryFacts>,
+    pub ports: Vec<u16>,
+    pub listeners: Vec<Listener>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SysctlSetting {
+    pub file: PathBuf,
+    pub value: String,
+}
+
+/// Directories `systemd-sysctl` and `sysctl --system` read, by precedence for equal file names.
+const SYSCTL_DIRS: &[&str] = &[
+    "/etc/sysctl.d",
+    "/run/sysctl.d",
+    "/usr/local/lib/sysctl.d",
+    "/usr/lib/sysctl.d",
+    "/lib/sysctl.d",
+];
+
+/// Every boot-time setting of `key`, in the order applied: files sorted by name across the
+/// sysctl.d directories (the first directory wins for equal names), `/etc/sysctl.conf` last.
+fn sysctl_settings(root: &Root, key: &str) -> Vec<SysctlSetting> {
+    let mut by_name: BTreeMap<String, PathBuf> = BTreeMap::new();
+    for dir in SYSCTL_DIRS {
+        let Ok(entries) = std::fs::read_dir(root.host(Path::new(dir))) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.ends_with(".conf") {
+                by_name
+                    .entry(name)
+                    .or_insert_with(|| Path::new(dir).join(e.file_name()));
+            }
+        }
+    }
+    let mut files: Vec<PathBuf> = by_name.into_values().collect();
+    files.push(PathBuf::from("/etc/sysctl.conf"));
+    files
+        .into_iter()
+        .filter_map(|f| {
+            let text = std::fs::read_to_string(root.host(&f)).ok()?;
+            let value = text.lines().rev().find_map(|l| {
+                let (k, v) = l.split_once('=')?;
+                (k.trim().trim_start_matches('-') == key).then(|| v.trim().to_string())
+            })?;
+            Some(SysctlSetting { file: f, value })
+        })
+        .collect()
+}
+
+/// What to probe beyond the host itself.
+#[derive(Debug, Clone, Default)]
+pub struct Probe {
+    pub binary: Option<String>,
+    pub ports: Vec<u16>,
+}
+
+impl Facts {
+    pub fn tool(&self, name: &str) -> Option<&Path> {
+        self.tools.get(name).and_then(|p| p.as_deref())
+    }
+
+    pub fn root(&self) -> Root {
+        Root::new(self.root.clone())
+    }
+}
+
+pub fn sysctl_path(key: &str) -> PathBuf {
+    Path::new("/proc/sys").join(key.replace('.', "/"))
+}
+
+pub fn read_sysctl(key: &str) -> Option<String> {
+    std::fs::read_to_string(sysctl_path(key))
+        .ok()
+        .map(|s| s.trim().to_string())
+}
+
+fn os_release(root: &Root) -> BTreeMap<String, String> {
+    let text = ["/etc/os-release", "/usr/lib/os-release"]
+        .iter()
+        .find_map(|p| std::fs::read_to_string(root.host(Path::new(p))).ok())
+        .unwrap_or_default();
+    text.lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.trim_matches(['"', '\'']).to_string()))
+        .collect()
+}
+
+fn init() -> Init {
+    let pid1 = std::fs::read_to_string("/proc/1/comm")
+        .unwrap_or_default()
+        .trim()
+        .to_string();
+    let systemd = pid1 == "systemd" || Path::new("/run/systemd/system").is_dir();
+    // Only ask systemctl for its version when systemd really runs: a process spawn is the most
+    // expensive probe here.
+    let systemd_version = systemd
+        .then(|| {
+            std::process::Command::new("systemctl")
+                .arg("--version")
+                .output()
+                .ok()
+        })
+        .flatten()
+        .and_then(|o| {
+            let text = String::from_utf8_lossy(&o.stdout).into_owned();
+            text.split_whitespace().nth(1)?.parse().ok()
+        });
+    Init {
+        pid1,
+        systemd,
+        systemd_version,
+    }
+}
+
+fn bounding_has(cap: u32) -> bool {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapBnd:"))
+        .and_then(|h| u64::from_str_radix(h.trim(), 16).ok())
+        .is_some_and(|mask| mask & (1 << cap) != 0)
+}
+
+pub fn gather(root: &Root, probe: &Probe) -> Result<Facts> {
+    let rel = os_release(root);
+    let get = |k: &str| rel.get(k).cloned().unwrap_or_default();
+    let db = UserDb::new(root);
+    let binary = probe
+        .binary
+        .as_deref()
+        .map(|b| binary::gather(root, b, &db))
+        .transpose()?;
+    let euid = nix::unistd::geteuid().as_raw();
+    let range = read_sysctl(LOCAL_PORT_RANGE).and_then(|s| {
+        let mut it = s.split_whitespace().map(|n| n.parse::<u16>().ok());
+        Some((it.next()??, it.next()??))
+    });
+    Ok(Facts {
+        format_version: FORMAT_VERSION,
+        root: root.dir().to_path_buf(),
+        hostname: std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .unwrap_or_default()
+            .trim()
+            .to_string(),
+        os: Os {
+            family: std::env::consts::OS.to_string(),
+            id: get("ID"),
+            version_id: get("VERSION_ID"),
+            pretty_name: get("PRETTY_NAME"),
+            kernel: read_sysctl("kernel.osrelease").unwrap_or_default(),
+        },
+        init: init(),
+        is_root: euid == 0,
+        euid,
+        tools: TOOLS
+            .iter()
+            .map(|t| (t.to_string(), which::which(t).ok()))
+            .collect(),
+        unprivileged_port_start: read_sysctl(UNPRIVILEGED_PORT_START).and_then(|v| v.parse().ok()),
+        local_port_range: range,
+        kernel_no_file_caps: std::fs::read_to_string("/proc/cmdline")
+            .unwrap_or_default()
+            .split_whitespace()
+            .any(|w| w == "no_file_caps"),
+        bounding_set_has_net_bind_service: bounding_has(caps::CAP_NET_BIND_SERVICE),
+        unprivileged_port_start_files: sysctl_settings(root, UNPRIVILEGED_PORT_START),
+        binary,
+        ports: probe.ports.clone(),
+        listeners: listeners::on_ports(&probe.ports),
+    })
+}

@@ -1,0 +1,113 @@
+//! The user database of the system lowport writes to: `<root>/etc/passwd` and `<root>/etc/group`
+//! under `--root`, the host's name service (NSS: files, LDAP, …) otherwise.
+
+use nix::unistd::{Gid, Group, Uid, User};
+use serde::{Deserialize, Serialize};
+
+use crate::root::Root;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Account {
+    pub name: String,
+    pub uid: u32,
+    pub gid: u32,
+    /// Supplementary groups (gids) the user is a member of.
+    pub groups: Vec<u32>,
+}
+
+#[derive(Debug, Clone)]
+pub struct UserDb {
+    root: Root,
+}
+
+fn field_rows(text: &str) -> impl Iterator<Item = Vec<&str>> {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(|l| l.split(':').collect())
+}
+
+impl UserDb {
+    pub fn new(root: &Root) -> Self {
+        UserDb { root: root.clone() }
+    }
+
+    fn read(&self, file: &str) -> String {
+        std::fs::read_to_string(self.root.host(std::path::Path::new(file))).unwrap_or_default()
+    }
+
+    pub fn group_gid(&self, name: &str) -> Option<u32> {
+        // root is gid 0 on every Linux system, even in a tree that has no etc/group yet.
+        if name == "root" {
+            return Some(0);
+        }
+        if self.root.is_host() {
+            return Group::from_name(name)
+                .ok()
+                .flatten()
+                .map(|g| g.gid.as_raw());
+        }
+        field_rows(&self.read("/etc/group"))
+            .find(|f| f.first() == Some(&name))
+            .and_then(|f| f.get(2)?.parse().ok())
+    }
+
+    pub fn group_name(&self, gid: u32) -> Option<String> {
+        if self.root.is_host() {
+            return Group::from_gid(Gid::from_raw(gid))
+                .ok()
+                .flatten()
+                .map(|g| g.name);
+        }
+        field_rows(&self.read("/etc/group"))
+            .find(|f| f.get(2).and_then(|g| g.parse().ok()) == Some(gid))
+            .map(|f| f[0].to_string())
+    }
+
+    pub fn user_name(&self, uid: u32) -> Option<String> {
+        if self.root.is_host() {
+            return User::from_uid(Uid::from_raw(uid))
+                .ok()
+                .flatten()
+                .map(|u| u.name);
+        }
+        field_rows(&self.read("/etc/passwd"))
+            .find(|f| f.get(2).and_then(|g| g.parse().ok()) == Some(uid))
+            .map(|f| f[0].to_string())
+    }
+
+    pub fn user(&self, name: &str) -> Option<Account> {
+        let (uid, gid) = if name == "root" {
+            (0, 0)
+        } else if self.root.is_host() {
+            let u = User::from_name(name).ok().flatten()?;
+            (u.uid.as_raw(), u.gid.as_raw())
+        } else {
+            let text = self.read("/etc/passwd");
+            let f = field_rows(&text).find(|f| f.first() == Some(&name))?;
+            (f.get(2)?.parse().ok()?, f.get(3)?.parse().ok()?)
+        };
+        let groups = if self.root.is_host() {
+            let c = std::ffi::CString::new(name).ok()?;
+            nix::unistd::getgrouplist(&c, Gid::from_raw(gid))
+                .map(|g| g.into_iter().map(Gid::as_raw).collect())
+                .unwrap_or_else(|_| vec![gid])
+        } else {
+            let mut g = vec![gid];
+            for f in field_rows(&self.read("/etc/group")) {
+                let members = f.get(3).copied().unwrap_or("");
+                if members.split(',').any(|m| m == name)
+                    && let Some(id) = f.get(2).and_then(|s| s.parse().ok())
+                {
+                    g.push(id);
+                }
+            }
+            g
+        };
+        Some(Account {
+            name: name.to_string(),
+            uid,
+            gid,
+            groups,
+        })
+    }
+}

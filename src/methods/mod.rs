@@ -1,0 +1,253 @@
+//! The catalog of approaches. Each method is one file: pure functions from facts and the
+//! operator's request to an assessment (can it work here, and why not) and a list of actions.
+//! Explanations and risks are data in `assets/methods/<id>.md`, reviewed like documentation.
+
+mod setcap;
+mod sysctl;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::facts::Facts;
+use crate::plan::Action;
+use crate::validate::PortArg;
+use crate::verify::Target;
+
+/// Every known method, in the order they are recommended.
+static CATALOG: &[&dyn Method] = &[&setcap::Setcap, &sysctl::Sysctl];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Risk {
+    Low,
+    Medium,
+    High,
+}
+
+impl std::fmt::Display for Risk {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Risk::Low => "low",
+            Risk::Medium => "medium",
+            Risk::High => "high",
+        })
+    }
+}
+
+/// What the operator asks for; validated by the CLI layer before it gets here.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Request {
+    pub method: String,
+    pub binary: Option<String>,
+    pub ports: Vec<PortArg>,
+    pub user: Option<String>,
+    pub group: Option<String>,
+}
+
+impl Request {
+    /// The ports to grant; `LOW:HIGH` pairs belong to redirect methods and are refused here.
+    pub fn grant_ports(&self) -> std::result::Result<Vec<u16>, String> {
+        let mut out = Vec::new();
+        for p in &self.ports {
+            match p {
+                PortArg::Grant(n) => out.push(*n),
+                PortArg::Redirect { public, .. } => {
+                    return Err(format!(
+                        "--port {p} is a redirect (LOW:HIGH); method {} grants ports: give \
+                         --port {public}",
+                        self.method
+                    ));
+                }
+            }
+        }
+        out.sort_unstable();
+        out.dedup();
+        Ok(out)
+    }
+}
+
+/// The outcome of asking a method whether it can serve a request on these facts.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Check {
+    /// Input the operator still has to give (exit 2 when planning).
+    pub missing: Vec<String>,
+    /// Why the method cannot work on this host (exit 7 when planning).
+    pub blockers: Vec<String>,
+    /// True and specific consequences of going ahead.
+    pub warnings: Vec<String>,
+}
+
+/// Explanation texts, parsed from the method's markdown asset.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Doc {
+    pub title: String,
+    pub summary: String,
+    pub how: String,
+    pub scope: String,
+    pub persistence: String,
+    pub undo: String,
+    pub risks: Vec<String>,
+}
+
+impl Doc {
+    /// Parses `# Title` then `## Section` blocks; `## Risks` is a `- ` list.
+    pub fn parse(md: &str) -> Doc {
+        let mut title = String::new();
+        let mut sections: Vec<(String, String)> = Vec::new();
+        for line in md.lines() {
+            if let Some(t) = line.strip_prefix("## ") {
+                sections.push((t.trim().to_lowercase(), String::new()));
+            } else if let Some(t) = line.strip_prefix("# ") {
+                title = t.trim().to_string();
+            } else if let Some((_, body)) = sections.last_mut() {
+                body.push_str(line);
+                body.push('\n');
+            }
+        }
+        let get = |name: &str| {
+            let body = sections
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, b)| b.as_str());
+            // Paragraph lines are joined; blank lines separate paragraphs.
+            body.unwrap_or("")
+                .split("\n\n")
+                .map(|p| p.split_whitespace().collect::<Vec<_>>().join(" "))
+                .filter(|p| !p.is_empty())
+                .collect::<Vec<_>>()
+                .join("\n\n")
+        };
+        let risks = sections
+            .iter()
+            .find(|(n, _)| n == "risks")
+            .map(|(_, b)| {
+                b.split("\n- ")
+                    .map(|r| {
+                        r.trim_start_matches("- ")
+                            .split_whitespace()
+                            .collect::<Vec<_>>()
+                    })
+                    .filter(|w| !w.is_empty())
+                    .map(|w| w.join(" "))
+                    .collect()
+            })
+            .unwrap_or_default();
+        Doc {
+            title,
+            summary: get("summary"),
+            how: get("how it works"),
+            scope: get("scope"),
+            persistence: get("persistence"),
+            undo: get("undo"),
+            risks,
+        }
+    }
+}
+
+pub trait Method: Sync {
+    /// Short kebab-case id used on the command line.
+    fn id(&self) -> &'static str;
+    /// The markdown explanation (assets/methods/<id>.md).
+    fn markdown(&self) -> &'static str;
+    fn risk(&self) -> Risk;
+    /// The OS family (Rust target_os name) the method exists on.
+    fn family(&self) -> &'static str;
+    fn check(&self, facts: &Facts, req: &Request) -> Check;
+    /// The actions that carry the request out; only called when `check` found no blocker.
+    fn actions(&self, facts: &Facts, req: &Request) -> Vec<Action>;
+    /// What `verify` must prove once the actions ran.
+    fn target(&self, facts: &Facts, req: &Request) -> Target;
+
+    fn doc(&self) -> Doc {
+        Doc::parse(self.markdown())
+    }
+}
+
+pub fn all() -> &'static [&'static dyn Method] {
+    CATALOG
+}
+
+pub fn find(id: &str) -> Result<&'static dyn Method> {
+    CATALOG
+        .iter()
+        .copied()
+        .find(|m| m.id() == id)
+        .ok_or_else(|| {
+            let ids: Vec<_> = CATALOG.iter().map(|m| m.id()).collect();
+            Error::Invalid(format!(
+                "unknown method '{id}'; known methods: {}",
+                ids.join(", ")
+            ))
+        })
+}
+
+/// A method as `lowport methods` shows it: explanation, risk and availability on these facts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Assessment {
+    pub id: String,
+    pub family: String,
+    pub risk: Risk,
+    pub available: bool,
+    #[serde(flatten)]
+    pub doc: Doc,
+    #[serde(flatten)]
+    pub check: Check,
+}
+
+/// Every method for the facts' OS family, assessed against the request.
+pub fn assess(facts: &Facts, req: &Request) -> Vec<Assessment> {
+    CATALOG
+        .iter()
+        .filter(|m| m.family() == facts.os.family)
+        .map(|m| {
+            let req = Request {
+                method: m.id().to_string(),
+                ..req.clone()
+            };
+            let check = m.check(facts, &req);
+            Assessment {
+                id: m.id().to_string(),
+                family: m.family().to_string(),
+                risk: m.risk(),
+                available: check.blockers.is_empty(),
+                doc: m.doc(),
+                check,
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_doc_has_every_section() {
+        for m in all() {
+            let d = m.doc();
+            for (name, text) in [
+                ("title", &d.title),
+                ("summary", &d.summary),
+                ("how it works", &d.how),
+                ("scope", &d.scope),
+                ("persistence", &d.persistence),
+                ("undo", &d.undo),
+            ] {
+                assert!(!text.is_empty(), "{}: empty {name}", m.id());
+            }
+            assert!(d.risks.len() >= 2, "{}: risks {:?}", m.id(), d.risks);
+        }
+    }
+
+    #[test]
+    fn ids_are_unique_kebab_case() {
+        let ids: Vec<_> = all().iter().map(|m| m.id()).collect();
+        for id in &ids {
+            assert!(
+                id.bytes().all(|b| b.is_ascii_lowercase() || b == b'-'),
+                "{id}"
+            );
+            assert_eq!(ids.iter().filter(|i| *i == id).count(), 1, "{id} twice");
+        }
+    }
+}

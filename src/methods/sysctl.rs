@@ -1,0 +1,145 @@
+//! `sysctl`: lower `net.ipv4.ip_unprivileged_port_start`, live and at boot. System-wide.
+
+use std::path::PathBuf;
+
+use super::{Check, Method, Request, Risk};
+use crate::facts::{Facts, UNPRIVILEGED_PORT_START};
+use crate::plan::Action;
+use crate::verify::Target;
+
+pub struct Sysctl;
+
+pub const DROP_IN: &str = "/etc/sysctl.d/60-lowport-unprivileged-ports.conf";
+
+/// Who the proof bind runs as when the operator names nobody: the account with no rights at all.
+pub const DEFAULT_PROBE_USER: &str = "nobody";
+
+fn drop_in_content(value: u16) -> String {
+    format!(
+        "# Written by lowport: unprivileged processes may bind ports from {value} up.\n\
+         # Undo with `lowport rollback`, or delete this file and run\n\
+         # `sysctl -w {UNPRIVILEGED_PORT_START}=1024`.\n\
+         {UNPRIVILEGED_PORT_START} = {value}\n"
+    )
+}
+
+fn lowest(req: &Request) -> Option<u16> {
+    req.grant_ports().ok()?.first().copied()
+}
+
+impl Method for Sysctl {
+    fn id(&self) -> &'static str {
+        "sysctl"
+    }
+
+    fn markdown(&self) -> &'static str {
+        include_str!("../../assets/methods/sysctl.md")
+    }
+
+    fn risk(&self) -> Risk {
+        Risk::High
+    }
+
+    fn family(&self) -> &'static str {
+        "linux"
+    }
+
+    fn check(&self, facts: &Facts, req: &Request) -> Check {
+        let mut c = Check::default();
+        match req.grant_ports() {
+            Err(e) => c.missing.push(e),
+            Ok(p) if p.is_empty() => {
+                c.missing
+                    .push("the ports to open: --port N (repeatable)".into());
+            }
+            Ok(_) => {}
+        }
+        let Some(live) = facts.unprivileged_port_start else {
+            c.blockers.push(format!(
+                "kernel {} has no {UNPRIVILEGED_PORT_START} (it needs Linux 4.11 or later)",
+                facts.os.kernel
+            ));
+            return c;
+        };
+        let Some(value) = lowest(req) else { return c };
+        if let Some((low, _)) = facts.local_port_range
+            && low < value
+        {
+            c.blockers.push(format!(
+                "net.ipv4.ip_local_port_range starts at {low}, below {value}: the kernel \
+                 rejects a privileged range that overlaps the ephemeral ports"
+            ));
+        }
+        let ports: Vec<String> = req
+            .grant_ports()
+            .unwrap_or_default()
+            .iter()
+            .map(u16::to_string)
+            .collect();
+        c.warnings.push(format!(
+            "every user and process in this network namespace will be able to bind every port \
+             from {value} to 1023 (TCP and UDP, IPv4 and IPv6), not only {}",
+            ports.join(" and ")
+        ));
+        c.warnings.push(format!(
+            "while your service is down, any local user can take port {value} and receive its \
+             traffic"
+        ));
+        if live <= value {
+            c.warnings.push(format!(
+                "the live value is already {live}; lowport leaves it and only writes {value} for \
+                 the next boot"
+            ));
+        }
+        let ours = PathBuf::from(DROP_IN);
+        let name = |p: &PathBuf| p.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+        for s in &facts.unprivileged_port_start_files {
+            let later = s.file.as_os_str() == "/etc/sysctl.conf" || name(&s.file) > name(&ours);
+            if later && s.file != ours && s.value != value.to_string() {
+                c.warnings.push(format!(
+                    "{} sets it to {} and is read after lowport's file: at boot that value wins",
+                    s.file.display(),
+                    s.value
+                ));
+            }
+        }
+        c
+    }
+
+    fn actions(&self, facts: &Facts, req: &Request) -> Vec<Action> {
+        let Some(value) = lowest(req) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        // Live first: the kernel validates the value, and only a value it accepted is persisted.
+        if facts
+            .unprivileged_port_start
+            .is_some_and(|live| live > value)
+        {
+            out.push(Action::SetSysctl {
+                key: UNPRIVILEGED_PORT_START.into(),
+                value: value.to_string(),
+            });
+        }
+        out.push(Action::WriteFile {
+            path: DROP_IN.into(),
+            content: drop_in_content(value),
+            mode: 0o644,
+            owner: "root".into(),
+            group: "root".into(),
+        });
+        out
+    }
+
+    fn target(&self, _facts: &Facts, req: &Request) -> Target {
+        Target {
+            ports: req.grant_ports().unwrap_or_default(),
+            user: Some(
+                req.user
+                    .clone()
+                    .unwrap_or_else(|| DEFAULT_PROBE_USER.into()),
+            ),
+            binary: None,
+        }
+    }
+}

@@ -1,0 +1,349 @@
+//! The primitive changes a plan is made of, the state each one touches, and how each renders
+//! itself for the preview. Executing and undoing them is the executor's job (`apply`): this file
+//! only reads the host.
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::facts::caps::{CAP_NET_BIND_SERVICE, FileCaps};
+use crate::facts::users::UserDb;
+use crate::facts::{read_sysctl, sysctl_path};
+use crate::root::Root;
+use crate::xattr;
+
+/// File modes travel as octal strings ("0644") in JSON, as operators read them.
+mod octal {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(m: &u32, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format!("{m:04o}"))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+        let s = String::deserialize(d)?;
+        u32::from_str_radix(&s, 8)
+            .ok()
+            .filter(|m| *m <= 0o7777)
+            .ok_or_else(|| serde::de::Error::custom(format!("'{s}' is not an octal file mode")))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Action {
+    /// Write a whole file atomically (temporary file, fsync, rename).
+    WriteFile {
+        path: PathBuf,
+        content: String,
+        #[serde(with = "octal")]
+        mode: u32,
+        owner: String,
+        group: String,
+    },
+    /// chown then chmod an existing file.
+    SetOwnerMode {
+        path: PathBuf,
+        owner: String,
+        group: String,
+        #[serde(with = "octal")]
+        mode: u32,
+    },
+    /// Run `setcap CAPS PATH`.
+    SetFileCap { path: PathBuf, caps: String },
+    /// Write a value to `/proc/sys/<key>` (the live kernel setting).
+    SetSysctl { key: String, value: String },
+}
+
+/// What an action's target looks like now: compared to detect drift, snapshotted for undo.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum State {
+    File(FileState),
+    Sysctl { value: Option<String> },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileState {
+    pub exists: bool,
+    pub sha256: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "opt_octal")]
+    pub mode: Option<u32>,
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
+    /// Extended attributes, values in hex (file capabilities live in `security.capability`).
+    pub xattrs: BTreeMap<String, String>,
+}
+
+mod opt_octal {
+    use serde::{Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(m: &Option<u32>, s: S) -> Result<S::Ok, S::Error> {
+        match m {
+            Some(m) => super::octal::serialize(m, s),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+        super::octal::deserialize(d).map(Some)
+    }
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+pub fn unhex(s: &str) -> Option<Vec<u8>> {
+    if !s.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).ok())
+        .collect()
+}
+
+pub fn sha256(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex(&sha2::Sha256::digest(bytes))
+}
+
+impl FileState {
+    pub fn xattr_bytes(&self) -> BTreeMap<String, Vec<u8>> {
+        self.xattrs
+            .iter()
+            .filter_map(|(k, v)| Some((k.clone(), unhex(v)?)))
+            .collect()
+    }
+
+    pub fn capability(&self) -> Option<FileCaps> {
+        FileCaps::parse(&unhex(self.xattrs.get(xattr::CAPABILITY)?)?)
+    }
+}
+
+/// Reads a file's state; `content` also returns its text for the preview diff.
+pub fn observe_file(host: &Path) -> std::io::Result<(FileState, Option<Vec<u8>>)> {
+    let meta = match std::fs::symlink_metadata(host) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let absent = FileState {
+                exists: false,
+                sha256: None,
+                mode: None,
+                uid: None,
+                gid: None,
+                xattrs: BTreeMap::new(),
+            };
+            return Ok((absent, None));
+        }
+        Err(e) => return Err(e),
+    };
+    let content = meta.is_file().then(|| std::fs::read(host)).transpose()?;
+    let state = FileState {
+        exists: true,
+        sha256: content.as_deref().map(sha256),
+        mode: Some(meta.mode() & 0o7777),
+        uid: Some(meta.uid()),
+        gid: Some(meta.gid()),
+        xattrs: xattr::all(host)?
+            .iter()
+            .map(|(k, v)| (k.clone(), hex(v)))
+            .collect(),
+    };
+    Ok((state, content))
+}
+
+impl Action {
+    /// The file this action changes, if it changes a file (an in-root path).
+    pub fn path(&self) -> Option<&Path> {
+        match self {
+            Action::WriteFile { path, .. }
+            | Action::SetOwnerMode { path, .. }
+            | Action::SetFileCap { path, .. } => Some(path),
+            Action::SetSysctl { .. } => None,
+        }
+    }
+
+    /// Names the target for messages: a path or a sysctl key.
+    pub fn target(&self) -> String {
+        match self {
+            Action::SetSysctl { key, .. } => key.clone(),
+            _ => self
+                .path()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
+        }
+    }
+
+    pub fn observe(&self, root: &Root) -> std::io::Result<State> {
+        Ok(match self {
+            Action::SetSysctl { key, .. } => State::Sysctl {
+                value: read_sysctl(key),
+            },
+            _ => State::File(observe_file(&root.host(self.path().unwrap_or(Path::new("/"))))?.0),
+        })
+    }
+
+    /// The argv this action runs, when it runs a program (paths are host paths).
+    pub fn argv(&self, root: &Root) -> Option<Vec<String>> {
+        match self {
+            Action::SetFileCap { path, caps } => Some(vec![
+                "setcap".into(),
+                caps.clone(),
+                root.host(path).display().to_string(),
+            ]),
+            _ => None,
+        }
+    }
+
+    /// True when the target already is as this action would leave it.
+    pub fn satisfied(&self, state: &State, db: &UserDb) -> bool {
+        let ids = |owner: &str, group: &str| (db.user(owner).map(|a| a.uid), db.group_gid(group));
+        match (self, state) {
+            (
+                Action::WriteFile {
+                    content,
+                    mode,
+                    owner,
+                    group,
+                    ..
+                },
+                State::File(f),
+            ) => {
+                let (uid, gid) = ids(owner, group);
+                f.exists
+                    && f.sha256.as_deref() == Some(sha256(content.as_bytes()).as_str())
+                    && f.mode == Some(*mode)
+                    && f.uid == uid
+                    && f.gid == gid
+            }
+            (
+                Action::SetOwnerMode {
+                    owner, group, mode, ..
+                },
+                State::File(f),
+            ) => {
+                let (uid, gid) = ids(owner, group);
+                f.mode == Some(*mode) && f.uid == uid && f.gid == gid
+            }
+            (Action::SetFileCap { .. }, State::File(f)) => f
+                .capability()
+                .is_some_and(|c| c.grants(CAP_NET_BIND_SERVICE)),
+            (Action::SetSysctl { value, .. }, State::Sysctl { value: now }) => {
+                now.as_deref() == Some(value.as_str())
+            }
+            _ => false,
+        }
+    }
+
+    /// One line saying what changes.
+    pub fn summary(&self, before: &State, db: &UserDb) -> String {
+        let who = |uid: Option<u32>, gid: Option<u32>| {
+            let u = uid.map(|u| db.user_name(u).unwrap_or_else(|| u.to_string()));
+            let g = gid.map(|g| db.group_name(g).unwrap_or_else(|| g.to_string()));
+            format!("{}:{}", u.unwrap_or_default(), g.unwrap_or_default())
+        };
+        match (self, before) {
+            (
+                Action::WriteFile {
+                    path,
+                    mode,
+                    owner,
+                    group,
+                    ..
+                },
+                State::File(f),
+            ) => {
+                let what = if f.exists { "replace" } else { "create" };
+                format!("{what} {} ({mode:04o} {owner}:{group})", path.display())
+            }
+            (
+                Action::SetOwnerMode {
+                    path,
+                    owner,
+                    group,
+                    mode,
+                },
+                State::File(f),
+            ) => format!(
+                "set owner {} -> {owner}:{group} and mode {:04o} -> {mode:04o} on {}",
+                who(f.uid, f.gid),
+                f.mode.unwrap_or(0),
+                path.display()
+            ),
+            (Action::SetFileCap { path, caps }, State::File(f)) => format!(
+                "set file capability {caps} on {} (now: {})",
+                path.display(),
+                f.capability().map_or("none".to_string(), |c| c.text)
+            ),
+            (Action::SetSysctl { key, value }, State::Sysctl { value: now }) => format!(
+                "set {key} = {value} (now {}) by writing {}",
+                now.as_deref().unwrap_or("absent"),
+                sysctl_path(key).display()
+            ),
+            _ => self.target(),
+        }
+    }
+
+    /// How this action is undone, in words precise enough to do it by hand.
+    pub fn undo(&self, before: &State, root: &Root) -> String {
+        match (self, before) {
+            (Action::WriteFile { path, .. }, State::File(f)) if !f.exists => format!(
+                "remove {}, and any directory lowport created for it",
+                path.display()
+            ),
+            (Action::WriteFile { path, .. }, State::File(_)) => format!(
+                "restore the previous {} (content, mode, owner, extended attributes; \
+                 kept in the journal)",
+                path.display()
+            ),
+            (Action::SetOwnerMode { path, .. }, State::File(f)) => format!(
+                "chown {}:{} and chmod {:04o} {}, then restore its extended attributes \
+                 (chown clears file capabilities)",
+                f.uid.unwrap_or(0),
+                f.gid.unwrap_or(0),
+                f.mode.unwrap_or(0),
+                path.display()
+            ),
+            (Action::SetFileCap { path, .. }, State::File(f)) => match f.capability() {
+                None => format!(
+                    "remove the security.capability attribute (as `setcap -r {}`)",
+                    root.host(path).display()
+                ),
+                Some(c) => format!("restore the previous capability {}", c.text),
+            },
+            (Action::SetSysctl { key, .. }, State::Sysctl { value: Some(v) }) => {
+                format!("set {key} back to {v}")
+            }
+            _ => format!("restore {}", self.target()),
+        }
+    }
+}
+
+/// A unified diff of a planned file against what is on disk, or None for other actions.
+pub fn diff(action: &Action, root: &Root) -> Option<String> {
+    let Action::WriteFile { path, content, .. } = action else {
+        return None;
+    };
+    let current = std::fs::read(root.host(path)).ok();
+    let old = current
+        .as_deref()
+        .map(String::from_utf8_lossy)
+        .unwrap_or_default();
+    let name = path.display().to_string();
+    let old_name = if current.is_some() {
+        name.clone()
+    } else {
+        "/dev/null".to_string()
+    };
+    Some(
+        similar::TextDiff::from_lines(old.as_ref(), content.as_str())
+            .unified_diff()
+            .context_radius(3)
+            .header(&old_name, &name)
+            .to_string(),
+    )
+}

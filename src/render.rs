@@ -1,0 +1,287 @@
+//! Plain-text rendering of engine values for the scripted front end. All of it is derived from
+//! the same values `--json` prints, so text and JSON cannot disagree.
+
+use std::fmt::Write;
+
+use crate::apply::{Event, Run};
+use crate::facts::Facts;
+use crate::facts::elf::ExecKind;
+use crate::methods::Assessment;
+use crate::plan::Plan;
+use crate::verify::{Outcome, Report};
+
+fn yes_no(b: bool) -> &'static str {
+    if b { "yes" } else { "no" }
+}
+
+pub fn facts(f: &Facts) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "Host {} ({}), root {}",
+        f.hostname,
+        f.os.family,
+        f.root.display()
+    );
+    let _ = writeln!(
+        s,
+        "  OS:      {} (id {}, version {})",
+        f.os.pretty_name, f.os.id, f.os.version_id
+    );
+    let _ = writeln!(s, "  Kernel:  {}", f.os.kernel);
+    let systemd = match (f.init.systemd, f.init.systemd_version) {
+        (true, Some(v)) => format!("systemd {v}"),
+        (true, None) => "systemd".to_string(),
+        (false, _) => format!("{} (not systemd)", f.init.pid1),
+    };
+    let _ = writeln!(s, "  Init:    {systemd}");
+    let _ = writeln!(s, "  Root:    {} (euid {})", yes_no(f.is_root), f.euid);
+    let tools: Vec<String> = f
+        .tools
+        .iter()
+        .map(|(t, p)| {
+            if p.is_some() {
+                t.clone()
+            } else {
+                format!("{t} (missing)")
+            }
+        })
+        .collect();
+    let _ = writeln!(s, "  Tools:   {}", tools.join(", "));
+    let start = f
+        .unprivileged_port_start
+        .map_or("absent (kernel < 4.11)".into(), |v| v.to_string());
+    let _ = writeln!(s, "  net.ipv4.ip_unprivileged_port_start = {start}");
+    if let Some((lo, hi)) = f.local_port_range {
+        let _ = writeln!(s, "  net.ipv4.ip_local_port_range = {lo} {hi}");
+    }
+    for set in &f.unprivileged_port_start_files {
+        let _ = writeln!(
+            s,
+            "    set at boot by {} = {}",
+            set.file.display(),
+            set.value
+        );
+    }
+    if f.kernel_no_file_caps {
+        let _ = writeln!(s, "  ! kernel booted with no_file_caps");
+    }
+    if !f.bounding_set_has_net_bind_service {
+        let _ = writeln!(s, "  ! cap_net_bind_service is not in the bounding set");
+    }
+    if let Some(b) = &f.binary {
+        let _ = writeln!(s, "Binary {} -> {}", b.requested, b.path.display());
+        for l in &b.symlinks {
+            let _ = writeln!(s, "  via symlink {}", l.display());
+        }
+        let kind = match &b.exec {
+            ExecKind::Elf { static_linked, go } => format!(
+                "ELF, {}{}",
+                if *static_linked { "static" } else { "dynamic" },
+                if *go { ", Go" } else { "" }
+            ),
+            ExecKind::Script { interpreter } => format!("script run by {interpreter}"),
+            ExecKind::Other => "not an executable format lowport knows".into(),
+        };
+        let _ = writeln!(s, "  Kind:    {kind}");
+        if let Some(i) = &b.interpreter {
+            let _ = writeln!(s, "  ! it is the interpreter {i}");
+        }
+        let _ = writeln!(s, "  Owner:   {}:{} mode {:04o}", b.owner, b.group, b.mode);
+        if let Some(m) = &b.mount {
+            let _ = writeln!(
+                s,
+                "  Mount:   {} ({}){}",
+                m.mount_point.display(),
+                m.fstype,
+                if m.nosuid() { ", nosuid" } else { "" }
+            );
+        }
+        let caps = b
+            .capability
+            .as_ref()
+            .map_or("none".to_string(), |c| c.text.clone());
+        let _ = writeln!(s, "  Caps:    {caps}");
+        for w in &b.writable_by_non_root {
+            let _ = writeln!(s, "  ! {w}");
+        }
+        for u in &b.units {
+            let nnp = if u.no_new_privileges {
+                " (NoNewPrivileges)"
+            } else {
+                ""
+            };
+            let _ = writeln!(s, "  Started by unit {}{nnp}", u.name);
+        }
+    }
+    for p in &f.ports {
+        let here: Vec<String> = f
+            .listeners
+            .iter()
+            .filter(|l| l.port == *p)
+            .map(|l| {
+                let who = l
+                    .command
+                    .as_deref()
+                    .map(|c| format!(" {c}"))
+                    .unwrap_or_default();
+                let pid = l.pid.map(|p| format!(" pid {p}")).unwrap_or_default();
+                format!("{} {}{who}{pid} uid {}", l.proto, l.address, l.uid)
+            })
+            .collect();
+        let state = if here.is_empty() {
+            "free".to_string()
+        } else {
+            here.join("; ")
+        };
+        let _ = writeln!(s, "Port {p}: {state}");
+    }
+    s
+}
+
+pub fn methods(list: &[Assessment]) -> String {
+    let mut s = String::new();
+    for a in list {
+        let avail = if a.available {
+            "available"
+        } else {
+            "UNAVAILABLE"
+        };
+        let _ = writeln!(
+            s,
+            "{:<8} risk {:<6} {avail:<11}  {}",
+            a.id, a.risk, a.doc.title
+        );
+        let _ = writeln!(s, "  {}", a.doc.summary);
+        let _ = writeln!(s, "  Scope: {}", a.doc.scope);
+        let _ = writeln!(s, "  Persistence: {}", a.doc.persistence);
+        let _ = writeln!(s, "  Undo: {}", a.doc.undo);
+        for r in &a.doc.risks {
+            let _ = writeln!(s, "  risk: {r}");
+        }
+        for b in &a.check.blockers {
+            let _ = writeln!(s, "  unavailable: {b}");
+        }
+        for m in &a.check.missing {
+            let _ = writeln!(s, "  needs: {m}");
+        }
+        for w in &a.check.warnings {
+            let _ = writeln!(s, "  warning: {w}");
+        }
+        s.push('\n');
+    }
+    s
+}
+
+pub fn plan(p: &Plan) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "Plan: {} ({}), risk {}", p.method, p.title, p.risk);
+    let _ = writeln!(
+        s,
+        "Host {}, root {}, fingerprint {}",
+        p.hostname,
+        p.root.display(),
+        p.fingerprint
+    );
+    for w in &p.warnings {
+        let _ = writeln!(s, "  ! {w}");
+    }
+    let pending = p.pending().count();
+    let _ = writeln!(
+        s,
+        "Steps: {pending} to change, {} already in place",
+        p.steps.len() - pending
+    );
+    for (i, st) in p.steps.iter().enumerate() {
+        let mark = if st.in_place {
+            " (already in place, skipped)"
+        } else {
+            ""
+        };
+        let _ = writeln!(s, "  {}. {}{mark}", i + 1, st.summary);
+        if let Some(argv) = &st.argv {
+            let _ = writeln!(s, "     runs: {}", shell_words(argv));
+        }
+        let _ = writeln!(s, "     undo: {}", st.undo);
+        if let Some(d) = st.diff.as_deref().filter(|d| !d.is_empty() && !st.in_place) {
+            for line in d.lines() {
+                let _ = writeln!(s, "     {line}");
+            }
+        }
+    }
+    s
+}
+
+/// Shows an argv so that it could be pasted into a shell (quoting only where needed). It is
+/// display only: lowport itself never runs a command through a shell.
+pub fn shell_words(argv: &[String]) -> String {
+    argv.iter()
+        .map(|a| {
+            let plain = !a.is_empty()
+                && a.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_./=+:,@%".contains(&b));
+            if plain {
+                a.clone()
+            } else {
+                format!("'{}'", a.replace('\'', r"'\''"))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+pub fn event(e: &Event) -> String {
+    match e {
+        Event::Started { run } => format!("run {run} started"),
+        Event::Skipped { step, summary } => {
+            format!("[{step}] skipped, already in place: {summary}")
+        }
+        Event::Running { step, summary } => format!("[{step}] {summary} ..."),
+        Event::Done { step } => format!("[{step}] done"),
+        Event::Failed { step, error } => format!("[{step}] FAILED: {error}"),
+        Event::RollingBack { reason } => format!("rolling back ({reason})"),
+        Event::Undone { step, target } => format!("[{step}] undone: {target} restored"),
+        Event::UndoFailed { step, error } => format!("[{step}] UNDO FAILED: {error}"),
+    }
+}
+
+pub fn verify(r: &Report) -> String {
+    let mut s = String::new();
+    for c in &r.checks {
+        let mark = match c.outcome {
+            Outcome::Pass => "ok  ",
+            Outcome::Fail => "FAIL",
+            Outcome::Inconclusive => "??  ",
+        };
+        let _ = writeln!(s, "  {mark} {:<12} {}", c.name, c.detail);
+    }
+    let verdict = if r.ok { "verified" } else { "NOT verified" };
+    let _ = writeln!(s, "{verdict}: proved {}", r.proved);
+    s
+}
+
+pub fn history(runs: &[Run]) -> String {
+    if runs.is_empty() {
+        return "No runs recorded.\n".into();
+    }
+    let mut s = String::new();
+    for r in runs {
+        let (time, who) = r
+            .started()
+            .map(|(t, w)| (time(t), w.describe()))
+            .unwrap_or_default();
+        let _ = writeln!(
+            s,
+            "{}  {time}  {:<8} {:<20} by {who}",
+            r.id,
+            r.plan.method,
+            r.status().to_string()
+        );
+    }
+    s
+}
+
+pub fn time(secs: u64) -> String {
+    humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs))
+        .to_string()
+}

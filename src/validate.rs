@@ -1,0 +1,221 @@
+//! Input validation: the only layer that turns operator text into typed values.
+//!
+//! Every function returns a message that names the bad value and says what is accepted, so clap
+//! can print it and exit with code 2 before anything is read from or written to the host.
+
+use std::path::{Component, Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// Ports below this need a grant; the tool refuses to "grant" ports that need none.
+pub const FIRST_UNPRIVILEGED: u16 = 1024;
+
+/// One `--port` argument: `N` for methods that grant a port, `LOW:HIGH` for methods that redirect
+/// clients from a low port to a high one the service listens on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum PortArg {
+    Grant(u16),
+    Redirect { public: u16, backend: u16 },
+}
+
+impl std::fmt::Display for PortArg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PortArg::Grant(p) => write!(f, "{p}"),
+            PortArg::Redirect { public, backend } => write!(f, "{public}:{backend}"),
+        }
+    }
+}
+
+fn number(s: &str, what: &str) -> Result<u16, String> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!(
+            "{what} '{s}' is not a number; give a port from 1 to 1023"
+        ));
+    }
+    match s.parse::<u32>() {
+        Ok(0) => Err(format!(
+            "{what} 0 is not a port; give a port from 1 to 1023"
+        )),
+        Ok(n) if n > 65535 => Err(format!("{what} {s} is out of range: ports end at 65535")),
+        Ok(n) => Ok(n as u16),
+        Err(_) => Err(format!("{what} '{s}' is out of range: ports end at 65535")),
+    }
+}
+
+fn privileged(p: u16, what: &str) -> Result<u16, String> {
+    if p >= FIRST_UNPRIVILEGED {
+        return Err(format!(
+            "{what} {p} needs no grant: only ports 1 to 1023 are privileged on Linux"
+        ));
+    }
+    Ok(p)
+}
+
+/// Parses `N` (1–1023) or `LOW:HIGH` (LOW 1–1023, HIGH 1024–65535).
+pub fn port_arg(s: &str) -> Result<PortArg, String> {
+    let s = s.trim();
+    match s.split_once(':') {
+        None => Ok(PortArg::Grant(privileged(number(s, "port")?, "port")?)),
+        Some((low, high)) => {
+            let public = privileged(number(low, "public port")?, "public port")?;
+            let backend = number(high, "backend port")?;
+            if backend < FIRST_UNPRIVILEGED {
+                return Err(format!(
+                    "backend port {backend} in '{s}' is privileged itself; the service must \
+                     listen on a port from 1024 to 65535"
+                ));
+            }
+            Ok(PortArg::Redirect { public, backend })
+        }
+    }
+}
+
+/// User and group names: POSIX portable names (letters, digits, `.`, `_`, `-`), not starting with
+/// `-`, not all digits (that would read as a numeric id), at most 32 characters.
+pub fn account_name(s: &str) -> Result<String, String> {
+    let what = "name";
+    if s.is_empty() {
+        return Err(format!(
+            "empty {what}: give a user or group name such as 'fabio'"
+        ));
+    }
+    if s.len() > 32 {
+        return Err(format!(
+            "'{s}' is longer than 32 characters, the portable limit for names"
+        ));
+    }
+    if let Some(c) = s
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
+    {
+        return Err(format!(
+            "'{s}' contains {c:?}; names may hold only letters, digits, '.', '_' and '-'"
+        ));
+    }
+    if s.starts_with('-') {
+        return Err(format!("'{s}' starts with '-'; names must not"));
+    }
+    if s.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!(
+            "'{s}' is all digits; give the name, not a numeric id"
+        ));
+    }
+    if s == "." || s == ".." {
+        return Err(format!("'{s}' is not a name"));
+    }
+    Ok(s.to_string())
+}
+
+/// An absolute path without `..` components (they could climb out of `--root`).
+pub fn absolute_path(s: &str) -> Result<PathBuf, String> {
+    let p = Path::new(s);
+    if !p.is_absolute() {
+        return Err(format!(
+            "'{s}' is not an absolute path; give a path starting with '/'"
+        ));
+    }
+    if p.components().any(|c| c == Component::ParentDir) {
+        return Err(format!("'{s}' contains '..'; give the path without it"));
+    }
+    if s.len() > 4096 {
+        return Err("path is longer than 4096 bytes".to_string());
+    }
+    Ok(p.to_path_buf())
+}
+
+/// `--binary`: an absolute path, or a command name looked up on PATH.
+pub fn binary(s: &str) -> Result<String, String> {
+    if s.starts_with('/') {
+        return absolute_path(s).map(|_| s.to_string());
+    }
+    if s.contains('/') {
+        return Err(format!(
+            "'{s}' is a relative path; give an absolute path or a command name found on PATH"
+        ));
+    }
+    if s.is_empty() || s.starts_with('-') {
+        return Err(format!("'{s}' is not a command name"));
+    }
+    if let Some(c) = s
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '+')))
+    {
+        return Err(format!("command name '{s}' contains {c:?}"));
+    }
+    Ok(s.to_string())
+}
+
+/// `rollback ID`: the run ids lowport itself generates.
+pub fn run_id(s: &str) -> Result<String, String> {
+    let ok =
+        !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    if ok {
+        Ok(s.to_string())
+    } else {
+        Err(format!(
+            "'{s}' is not a run id; `lowport history` lists them (e.g. 20261129T010203Z-1a2b)"
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ports() {
+        assert_eq!(port_arg("80"), Ok(PortArg::Grant(80)));
+        assert_eq!(
+            port_arg("443:8443"),
+            Ok(PortArg::Redirect {
+                public: 443,
+                backend: 8443
+            })
+        );
+        for bad in [
+            "0",
+            "1024",
+            "65536",
+            "-1",
+            "8o",
+            "",
+            "80:80",
+            "80:",
+            ":8080",
+            "99999999999",
+        ] {
+            assert!(port_arg(bad).is_err(), "{bad} accepted");
+        }
+    }
+
+    #[test]
+    fn names() {
+        assert!(account_name("fabio").is_ok());
+        assert!(account_name("_www-data.1").is_ok());
+        for bad in [
+            "",
+            "-x",
+            "1000",
+            "a b",
+            "a:b",
+            "root;id",
+            "é",
+            ".",
+            &"a".repeat(33),
+        ] {
+            assert!(account_name(bad).is_err(), "{bad} accepted");
+        }
+    }
+
+    #[test]
+    fn paths() {
+        assert!(absolute_path("/usr/bin/x").is_ok());
+        assert!(absolute_path("usr/bin").is_err());
+        assert!(absolute_path("/usr/../etc").is_err());
+        assert!(binary("fabio").is_ok());
+        assert!(binary("./fabio").is_err());
+        assert!(binary("a;b").is_err());
+    }
+}

@@ -1,0 +1,328 @@
+//! Verification: proof, not hope. Where a grant covers a user or the whole system, a forked
+//! child drops to the target user and really binds the port. Where it is tied to a file (a file
+//! capability only takes effect when that binary runs), every condition that decides the outcome
+//! is checked, and the report says which kind of proof it is.
+
+use std::os::fd::AsRawFd;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::facts::caps::{self, CAP_NET_BIND_SERVICE};
+use crate::facts::users::{Account, UserDb};
+use crate::facts::{Facts, binary::BinaryFacts};
+
+pub const FORMAT_VERSION: u32 = 1;
+
+/// What to prove: ports, and optionally the user who must bind them and the binary that holds
+/// the grant.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Target {
+    pub ports: Vec<u16>,
+    pub user: Option<String>,
+    pub binary: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Pass,
+    Fail,
+    /// The check could not be made (port in use, not root, …); it proves nothing either way.
+    Inconclusive,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Check {
+    pub name: String,
+    pub outcome: Outcome,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Report {
+    pub format_version: u32,
+    pub target: Target,
+    pub checks: Vec<Check>,
+    /// True when no check failed and at least one passed.
+    pub ok: bool,
+    /// Exactly what was proven, in one sentence.
+    pub proved: String,
+}
+
+fn check(name: &str, pass: bool, ok: String, fail: String) -> Check {
+    Check {
+        name: name.into(),
+        outcome: if pass { Outcome::Pass } else { Outcome::Fail },
+        detail: if pass { ok } else { fail },
+    }
+}
+
+fn file_checks(facts: &Facts, b: &BinaryFacts, user: Option<&Account>) -> Vec<Check> {
+    let file = b.path.display();
+    let mut out = Vec::new();
+    let caps = b.capability.as_ref();
+    out.push(check(
+        "capability",
+        caps.is_some_and(|c| c.grants(CAP_NET_BIND_SERVICE)),
+        format!(
+            "{file} carries {} in its permitted and effective sets",
+            caps::name(10)
+        ),
+        format!(
+            "{file} does not carry cap_net_bind_service=ep (it has: {})",
+            caps.map_or("no capabilities".to_string(), |c| c.text.clone())
+        ),
+    ));
+    if let Some(m) = &b.mount {
+        out.push(check(
+            "mount",
+            !m.nosuid(),
+            format!("{} is mounted without nosuid", m.mount_point.display()),
+            format!(
+                "{} is mounted nosuid: file capabilities are ignored",
+                m.mount_point.display()
+            ),
+        ));
+    }
+    out.push(check(
+        "kernel",
+        !facts.kernel_no_file_caps,
+        "the kernel honours file capabilities (no no_file_caps)".into(),
+        "the kernel was booted with no_file_caps".into(),
+    ));
+    out.push(check(
+        "bounding-set",
+        facts.bounding_set_has_net_bind_service,
+        "cap_net_bind_service is in the capability bounding set".into(),
+        "cap_net_bind_service is not in the bounding set: exec would fail with EPERM".into(),
+    ));
+    let blocking: Vec<&str> = b
+        .units
+        .iter()
+        .filter(|u| u.no_new_privileges)
+        .map(|u| u.name.as_str())
+        .collect();
+    out.push(check(
+        "units",
+        blocking.is_empty(),
+        "no systemd unit starts it with NoNewPrivileges=".into(),
+        format!(
+            "{} start(s) it with NoNewPrivileges=: the capability is ignored",
+            blocking.join(", ")
+        ),
+    ));
+    if let Some(u) = user {
+        let m = b.mode;
+        let can = if u.uid == b.uid {
+            m & 0o100 != 0
+        } else if u.groups.contains(&b.gid) || u.gid == b.gid {
+            m & 0o010 != 0
+        } else {
+            m & 0o001 != 0
+        };
+        out.push(check(
+            "execute",
+            can || u.uid == 0,
+            format!(
+                "user {} can execute {file} (mode {m:04o} {}:{})",
+                u.name, b.owner, b.group
+            ),
+            format!(
+                "user {} cannot execute {file} (mode {m:04o} {}:{})",
+                u.name, b.owner, b.group
+            ),
+        ));
+    }
+    out
+}
+
+/// The result of one bind attempt: 0 or an errno.
+fn bind_as(user: &Account, ports: &[u16]) -> Result<Vec<i32>> {
+    use nix::unistd::{ForkResult, fork};
+    let switch = nix::unistd::geteuid().as_raw() != user.uid;
+    let (rd, wr) = nix::unistd::pipe().map_err(|e| anyhow::anyhow!("pipe: {e}"))?;
+    let ports: Vec<u16> = ports.to_vec();
+    // SAFETY: the child only makes async-signal-safe calls (setgroups, setgid, setuid, socket,
+    // bind, close, write, _exit) on memory prepared before the fork, and never returns.
+    match unsafe { fork() }.map_err(|e| anyhow::anyhow!("fork: {e}"))? {
+        ForkResult::Child => unsafe {
+            let gid = user.gid;
+            // Already that user (lowport run as the service user): bind as we are.
+            let ok = !switch
+                || (libc::setgroups(1, &gid) == 0
+                    && libc::setgid(user.gid) == 0
+                    && libc::setuid(user.uid) == 0);
+            let mut results = [0i32; 64];
+            for (i, port) in ports.iter().take(64).enumerate() {
+                results[i] = if ok { try_bind(*port) } else { -1 };
+            }
+            let bytes = std::slice::from_raw_parts(results.as_ptr().cast::<u8>(), 64 * 4);
+            libc::write(wr.as_raw_fd(), bytes.as_ptr().cast(), bytes.len());
+            libc::_exit(0);
+        },
+        ForkResult::Parent { child } => {
+            drop(wr);
+            let mut buf = Vec::new();
+            std::io::Read::read_to_end(&mut std::fs::File::from(rd), &mut buf)?;
+            nix::sys::wait::waitpid(child, None).map_err(|e| anyhow::anyhow!("wait: {e}"))?;
+            if buf.len() != 64 * 4 {
+                return Err(anyhow::anyhow!("the bind probe child died").into());
+            }
+            Ok(buf
+                .chunks(4)
+                .take(ports.len())
+                .map(|c| i32::from_ne_bytes([c[0], c[1], c[2], c[3]]))
+                .collect())
+        }
+    }
+}
+
+/// Binds (without listening, so no connection is ever accepted) on 127.0.0.1, or on the wildcard
+/// address where loopback is down (a fresh network namespace). Returns 0 or the errno.
+///
+/// # Safety
+/// Only async-signal-safe libc calls: usable in a forked child.
+unsafe fn try_bind(port: u16) -> i32 {
+    let attempt = |addr: u32| -> i32 {
+        // SAFETY: plain socket calls on a socket this function owns.
+        unsafe {
+            let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0);
+            if fd < 0 {
+                return *libc::__errno_location();
+            }
+            let sa = libc::sockaddr_in {
+                sin_family: libc::AF_INET as libc::sa_family_t,
+                sin_port: port.to_be(),
+                sin_addr: libc::in_addr {
+                    s_addr: addr.to_be(),
+                },
+                sin_zero: [0; 8],
+            };
+            let r = libc::bind(
+                fd,
+                (&sa as *const libc::sockaddr_in).cast(),
+                size_of::<libc::sockaddr_in>() as libc::socklen_t,
+            );
+            let err = if r == 0 { 0 } else { *libc::__errno_location() };
+            libc::close(fd);
+            err
+        }
+    };
+    match attempt(0x7f00_0001) {
+        libc::EADDRNOTAVAIL => attempt(0),
+        e => e,
+    }
+}
+
+fn bind_checks(facts: &Facts, user: &Account, ports: &[u16]) -> Result<Vec<Check>> {
+    if !facts.is_root && facts.euid != user.uid {
+        return Ok(vec![Check {
+            name: "bind".into(),
+            outcome: Outcome::Inconclusive,
+            detail: format!("only root can switch to user {} to try the bind", user.name),
+        }]);
+    }
+    let results = bind_as(user, ports)?;
+    Ok(ports
+        .iter()
+        .zip(results)
+        .map(|(port, errno)| {
+            let (outcome, detail) = match errno {
+                0 => (
+                    Outcome::Pass,
+                    format!("user {} bound port {port}", user.name),
+                ),
+                libc::EACCES => (
+                    Outcome::Fail,
+                    format!("user {} may not bind port {port} (EACCES)", user.name),
+                ),
+                libc::EADDRINUSE => (
+                    Outcome::Inconclusive,
+                    format!("port {port} is in use, so a bind cannot prove anything"),
+                ),
+                -1 => (
+                    Outcome::Inconclusive,
+                    format!("could not switch to user {}", user.name),
+                ),
+                e => (
+                    Outcome::Inconclusive,
+                    format!(
+                        "bind on port {port} failed: {}",
+                        std::io::Error::from_raw_os_error(e)
+                    ),
+                ),
+            };
+            Check {
+                name: format!("bind:{port}"),
+                outcome,
+                detail,
+            }
+        })
+        .collect())
+}
+
+/// Runs every check for `target` against `facts` (whose binary must be the target's, if any).
+pub fn run(facts: &Facts, target: &Target) -> Result<Report> {
+    let db = UserDb::new(&facts.root());
+    let user = match &target.user {
+        Some(u) => Some(db.user(u).ok_or_else(|| {
+            Error::Invalid(format!(
+                "user '{u}' does not exist; give an existing user with --user"
+            ))
+        })?),
+        None => None,
+    };
+    let (checks, proved) = match &facts.binary {
+        Some(b) => {
+            let checks = file_checks(facts, b, user.as_ref());
+            let proved = format!(
+                "{} will be able to bind ports below 1024 when it runs{}: the capability is in \
+                 the file and nothing on this host makes the kernel ignore it (the file itself \
+                 was not run)",
+                b.path.display(),
+                user.as_ref()
+                    .map(|u| format!(" as {}", u.name))
+                    .unwrap_or_default()
+            );
+            (checks, proved)
+        }
+        None => {
+            let Some(user) = &user else {
+                return Err(Error::Invalid(
+                    "verify needs --user (who must be able to bind) or --binary (what carries \
+                     the grant)"
+                        .into(),
+                ));
+            };
+            let checks = bind_checks(facts, user, &target.ports)?;
+            let bound: Vec<String> = target
+                .ports
+                .iter()
+                .zip(&checks)
+                .filter(|(_, c)| c.outcome == Outcome::Pass)
+                .map(|(p, _)| p.to_string())
+                .collect();
+            let proved = format!(
+                "user {} really bound port(s) {} in this network namespace",
+                user.name,
+                bound.join(", ")
+            );
+            (checks, proved)
+        }
+    };
+    let failed = checks.iter().any(|c| c.outcome == Outcome::Fail);
+    let passed = checks.iter().any(|c| c.outcome == Outcome::Pass);
+    let ok = !failed && passed;
+    Ok(Report {
+        format_version: FORMAT_VERSION,
+        target: target.clone(),
+        proved: if ok {
+            proved
+        } else {
+            "nothing: see the failed or inconclusive checks".into()
+        },
+        ok,
+        checks,
+    })
+}

@@ -256,6 +256,9 @@ fn apply(cli: &Cli, a: &ApplyArgs) -> Result<Exit> {
     if !a.fmt.json {
         print!("{}", render::plan(&p));
     }
+    let state = StateDir::new(cli.state_dir.clone());
+    // Checked again under the lock below; here so that even a no-op apply reports it.
+    ensure_no_unfinished(&state)?;
     if p.nothing_to_do() {
         if a.fmt.json {
             print_json(
@@ -270,7 +273,6 @@ fn apply(cli: &Cli, a: &ApplyArgs) -> Result<Exit> {
         need_root(&f, "apply")?;
     }
     confirm(&p, a.yes || a.dry_run, a.accept_risk || a.dry_run)?;
-    let state = StateDir::new(cli.state_dir.clone());
     let lock = state.lock()?;
     ensure_no_unfinished(&state)?;
     if a.dry_run {
@@ -290,18 +292,25 @@ fn apply(cli: &Cli, a: &ApplyArgs) -> Result<Exit> {
     let mut outcome = apply::apply(&p, &state, &lock, &flag, &mut progress)?;
     let mut report = None;
     if let Outcome::Applied { run } = &outcome {
-        let method = methods::find(&p.method)?;
-        let after = gather(cli, p.request.binary.as_deref(), &p.request.ports)?;
-        let r = verify::run(&after, &method.target(&after, &p.request))?;
-        if !a.fmt.json {
-            eprint!("{}", render::verify(&r));
+        // Any error from here on must still end in a rollback, never leave the host half-done.
+        let verified = methods::find(&p.method).and_then(|method| {
+            let after = gather(cli, p.request.binary.as_deref(), &p.request.ports)?;
+            verify::run(&after, &method.target(&after, &p.request))
+        });
+        let failure = match &verified {
+            Ok(r) if r.ok => None,
+            Ok(_) => Some("verification failed".to_string()),
+            Err(e) => Some(format!("verification could not run: {e}")),
+        };
+        if let (Ok(r), false) = (&verified, a.fmt.json) {
+            eprint!("{}", render::verify(r));
         }
-        if !r.ok {
+        if let Some(reason) = failure {
             let loaded = state.load(run)?;
             let mut j = state.reopen(&loaded, &lock)?;
-            outcome = apply::undo(&loaded, &mut j, "verification failed", true, &mut progress)?;
+            outcome = apply::undo(&loaded, &mut j, &reason, true, &mut progress)?;
         }
-        report = Some(r);
+        report = verified.ok();
     }
     if a.fmt.json {
         print_json(&json!({
@@ -335,6 +344,10 @@ fn rollback(cli: &Cli, a: &RollbackArgs) -> Result<Exit> {
         ));
     }
     let state = StateDir::new(cli.state_dir.clone());
+    if let Some(id) = &a.id {
+        // An unknown id is bad input: refuse it before asking for root or taking the lock.
+        state.load(id)?;
+    }
     let f = facts::gather(&root(cli)?, &Probe::default())?;
     need_root(&f, "rollback")?;
     let lock = state.lock()?;

@@ -162,7 +162,7 @@ pub fn methods(list: &[Assessment]) -> String {
         for b in &a.check.blockers {
             let _ = writeln!(s, "  unavailable: {b}");
         }
-        for m in &a.check.missing {
+        for m in &a.check.input {
             let _ = writeln!(s, "  needs: {m}");
         }
         for w in &a.check.warnings {

@@ -69,8 +69,8 @@ impl Request {
 /// The outcome of asking a method whether it can serve a request on these facts.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Check {
-    /// Input the operator still has to give (exit 2 when planning).
-    pub missing: Vec<String>,
+    /// What is missing or wrong in the operator's input (exit 2 when planning).
+    pub input: Vec<String>,
     /// Why the method cannot work on this host (exit 7 when planning).
     pub blockers: Vec<String>,
     /// True and specific consequences of going ahead.

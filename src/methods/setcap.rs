@@ -41,7 +41,7 @@ impl Method for Setcap {
     fn check(&self, facts: &Facts, req: &Request) -> Check {
         let mut c = Check::default();
         if let Err(e) = req.grant_ports() {
-            c.missing.push(e);
+            c.input.push(e);
         }
         if facts.tool("setcap").is_none() {
             c.blockers.push(
@@ -66,18 +66,18 @@ impl Method for Setcap {
         if let Some(g) = &req.group
             && db.group_gid(g).is_none()
         {
-            c.blockers.push(format!(
+            c.input.push(format!(
                 "group '{g}' does not exist; create it or drop --group"
             ));
         }
         let user = req.user.as_deref().map(|u| (u, db.user(u)));
         if let Some((u, None)) = user {
-            c.blockers.push(format!(
+            c.input.push(format!(
                 "user '{u}' does not exist; create it or drop --user"
             ));
         }
         let Some(b) = &facts.binary else {
-            c.missing
+            c.input
                 .push("the binary to mark: --binary PATH or --binary NAME".into());
             return c;
         };

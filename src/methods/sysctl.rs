@@ -47,12 +47,28 @@ impl Method for Sysctl {
     fn check(&self, facts: &Facts, req: &Request) -> Check {
         let mut c = Check::default();
         match req.grant_ports() {
-            Err(e) => c.missing.push(e),
+            Err(e) => c.input.push(e),
             Ok(p) if p.is_empty() => {
-                c.missing
+                c.input
                     .push("the ports to open: --port N (repeatable)".into());
             }
             Ok(_) => {}
+        }
+        let prober = req.user.as_deref().unwrap_or(DEFAULT_PROBE_USER);
+        if crate::facts::users::UserDb::new(&facts.root())
+            .user(prober)
+            .is_none()
+        {
+            // A user the operator named is bad input; the default one missing is the host's state.
+            let list = if req.user.is_some() {
+                &mut c.input
+            } else {
+                &mut c.blockers
+            };
+            list.push(format!(
+                "user '{prober}', who must prove the result by binding the port, does not exist \
+                 here; give an existing user with --user"
+            ));
         }
         let Some(live) = facts.unprivileged_port_start else {
             c.blockers.push(format!(

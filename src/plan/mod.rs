@@ -77,11 +77,11 @@ impl Plan {
     pub fn build(facts: &Facts, req: &Request) -> Result<Plan> {
         let method = methods::find(&req.method)?;
         let check = method.check(facts, req);
-        if !check.missing.is_empty() {
+        if !check.input.is_empty() {
             return Err(Error::Invalid(format!(
                 "method {} needs more input:\n  - {}",
                 req.method,
-                check.missing.join("\n  - ")
+                check.input.join("\n  - ")
             )));
         }
         if !check.blockers.is_empty() {

@@ -1,0 +1,387 @@
+//! How runs behave: idempotence, plan exit codes, saved plans and their staleness, the lock,
+//! edited files on rollback, history, and the JSON documents scripts rely on.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::support::*;
+
+fn setcap_args(app: &Path) -> Vec<String> {
+    [
+        "--method",
+        "setcap",
+        "--binary",
+        app.to_str().unwrap(),
+        "--port",
+        "80",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+#[test]
+fn second_apply_changes_nothing_and_plan_says_nothing_to_do() {
+    if !is_root_or_skip("second_apply_changes_nothing_and_plan_says_nothing_to_do") {
+        return;
+    }
+    let t = TestEnv::new();
+    let app = t.install(Path::new("/usr/bin/true"), "opt/app");
+    Lowport::new()
+        .env_dirs(&t)
+        .arg("plan")
+        .args(setcap_args(&app))
+        .run()
+        .code(0)
+        .stdout_has("1 to change");
+    Lowport::new()
+        .env_dirs(&t)
+        .arg("apply")
+        .args(setcap_args(&app))
+        .arg("--yes")
+        .run()
+        .code(0);
+    let after = tree(&t.root);
+    Lowport::new()
+        .env_dirs(&t)
+        .arg("plan")
+        .args(setcap_args(&app))
+        .run()
+        .code(9)
+        .stdout_has("already in place");
+    Lowport::new()
+        .env_dirs(&t)
+        .arg("apply")
+        .args(setcap_args(&app))
+        .arg("--yes")
+        .run()
+        .code(0)
+        .stdout_has("Nothing to do");
+    assert_eq!(tree(&t.root), after);
+    let h = Lowport::new()
+        .env_dirs(&t)
+        .args(["history", "--json"])
+        .run()
+        .code(0)
+        .json();
+    assert_eq!(
+        h["runs"].as_array().unwrap().len(),
+        1,
+        "the no-op apply recorded no run"
+    );
+    assert_eq!(h["runs"][0]["status"], "applied");
+    assert_eq!(h["runs"][0]["who"]["user"], "root");
+}
+
+#[test]
+fn saved_plan_applies_exactly_and_a_stale_one_is_refused() {
+    if !is_root_or_skip("saved_plan_applies_exactly_and_a_stale_one_is_refused") {
+        return;
+    }
+    let t = TestEnv::new();
+    let app = t.install(Path::new("/usr/bin/true"), "opt/app");
+    let plan: PathBuf = t.state.with_file_name("plan.json");
+    Lowport::new()
+        .env_dirs(&t)
+        .arg("plan")
+        .args(setcap_args(&app))
+        .arg("--out")
+        .arg(&plan)
+        .run()
+        .code(0);
+    // The host drifts: someone changes the binary's mode after the plan was made.
+    set_mode(&t.host(&app), 0o700);
+    let before = tree(&t.root);
+    Lowport::new()
+        .env_dirs(&t)
+        .args(["apply", "--yes", "--plan"])
+        .arg(&plan)
+        .run()
+        .code(7)
+        .stderr_has("stale")
+        .stderr_has("changed since the plan was made");
+    assert_eq!(tree(&t.root), before);
+    // Made again on the current state, it applies.
+    Lowport::new()
+        .env_dirs(&t)
+        .arg("plan")
+        .args(setcap_args(&app))
+        .arg("--out")
+        .arg(&plan)
+        .run()
+        .code(0);
+    Lowport::new()
+        .env_dirs(&t)
+        .args(["apply", "--yes", "--plan"])
+        .arg(&plan)
+        .run()
+        .code(0);
+    assert!(getcap(&t.host(&app)).contains("cap_net_bind_service=ep"));
+}
+
+#[test]
+fn a_tampered_saved_plan_is_refused() {
+    let t = TestEnv::new();
+    let app = t.install(Path::new("/usr/bin/true"), "opt/app");
+    let plan = t.state.with_file_name("plan.json");
+    Lowport::new()
+        .env_dirs(&t)
+        .arg("plan")
+        .args(setcap_args(&app))
+        .arg("--out")
+        .arg(&plan)
+        .run()
+        .code(0);
+    let text = std::fs::read_to_string(&plan).unwrap();
+    // Point the capability at another file without changing the request.
+    let edited = text.replacen("\"path\": \"/opt/app\"", "\"path\": \"/etc/passwd\"", 1);
+    assert_ne!(text, edited);
+    std::fs::write(&plan, edited).unwrap();
+    Lowport::new()
+        .env_dirs(&t)
+        .args(["apply", "--yes", "--dry-run", "--plan"])
+        .arg(&plan)
+        .run()
+        .code(7)
+        .stderr_has("no longer the same");
+}
+
+#[test]
+fn a_second_run_is_refused_while_the_lock_is_held() {
+    if !is_root_or_skip("a_second_run_is_refused_while_the_lock_is_held") {
+        return;
+    }
+    let t = TestEnv::new();
+    let app = t.install(Path::new("/usr/bin/true"), "opt/app");
+    std::fs::create_dir_all(&t.state).unwrap();
+    let lock = t.state.join("lock");
+    // util-linux flock holds the same kind of lock lowport takes, until we kill it.
+    let mut holder = Command::new("flock")
+        .arg(&lock)
+        .args(["sleep", "60"])
+        .spawn()
+        .unwrap();
+    let mut waited = 0;
+    while Command::new("flock")
+        .args(["-n"])
+        .arg(&lock)
+        .arg("true")
+        .status()
+        .unwrap()
+        .success()
+    {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        waited += 1;
+        assert!(waited < 250, "flock never took the lock");
+    }
+    let before = tree(&t.root);
+    let out = Lowport::new()
+        .env_dirs(&t)
+        .arg("apply")
+        .args(setcap_args(&app))
+        .arg("--yes")
+        .run();
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+    out.code(6).stderr_has("holds the lock");
+    assert_eq!(tree(&t.root), before);
+    assert_eq!(getcap(&t.host(&app)), "");
+}
+
+#[test]
+fn rollback_refuses_to_clobber_an_edited_file_unless_forced() {
+    if !is_root_or_skip("rollback_refuses_to_clobber_an_edited_file_unless_forced") {
+        return;
+    }
+    let t = TestEnv::new();
+    let ns = Netns::new();
+    let apply = [
+        "apply",
+        "--method",
+        "sysctl",
+        "--port",
+        "80",
+        "--yes",
+        "--accept-risk",
+    ];
+    Lowport::new()
+        .netns(&ns)
+        .env_dirs(&t)
+        .args(apply)
+        .run()
+        .code(0);
+    let file = t
+        .root
+        .join("etc/sysctl.d/60-lowport-unprivileged-ports.conf");
+    std::fs::write(&file, "# edited by the operator\n").unwrap();
+    Lowport::new()
+        .netns(&ns)
+        .env_dirs(&t)
+        .args(["rollback", "--last", "--yes"])
+        .run()
+        .code(7)
+        .stderr_has("/etc/sysctl.d/60-lowport-unprivileged-ports.conf")
+        .stderr_has("--force");
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap(),
+        "# edited by the operator\n"
+    );
+    assert_eq!(ns.sysctl(), "80", "refused means nothing was undone");
+    Lowport::new()
+        .netns(&ns)
+        .env_dirs(&t)
+        .args(["rollback", "--last", "--yes", "--force"])
+        .run()
+        .code(0);
+    assert!(!file.exists());
+    assert_eq!(ns.sysctl(), "1024");
+    // Rolling back again is a no-op that says so.
+    let h = Lowport::new()
+        .env_dirs(&t)
+        .args(["history", "--json"])
+        .run()
+        .code(0)
+        .json();
+    let id = h["runs"][0]["id"].as_str().unwrap().to_string();
+    assert_eq!(h["runs"][0]["status"], "rolled_back");
+    Lowport::new()
+        .netns(&ns)
+        .env_dirs(&t)
+        .args(["rollback", &id, "--yes"])
+        .run()
+        .code(0)
+        .stdout_has("already rolled back");
+}
+
+#[test]
+fn apply_as_a_normal_user_is_refused_and_changes_nothing() {
+    if !is_root_or_skip("apply_as_a_normal_user_is_refused_and_changes_nothing") {
+        return;
+    }
+    let t = TestEnv::new();
+    let app = t.install(Path::new("/usr/bin/true"), "opt/app");
+    let out = Command::new("setpriv")
+        .args([
+            "--reuid",
+            "nobody",
+            "--regid",
+            "nogroup",
+            "--clear-groups",
+            BIN,
+        ])
+        .arg("--root")
+        .arg(&t.root)
+        .arg("--state-dir")
+        .arg(&t.state)
+        .arg("apply")
+        .args(setcap_args(&app))
+        .arg("--yes")
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(7),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("needs root"));
+    assert_eq!(getcap(&t.host(&app)), "");
+}
+
+#[test]
+fn confirmation_is_required_without_yes() {
+    if !is_root_or_skip("confirmation_is_required_without_yes") {
+        return;
+    }
+    let t = TestEnv::new();
+    let app = t.install(Path::new("/usr/bin/true"), "opt/app");
+    Lowport::new()
+        .env_dirs(&t)
+        .arg("apply")
+        .args(setcap_args(&app))
+        .stdin("no\n")
+        .run()
+        .code(3);
+    assert_eq!(getcap(&t.host(&app)), "");
+    Lowport::new()
+        .env_dirs(&t)
+        .arg("apply")
+        .args(setcap_args(&app))
+        .stdin("yes\n")
+        .run()
+        .code(0);
+    assert!(getcap(&t.host(&app)).contains("cap_net_bind_service"));
+}
+
+#[test]
+fn read_commands_carry_format_version() {
+    let t = TestEnv::new();
+    let app = t.install(Path::new("/usr/bin/true"), "opt/app");
+    let a = app.to_str().unwrap();
+    for args in [
+        vec!["detect", "--binary", a, "--port", "80", "--json"],
+        vec!["methods", "--binary", a, "--port", "80", "--json"],
+        vec![
+            "plan", "--method", "setcap", "--binary", a, "--port", "80", "--json",
+        ],
+        vec!["history", "--json"],
+    ] {
+        let out = Lowport::new().env_dirs(&t).args(&args).run();
+        assert!(
+            matches!(out.code, Some(0) | Some(9)),
+            "{args:?}: {}",
+            out.stderr
+        );
+        assert_eq!(out.json()["format_version"], 1, "{args:?}");
+    }
+}
+
+#[test]
+fn methods_mark_a_script_unavailable_with_the_reason() {
+    let t = TestEnv::new();
+    let dir = t.root.join("opt");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("run.sh"), "#!/bin/sh\nexec true\n").unwrap();
+    set_mode(&dir.join("run.sh"), 0o755);
+    let out = Lowport::new()
+        .env_dirs(&t)
+        .args([
+            "methods",
+            "--binary",
+            "/opt/run.sh",
+            "--port",
+            "80",
+            "--json",
+        ])
+        .run()
+        .code(0);
+    let methods = out.json()["methods"].clone();
+    let setcap = methods
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["id"] == "setcap")
+        .unwrap()
+        .clone();
+    assert_eq!(setcap["available"], false);
+    assert!(
+        setcap["blockers"]
+            .to_string()
+            .contains("is a script run by /bin/sh"),
+        "{setcap}"
+    );
+    Lowport::new()
+        .env_dirs(&t)
+        .args([
+            "plan",
+            "--method",
+            "setcap",
+            "--binary",
+            "/opt/run.sh",
+            "--port",
+            "80",
+        ])
+        .run()
+        .code(7)
+        .stderr_has("unavailable");
+}

@@ -1,0 +1,154 @@
+//! Fault injection at every step of every plan: a failing step, a SIGKILL before a step runs and
+//! a SIGKILL after it is journaled. Each time, the whole affected state (file bytes, mode, owner,
+//! xattrs, the live sysctl) must equal what it was before, immediately for a failure, after
+//! `lowport rollback` for a kill.
+
+use std::path::{Path, PathBuf};
+
+use crate::support::*;
+
+const FAULTS: [&str; 3] = ["fail-after", "kill-before", "kill-after"];
+
+struct Scenario {
+    t: TestEnv,
+    ns: Netns,
+    apply: Vec<String>,
+}
+
+impl Scenario {
+    /// Everything the scenario's plan can touch.
+    fn state(&self) -> (std::collections::BTreeMap<PathBuf, FileSnap>, String) {
+        (tree(&self.t.root), self.ns.sysctl())
+    }
+
+    fn run_fault(&self, fault: &str, step: usize) {
+        let before = self.state();
+        let spec = format!("{fault}:{step}");
+        let out = Lowport::new()
+            .netns(&self.ns)
+            .env_dirs(&self.t)
+            .args(&self.apply)
+            .env("LOWPORT_TEST_FAULT", &spec)
+            .run();
+        if fault == "fail-after" {
+            let out = out
+                .code(4)
+                .stderr_has("injected fault")
+                .stderr_has("undone");
+            assert!(
+                out.stdout.contains("every change was rolled back"),
+                "{spec}"
+            );
+        } else {
+            out.killed();
+            if (fault, step) != ("kill-before", 1) {
+                assert_ne!(
+                    self.state(),
+                    before,
+                    "{spec}: the kill left a change to undo"
+                );
+            }
+            // An interrupted run blocks new applies until it is rolled back.
+            Lowport::new()
+                .netns(&self.ns)
+                .env_dirs(&self.t)
+                .args(&self.apply)
+                .run()
+                .code(7)
+                .stderr_has("unfinished");
+            Lowport::new()
+                .netns(&self.ns)
+                .env_dirs(&self.t)
+                .args(["rollback", "--last", "--yes"])
+                .run()
+                .code(0);
+        }
+        assert_eq!(self.state(), before, "{spec}: state restored");
+    }
+
+    fn run_all(&self, steps: usize) {
+        for step in 1..=steps {
+            for fault in FAULTS {
+                self.run_fault(fault, step);
+            }
+        }
+        let history = Lowport::new()
+            .env_dirs(&self.t)
+            .args(["history", "--json"])
+            .run()
+            .code(0);
+        let runs = history.json()["runs"].as_array().unwrap().len();
+        assert_eq!(runs, steps * FAULTS.len(), "one journaled run per fault");
+    }
+}
+
+fn setxattr(p: &Path, name: &str, value: &[u8]) {
+    lowport::xattr::set(p, name, value).unwrap();
+}
+
+#[test]
+fn setcap_with_group_restores_everything_at_every_step() {
+    if !is_root_or_skip("setcap_with_group_restores_everything_at_every_step") {
+        return;
+    }
+    let t = TestEnv::new();
+    let app = t.install(Path::new("/usr/bin/true"), "srv/bin/app");
+    setxattr(&t.host(&app), "user.origin", b"vendor");
+    let apply = [
+        "apply",
+        "--method",
+        "setcap",
+        "--binary",
+        app.to_str().unwrap(),
+        "--port",
+        "80",
+    ]
+    .iter()
+    .chain(&["--group", "nogroup", "--yes"])
+    .map(|s| s.to_string())
+    .collect();
+    Scenario {
+        t,
+        ns: Netns::new(),
+        apply,
+    }
+    .run_all(2);
+}
+
+#[test]
+fn sysctl_replacing_a_file_restores_everything_at_every_step() {
+    if !is_root_or_skip("sysctl_replacing_a_file_restores_everything_at_every_step") {
+        return;
+    }
+    let t = TestEnv::new();
+    // A pre-existing file with odd content, mode, owner and an xattr: all must come back.
+    let dir = t.root.join("etc/sysctl.d");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("60-lowport-unprivileged-ports.conf");
+    std::fs::write(
+        &file,
+        "# hand-written\nnet.ipv4.ip_unprivileged_port_start = 900\n",
+    )
+    .unwrap();
+    set_mode(&file, 0o640);
+    std::os::unix::fs::chown(&file, Some(65534), Some(65534)).unwrap();
+    setxattr(&file, "user.note", b"keep me");
+    let apply = [
+        "apply",
+        "--method",
+        "sysctl",
+        "--port",
+        "80",
+        "--yes",
+        "--accept-risk",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    Scenario {
+        t,
+        ns: Netns::new(),
+        apply,
+    }
+    .run_all(2);
+}

@@ -47,10 +47,11 @@ fn root(cli: &Cli) -> Result<Root> {
     Ok(Root::new(cli.root.clone()))
 }
 
-fn gather(cli: &Cli, binary: Option<&str>, ports: &[PortArg]) -> Result<Facts> {
+fn gather(cli: &Cli, binary: Option<&str>, ports: &[PortArg], listeners: bool) -> Result<Facts> {
     let probe = Probe {
         binary: binary.map(String::from),
         ports: grant_ports(ports),
+        listeners,
     };
     facts::gather(&root(cli)?, &probe)
 }
@@ -81,7 +82,7 @@ pub fn run(cli: &Cli) -> Result<Exit> {
 }
 
 fn detect(cli: &Cli, a: &DetectArgs) -> Result<Exit> {
-    let f = gather(cli, a.binary.as_deref(), &a.port)?;
+    let f = gather(cli, a.binary.as_deref(), &a.port, true)?;
     if a.fmt.json {
         print_json(&serde_json::to_value(&f).map_err(anyhow::Error::from)?);
     } else {
@@ -91,7 +92,7 @@ fn detect(cli: &Cli, a: &DetectArgs) -> Result<Exit> {
 }
 
 fn list_methods(cli: &Cli, a: &TargetArgs) -> Result<Exit> {
-    let f = gather(cli, a.target.binary.as_deref(), &a.target.port)?;
+    let f = gather(cli, a.target.binary.as_deref(), &a.target.port, true)?;
     let list = methods::assess(&f, &request("", &a.target));
     if a.fmt.json {
         print_json(
@@ -105,7 +106,7 @@ fn list_methods(cli: &Cli, a: &TargetArgs) -> Result<Exit> {
 
 fn plan(cli: &Cli, a: &PlanArgs) -> Result<Exit> {
     methods::find(&a.method)?;
-    let f = gather(cli, a.target.binary.as_deref(), &a.target.port)?;
+    let f = gather(cli, a.target.binary.as_deref(), &a.target.port, false)?;
     let p = Plan::build(&f, &request(&a.method, &a.target))?;
     if let Some(out) = &a.out_file {
         let text = serde_json::to_string_pretty(&p).map_err(anyhow::Error::from)?;
@@ -172,22 +173,20 @@ fn confirm(p: &Plan, yes: bool, accept_risk: bool) -> Result<()> {
 /// Refuses to start while an earlier run is unfinished: its undo information must not be
 /// mixed with a new run's.
 fn ensure_no_unfinished(state: &StateDir) -> Result<()> {
-    for r in state.runs()? {
-        if matches!(r.status(), Status::Interrupted | Status::RollbackIncomplete) {
-            return Err(Error::Refused(format!(
-                "run {} is unfinished ({}); finish it first with `lowport rollback {}`. \
-                 Nothing was changed.",
-                r.id,
-                r.status(),
-                r.id
-            )));
-        }
+    match state.unfinished()?.first() {
+        None => Ok(()),
+        Some(r) => Err(Error::Refused(format!(
+            "run {} is unfinished ({}); finish it first with `lowport rollback {}`. \
+             Nothing was changed.",
+            r.id,
+            r.status(),
+            r.id
+        ))),
     }
-    Ok(())
 }
 
-fn need_root(f: &Facts, what: &str) -> Result<()> {
-    if f.is_root {
+fn need_root(what: &str) -> Result<()> {
+    if nix::unistd::geteuid().is_root() {
         return Ok(());
     }
     Err(Error::Refused(format!(
@@ -236,20 +235,25 @@ fn progress(e: Event) {
 }
 
 fn apply(cli: &Cli, a: &ApplyArgs) -> Result<Exit> {
-    let (p, f) = match &a.plan {
+    let (p, mut f) = match &a.plan {
         Some(file) => {
             let text = std::fs::read_to_string(file)
                 .map_err(|e| Error::Invalid(format!("cannot read plan {}: {e}", file.display())))?;
             let saved = Plan::load(&text, &file.display().to_string())?;
             methods::find(&saved.method)?;
-            let f = gather(cli, saved.request.binary.as_deref(), &saved.request.ports)?;
+            let f = gather(
+                cli,
+                saved.request.binary.as_deref(),
+                &saved.request.ports,
+                false,
+            )?;
             saved.ensure_current(&f)?;
             (saved, f)
         }
         None => {
             let method = a.method.as_deref().unwrap_or_default();
             methods::find(method)?;
-            let f = gather(cli, a.target.binary.as_deref(), &a.target.port)?;
+            let f = gather(cli, a.target.binary.as_deref(), &a.target.port, false)?;
             (Plan::build(&f, &request(method, &a.target))?, f)
         }
     };
@@ -270,7 +274,7 @@ fn apply(cli: &Cli, a: &ApplyArgs) -> Result<Exit> {
         return Ok(Exit::Success);
     }
     if !a.dry_run {
-        need_root(&f, "apply")?;
+        need_root("apply")?;
     }
     confirm(&p, a.yes || a.dry_run, a.accept_risk || a.dry_run)?;
     let lock = state.lock()?;
@@ -294,8 +298,8 @@ fn apply(cli: &Cli, a: &ApplyArgs) -> Result<Exit> {
     if let Outcome::Applied { run } = &outcome {
         // Any error from here on must still end in a rollback, never leave the host half-done.
         let verified = methods::find(&p.method).and_then(|method| {
-            let after = gather(cli, p.request.binary.as_deref(), &p.request.ports)?;
-            verify::run(&after, &method.target(&after, &p.request))
+            f.refresh()?;
+            verify::run(&f, &method.target(&f, &p.request))
         });
         let failure = match &verified {
             Ok(r) if r.ok => None,
@@ -348,16 +352,21 @@ fn rollback(cli: &Cli, a: &RollbackArgs) -> Result<Exit> {
         // An unknown id is bad input: refuse it before asking for root or taking the lock.
         state.load(id)?;
     }
-    let f = facts::gather(&root(cli)?, &Probe::default())?;
-    need_root(&f, "rollback")?;
+    root(cli)?;
+    need_root("rollback")?;
     let lock = state.lock()?;
     let run = match &a.id {
         Some(id) => state.load(id)?,
         None => state
-            .runs()?
-            .into_iter()
+            .ids()
+            .iter()
             .rev()
-            .find(|r| r.status() != Status::RolledBack)
+            .map(|id| state.load(id))
+            .find(|r| {
+                r.as_ref()
+                    .map_or(true, |r| r.status() != Status::RolledBack)
+            })
+            .transpose()?
             .ok_or_else(|| {
                 Error::Refused("no run left to roll back; `lowport history` lists them".into())
             })?,
@@ -433,7 +442,7 @@ fn history(cli: &Cli, json_out: bool) -> Result<Exit> {
 }
 
 fn verify_cmd(cli: &Cli, a: &VerifyArgs) -> Result<Exit> {
-    let f = gather(cli, a.binary.as_deref(), &a.port)?;
+    let f = gather(cli, a.binary.as_deref(), &a.port, false)?;
     let target = verify::Target {
         ports: grant_ports(&a.port),
         user: a.user.clone(),

@@ -42,7 +42,7 @@ pub fn snapshot(
         created_dirs: Vec::new(),
     };
     if let Action::WriteFile { path, .. } = action {
-        let (state, content) = observe_file(&root.host(path))?;
+        let (state, content) = observe_file(&root.host(path), true)?;
         if let (true, Some(content)) = (state.exists, content) {
             let name = format!("step-{step}.backup");
             journal.save_backup(&name, &content)?;
@@ -158,7 +158,7 @@ pub fn execute(action: &Action, root: &Root, db: &UserDb) -> anyhow::Result<()> 
                 );
             }
             // Confirm from the attribute itself rather than trusting the exit status.
-            let (state, _) = observe_file(&root.host(path))?;
+            let (state, _) = observe_file(&root.host(path), false)?;
             if !state
                 .capability()
                 .is_some_and(|c| c.grants(CAP_NET_BIND_SERVICE))

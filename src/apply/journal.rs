@@ -1,6 +1,7 @@
-//! The state directory: an exclusive lock, and one folder per run holding the plan, an
-//! append-only journal (one JSON record per line, fsynced before the change it announces) and
-//! the backups needed to undo. A run killed at any point leaves enough to be rolled back.
+//! The state directory: an exclusive lock, and one folder per run holding an append-only journal
+//! (one JSON record per line; the first carries the plan; a step's snapshot is synced before the
+//! step changes anything) and the backups needed to undo. A run killed at any point leaves
+//! enough to be rolled back.
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, Read, Write};
@@ -12,6 +13,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::plan::{Plan, State};
+
+const JOURNAL: &str = "journal.jsonl";
 
 /// The default state directory; `--state-dir` or `LOWPORT_STATE_DIR` override it.
 pub const DEFAULT_STATE_DIR: &str = "/var/lib/lowport";
@@ -93,11 +96,13 @@ impl std::fmt::Display for Status {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Record {
+    /// The run's first record carries the whole plan, so the journal alone suffices to undo.
     Start {
         time: u64,
         who: Who,
+        plan: Box<Plan>,
     },
-    /// Written and fsynced before step `step` changes anything.
+    /// Durable before step `step` changes anything.
     Before {
         step: usize,
         snapshot: Snapshot,
@@ -137,12 +142,14 @@ pub struct Run {
 
 impl Run {
     pub fn status(&self) -> Status {
-        // The last end record wins: a later rollback appends its own.
+        // The last end record wins: a later rollback appends its own. A rollback started after
+        // it and never ended was interrupted.
         self.records
             .iter()
             .rev()
             .find_map(|r| match r {
                 Record::End { status } => Some(*status),
+                Record::RollbackStart { .. } => Some(Status::Interrupted),
                 _ => None,
             })
             .unwrap_or(Status::Interrupted)
@@ -150,7 +157,7 @@ impl Run {
 
     pub fn started(&self) -> Option<(u64, &Who)> {
         self.records.iter().find_map(|r| match r {
-            Record::Start { time, who } => Some((*time, who)),
+            Record::Start { time, who, .. } => Some((*time, who)),
             _ => None,
         })
     }
@@ -178,11 +185,16 @@ impl Run {
     }
 }
 
-/// An open run: appends records durably.
+/// An open run. Records that must survive a crash before the host changes (a step's snapshot,
+/// the start of a rollback, the end) are synced; progress records ride along with the next sync,
+/// since losing one only makes a later rollback restore a snapshot again, which is idempotent.
 pub struct Journal {
     pub id: String,
     pub dir: PathBuf,
     file: File,
+    runs: PathBuf,
+    /// The run folder and its marker are not yet known to be on disk.
+    dirs_pending: bool,
 }
 
 fn fsync_dir(dir: &Path) -> std::io::Result<()> {
@@ -194,7 +206,27 @@ impl Journal {
         let mut line = serde_json::to_vec(r).map_err(anyhow::Error::from)?;
         line.push(b'\n');
         self.file.write_all(&line)?;
-        self.file.sync_data()?;
+        let durable = matches!(
+            r,
+            Record::Before { .. } | Record::RollbackStart { .. } | Record::End { .. }
+        );
+        if durable {
+            self.file.sync_data()?;
+            if self.dirs_pending {
+                fsync_dir(&self.dir)?;
+                fsync_dir(&self.runs)?;
+                self.dirs_pending = false;
+            }
+        }
+        if let Record::End {
+            status: Status::Applied | Status::RolledBack,
+        } = r
+        {
+            match std::fs::remove_file(marker(&self.runs, &self.id)) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
+                _ => {}
+            }
+        }
         Ok(())
     }
 
@@ -215,6 +247,14 @@ impl Journal {
 
 pub struct StateDir {
     pub dir: PathBuf,
+}
+
+/// A run is marked open by an empty `runs/<id>.open` file from before its first change until
+/// its end record is durable (an incomplete rollback keeps it). Creating it costs no extra fsync
+/// (the runs directory is synced for the new run anyway), and finding unfinished runs is one
+/// directory read. Removal is not synced: a stale marker is confirmed against the journal.
+fn marker(runs: &Path, id: &str) -> PathBuf {
+    runs.join(format!("{id}.open"))
 }
 
 /// Holds the exclusive lock until dropped.
@@ -292,40 +332,55 @@ impl StateDir {
         }
     }
 
-    /// Starts a run: its folder, the plan, and the start record, all durable.
+    /// Starts a run: its folder, its open marker and the start record holding the plan. They
+    /// become durable with the first step's snapshot, before anything changes.
     pub fn create_run(&self, plan: &Plan, who: Who, _lock: &Lock) -> Result<Journal> {
         let id = new_run_id();
-        let dir = self.runs_dir().join(&id);
+        let runs = self.runs_dir();
+        let dir = runs.join(&id);
         std::fs::DirBuilder::new().mode(0o700).create(&dir)?;
-        let plan_json = serde_json::to_vec_pretty(plan).map_err(anyhow::Error::from)?;
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(dir.join("plan.json"))?;
-        f.write_all(&plan_json)?;
-        f.sync_all()?;
-        let file = OpenOptions::new()
-            .append(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(dir.join("journal.jsonl"))?;
-        fsync_dir(&dir)?;
-        fsync_dir(&self.runs_dir())?;
-        let mut j = Journal { id, dir, file };
-        j.append(&Record::Start { time: now(), who })?;
+        let new = |path: PathBuf| {
+            OpenOptions::new()
+                .append(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(path)
+        };
+        new(marker(&runs, &id))?;
+        let file = new(dir.join(JOURNAL))?;
+        let mut j = Journal {
+            id,
+            dir,
+            file,
+            runs,
+            dirs_pending: true,
+        };
+        j.append(&Record::Start {
+            time: now(),
+            who,
+            plan: Box::new(plan.clone()),
+        })?;
         Ok(j)
     }
 
-    /// Reopens a run to append to it (a later rollback).
+    /// Reopens a run to append to it (a later rollback), marked open again until it ends.
     pub fn reopen(&self, run: &Run, _lock: &Lock) -> Result<Journal> {
+        let runs = self.runs_dir();
+        OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(marker(&runs, &run.id))?;
         let file = OpenOptions::new()
             .append(true)
-            .open(run.dir.join("journal.jsonl"))?;
+            .open(run.dir.join(JOURNAL))?;
         Ok(Journal {
             id: run.id.clone(),
             dir: run.dir.clone(),
             file,
+            runs,
+            dirs_pending: true,
         })
     }
 
@@ -337,19 +392,27 @@ impl StateDir {
                 self.dir.display()
             )));
         }
-        let plan_text = std::fs::read_to_string(dir.join("plan.json"))?;
-        let plan = Plan::load(&plan_text, &format!("run {id}'s plan.json"))?;
-        let mut records = Vec::new();
-        let f = File::open(dir.join("journal.jsonl"))?;
+        let mut records: Vec<Record> = Vec::new();
+        let f = File::open(dir.join(JOURNAL))?;
         for line in std::io::BufReader::new(f).lines() {
             let line = line?;
             // A run killed mid-write leaves at most one torn last line; the record it would have
-            // been never took effect, since every change waits for its record's fsync.
+            // been never took effect, since every change waits for its snapshot's sync.
             match serde_json::from_str(&line) {
                 Ok(r) => records.push(r),
                 Err(_) => break,
             }
         }
+        let plan = match records.first() {
+            Some(Record::Start { plan, .. }) => (**plan).clone(),
+            _ => {
+                return Err(anyhow::anyhow!(
+                    "run {id}: journal {} has no start record",
+                    dir.join(JOURNAL).display()
+                )
+                .into());
+            }
+        };
         Ok(Run {
             id: id.to_string(),
             dir,
@@ -358,17 +421,44 @@ impl StateDir {
         })
     }
 
-    /// Every run, oldest first (ids sort by time).
-    pub fn runs(&self) -> Result<Vec<Run>> {
+    /// Every run id, oldest first (ids sort by time).
+    pub fn ids(&self) -> Vec<String> {
         let Ok(entries) = std::fs::read_dir(self.runs_dir()) else {
-            return Ok(Vec::new());
+            return Vec::new();
         };
         let mut ids: Vec<String> = entries
             .flatten()
-            .filter(|e| e.path().is_dir())
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
             .filter_map(|e| e.file_name().to_str().map(String::from))
             .collect();
         ids.sort();
-        ids.iter().map(|id| self.load(id)).collect()
+        ids
+    }
+
+    /// Every run, oldest first.
+    pub fn runs(&self) -> Result<Vec<Run>> {
+        self.ids().iter().map(|id| self.load(id)).collect()
+    }
+
+    /// Runs that were interrupted or whose rollback is incomplete.
+    pub fn unfinished(&self) -> Result<Vec<Run>> {
+        let Ok(entries) = std::fs::read_dir(self.runs_dir()) else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let Some(id) = name.strip_suffix(".open") else {
+                continue;
+            };
+            let run = self.load(id)?;
+            if matches!(
+                run.status(),
+                Status::Interrupted | Status::RollbackIncomplete
+            ) {
+                out.push(run);
+            }
+        }
+        Ok(out)
     }
 }

@@ -1,6 +1,7 @@
 //! Facts about the target binary: where it really is, what it is, who could replace it, which
 //! mount it is on, the capabilities it carries, and which systemd units launch it.
 
+use std::collections::BTreeSet;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
@@ -34,7 +35,7 @@ pub struct BinaryFacts {
     pub writable_by_non_root: Vec<String>,
     pub mount: Option<Mount>,
     pub capability: Option<FileCaps>,
-    /// systemd units whose ExecStart runs this binary.
+    /// Enabled or admin-defined systemd services whose ExecStart runs this binary.
     pub units: Vec<UnitRef>,
 }
 
@@ -165,62 +166,119 @@ fn yes(v: &str) -> bool {
     matches!(v.trim(), "yes" | "true" | "on" | "1")
 }
 
-fn units_launching(root: &Root, names: &[PathBuf]) -> Vec<UnitRef> {
-    let mut seen = std::collections::BTreeSet::new();
-    let mut out = Vec::new();
-    for dir in unit_dirs() {
-        let Ok(entries) = std::fs::read_dir(root.host(Path::new(dir))) else {
-            continue;
-        };
-        for e in entries.flatten() {
-            let file = e.file_name().to_string_lossy().into_owned();
-            if !file.ends_with(".service") || !seen.insert(file.clone()) {
-                continue;
+/// The services that can start without someone naming them: every service in the admin
+/// directories (/etc, /run) and every service enabled through a `.wants`/`.requires` link.
+/// Disabled vendor units are left out: they only run when started by hand, and reading every
+/// vendor unit would cost more than all other detection together.
+fn candidate_units(root: &Root) -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    let services = |dir: &Path| -> Vec<String> {
+        std::fs::read_dir(root.host(dir))
+            .map(|entries| {
+                entries
+                    .flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    for dir in &unit_dirs()[..2] {
+        for name in services(Path::new(dir)) {
+            if name.ends_with(".wants") || name.ends_with(".requires") {
+                let linked = services(&Path::new(dir).join(&name));
+                names.extend(linked.into_iter().filter(|n| n.ends_with(".service")));
+            } else if name.ends_with(".service") {
+                names.insert(name);
             }
-            let Ok(text) = std::fs::read_to_string(e.path()) else {
-                continue;
-            };
-            let launches = text.lines().any(|l| {
-                let Some(v) = l.trim().strip_prefix("ExecStart=") else {
-                    return false;
-                };
-                let prog = v.trim_start_matches(['@', '-', ':', '+', '!']);
-                let prog = prog.split_whitespace().next().unwrap_or("");
-                names.iter().any(|n| Path::new(prog) == n)
-            });
-            if !launches {
-                continue;
-            }
-            // The unit's own settings, then its drop-ins in every unit directory.
-            let mut texts = vec![text];
-            for d in unit_dirs() {
-                let dropins = root.host(&Path::new(d).join(format!("{file}.d")));
-                let Ok(list) = std::fs::read_dir(dropins) else {
-                    continue;
-                };
-                let mut confs: Vec<_> = list.flatten().map(|e| e.path()).collect();
-                confs.sort();
-                texts.extend(confs.iter().filter_map(|c| std::fs::read_to_string(c).ok()));
-            }
-            let mut nnp = false;
-            for t in &texts {
-                for l in t.lines() {
-                    if let Some(v) = l.trim().strip_prefix("NoNewPrivileges=") {
-                        nnp = yes(v);
-                    }
-                    if let Some(v) = l.trim().strip_prefix("DynamicUser=") {
-                        nnp |= yes(v);
-                    }
-                }
-            }
-            out.push(UnitRef {
-                name: file,
-                path: Path::new(dir).join(e.file_name()),
-                no_new_privileges: nnp,
-            });
         }
     }
+    names
+}
+
+/// The file defining a unit, by directory precedence; an instance falls back to its template.
+fn unit_file(root: &Root, name: &str) -> Option<PathBuf> {
+    let template = name
+        .split_once('@')
+        .map(|(head, _)| format!("{head}@.service"));
+    [Some(name.to_string()), template]
+        .into_iter()
+        .flatten()
+        .find_map(|n| {
+            unit_dirs()
+                .iter()
+                .map(|d| Path::new(d).join(&n))
+                .find(|p| root.host(p).is_file())
+        })
+}
+
+fn units_launching(root: &Root, names: &[PathBuf]) -> Vec<UnitRef> {
+    let mut out = Vec::new();
+    for unit in candidate_units(root) {
+        let Some(path) = unit_file(root, &unit) else {
+            continue;
+        };
+        let Ok(text) = std::fs::read_to_string(root.host(&path)) else {
+            continue;
+        };
+        let launches = text.lines().any(|l| {
+            let Some(v) = l.trim().strip_prefix("ExecStart=") else {
+                return false;
+            };
+            let prog = v.trim_start_matches(['@', '-', ':', '+', '!']);
+            let prog = prog.split_whitespace().next().unwrap_or("");
+            names.iter().any(|n| Path::new(prog) == n)
+        });
+        if !launches {
+            continue;
+        }
+        // The unit's own settings, then its drop-ins in every unit directory.
+        let mut texts = vec![text];
+        for d in unit_dirs() {
+            let dropins = root.host(&Path::new(d).join(format!("{unit}.d")));
+            let Ok(list) = std::fs::read_dir(dropins) else {
+                continue;
+            };
+            let mut confs: Vec<_> = list.flatten().map(|e| e.path()).collect();
+            confs.sort();
+            texts.extend(confs.iter().filter_map(|c| std::fs::read_to_string(c).ok()));
+        }
+        let mut nnp = false;
+        for l in texts.iter().flat_map(|t| t.lines()) {
+            if let Some(v) = l.trim().strip_prefix("NoNewPrivileges=") {
+                nnp = yes(v);
+            }
+            if let Some(v) = l.trim().strip_prefix("DynamicUser=") {
+                nnp |= yes(v);
+            }
+        }
+        out.push(UnitRef {
+            name: unit,
+            path,
+            no_new_privileges: nnp,
+        });
+    }
     out
+}
+
+impl BinaryFacts {
+    /// Re-reads what an apply changes on the file itself: owner, mode and capabilities. Where it
+    /// is, what it is and what launches it stay as gathered.
+    pub fn refresh(&mut self, root: &Root, db: &UserDb) -> Result<()> {
+        let host = root.host(&self.path);
+        let meta = std::fs::metadata(&host)?;
+        self.uid = meta.uid();
+        self.gid = meta.gid();
+        self.owner = db
+            .user_name(meta.uid())
+            .unwrap_or_else(|| meta.uid().to_string());
+        self.group = db
+            .group_name(meta.gid())
+            .unwrap_or_else(|| meta.gid().to_string());
+        self.mode = meta.mode() & 0o7777;
+        self.capability =
+            xattr::get(&host, xattr::CAPABILITY)?.and_then(|raw| FileCaps::parse(&raw));
+        Ok(())
+    }
 }
 
 pub fn gather(root: &Root, requested: &str, db: &UserDb) -> Result<BinaryFacts> {

@@ -137,6 +137,9 @@ fn sysctl_settings(root: &Root, key: &str) -> Vec<SysctlSetting> {
 pub struct Probe {
     pub binary: Option<String>,
     pub ports: Vec<u16>,
+    /// Also look up who listens on the ports. Off for plan and apply, which do not need it:
+    /// reading /proc/net/* walks the kernel's socket tables and can cost milliseconds.
+    pub listeners: bool,
 }
 
 impl Facts {
@@ -146,6 +149,18 @@ impl Facts {
 
     pub fn root(&self) -> Root {
         Root::new(self.root.clone())
+    }
+
+    /// Re-reads what an apply can change (the binary, the live sysctls) and keeps the rest, so
+    /// verification after apply sees the new state without probing the whole host again.
+    pub fn refresh(&mut self) -> Result<()> {
+        let root = self.root();
+        if let Some(b) = &mut self.binary {
+            b.refresh(&root, &UserDb::new(&root))?;
+        }
+        self.unprivileged_port_start =
+            read_sysctl(UNPRIVILEGED_PORT_START).and_then(|v| v.parse().ok());
+        Ok(())
     }
 }
 
@@ -239,7 +254,13 @@ pub fn gather(root: &Root, probe: &Probe) -> Result<Facts> {
         euid,
         tools: TOOLS
             .iter()
-            .map(|t| (t.to_string(), which::which(t).ok()))
+            // An explicit cwd spares `which` a getcwd per lookup; tool names hold no '/'.
+            .map(|t| {
+                (
+                    t.to_string(),
+                    which::which_in(t, std::env::var_os("PATH"), "/").ok(),
+                )
+            })
             .collect(),
         unprivileged_port_start: read_sysctl(UNPRIVILEGED_PORT_START).and_then(|v| v.parse().ok()),
         local_port_range: range,
@@ -251,6 +272,10 @@ pub fn gather(root: &Root, probe: &Probe) -> Result<Facts> {
         unprivileged_port_start_files: sysctl_settings(root, UNPRIVILEGED_PORT_START),
         binary,
         ports: probe.ports.clone(),
-        listeners: listeners::on_ports(&probe.ports),
+        listeners: if probe.listeners {
+            listeners::on_ports(&probe.ports)
+        } else {
+            Vec::new()
+        },
     })
 }

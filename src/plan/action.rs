@@ -68,7 +68,11 @@ pub enum State {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileState {
     pub exists: bool,
+    /// Content hash, for files lowport writes. Files whose metadata it changes (a binary of
+    /// tens of megabytes) are recognised by `identity` instead of being read whole.
     pub sha256: Option<String>,
+    /// `device:inode:size:mtime_ns`: changes when the file is replaced or written to.
+    pub identity: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none", with = "opt_octal")]
     pub mode: Option<u32>,
     pub uid: Option<u32>,
@@ -124,14 +128,15 @@ impl FileState {
     }
 }
 
-/// Reads a file's state; `content` also returns its text for the preview diff.
-pub fn observe_file(host: &Path) -> std::io::Result<(FileState, Option<Vec<u8>>)> {
+/// Reads a file's state, and with `content` also its bytes (hashed into the state).
+pub fn observe_file(host: &Path, content: bool) -> std::io::Result<(FileState, Option<Vec<u8>>)> {
     let meta = match std::fs::symlink_metadata(host) {
         Ok(m) => m,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let absent = FileState {
                 exists: false,
                 sha256: None,
+                identity: None,
                 mode: None,
                 uid: None,
                 gid: None,
@@ -141,10 +146,19 @@ pub fn observe_file(host: &Path) -> std::io::Result<(FileState, Option<Vec<u8>>)
         }
         Err(e) => return Err(e),
     };
-    let content = meta.is_file().then(|| std::fs::read(host)).transpose()?;
+    let content = (content && meta.is_file())
+        .then(|| std::fs::read(host))
+        .transpose()?;
+    let mtime = meta.mtime() as i128 * 1_000_000_000 + i128::from(meta.mtime_nsec());
     let state = FileState {
         exists: true,
         sha256: content.as_deref().map(sha256),
+        identity: Some(format!(
+            "{}:{}:{}:{mtime}",
+            meta.dev(),
+            meta.ino(),
+            meta.size()
+        )),
         mode: Some(meta.mode() & 0o7777),
         uid: Some(meta.uid()),
         gid: Some(meta.gid()),
@@ -183,7 +197,11 @@ impl Action {
             Action::SetSysctl { key, .. } => State::Sysctl {
                 value: read_sysctl(key),
             },
-            _ => State::File(observe_file(&root.host(self.path().unwrap_or(Path::new("/"))))?.0),
+            _ => {
+                let host = root.host(self.path().unwrap_or(Path::new("/")));
+                let content = matches!(self, Action::WriteFile { .. });
+                State::File(observe_file(&host, content)?.0)
+            }
         })
     }
 

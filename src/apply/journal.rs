@@ -31,6 +31,9 @@ pub struct Who {
 impl Who {
     pub fn current() -> Who {
         let name = |uid: u32| {
+            if uid == 0 {
+                return "root".to_string();
+            }
             nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))
                 .ok()
                 .flatten()

@@ -36,7 +36,8 @@ impl UserDb {
     }
 
     pub fn group_gid(&self, name: &str) -> Option<u32> {
-        // root is gid 0 on every Linux system, even in a tree that has no etc/group yet.
+        // root is uid and gid 0 on every Linux system, even in a tree with no etc/group yet; naming
+        // it without a name-service lookup also spares loading the NSS modules.
         if name == "root" {
             return Some(0);
         }
@@ -52,6 +53,9 @@ impl UserDb {
     }
 
     pub fn group_name(&self, gid: u32) -> Option<String> {
+        if gid == 0 {
+            return Some("root".into());
+        }
         if self.root.is_host() {
             return Group::from_gid(Gid::from_raw(gid))
                 .ok()
@@ -64,6 +68,9 @@ impl UserDb {
     }
 
     pub fn user_name(&self, uid: u32) -> Option<String> {
+        if uid == 0 {
+            return Some("root".into());
+        }
         if self.root.is_host() {
             return User::from_uid(Uid::from_raw(uid))
                 .ok()

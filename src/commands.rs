@@ -170,21 +170,6 @@ fn confirm(p: &Plan, yes: bool, accept_risk: bool) -> Result<()> {
     Ok(())
 }
 
-/// Refuses to start while an earlier run is unfinished: its undo information must not be
-/// mixed with a new run's.
-fn ensure_no_unfinished(state: &StateDir) -> Result<()> {
-    match state.unfinished()?.first() {
-        None => Ok(()),
-        Some(r) => Err(Error::Refused(format!(
-            "run {} is unfinished ({}); finish it first with `lowport rollback {}`. \
-             Nothing was changed.",
-            r.id,
-            r.status(),
-            r.id
-        ))),
-    }
-}
-
 fn need_root(what: &str) -> Result<()> {
     if nix::unistd::geteuid().is_root() {
         return Ok(());
@@ -262,7 +247,7 @@ fn apply(cli: &Cli, a: &ApplyArgs) -> Result<Exit> {
     }
     let state = StateDir::new(cli.state_dir.clone());
     // Checked again under the lock below; here so that even a no-op apply reports it.
-    ensure_no_unfinished(&state)?;
+    state.ensure_no_unfinished()?;
     if p.nothing_to_do() {
         if a.fmt.json {
             print_json(
@@ -278,7 +263,7 @@ fn apply(cli: &Cli, a: &ApplyArgs) -> Result<Exit> {
     }
     confirm(&p, a.yes || a.dry_run, a.accept_risk || a.dry_run)?;
     let lock = state.lock()?;
-    ensure_no_unfinished(&state)?;
+    state.ensure_no_unfinished()?;
     if a.dry_run {
         if a.fmt.json {
             print_json(
@@ -293,29 +278,7 @@ fn apply(cli: &Cli, a: &ApplyArgs) -> Result<Exit> {
         return Ok(Exit::Success);
     }
     let flag = signal_flag()?;
-    let mut outcome = apply::apply(&p, &state, &lock, &flag, &mut progress)?;
-    let mut report = None;
-    if let Outcome::Applied { run } = &outcome {
-        // Any error from here on must still end in a rollback, never leave the host half-done.
-        let verified = methods::find(&p.method).and_then(|method| {
-            f.refresh()?;
-            verify::run(&f, &method.target(&f, &p.request))
-        });
-        let failure = match &verified {
-            Ok(r) if r.ok => None,
-            Ok(_) => Some("verification failed".to_string()),
-            Err(e) => Some(format!("verification could not run: {e}")),
-        };
-        if let (Ok(r), false) = (&verified, a.fmt.json) {
-            eprint!("{}", render::verify(r));
-        }
-        if let Some(reason) = failure {
-            let loaded = state.load(run)?;
-            let mut j = state.reopen(&loaded, &lock)?;
-            outcome = apply::undo(&loaded, &mut j, &reason, true, &mut progress)?;
-        }
-        report = verified.ok();
-    }
+    let (outcome, report) = apply::apply_verified(&p, &mut f, &state, &lock, &flag, &mut progress)?;
     if a.fmt.json {
         print_json(&json!({
             "format_version": FORMAT_VERSION, "outcome": outcome_json(&outcome), "plan": p, "verify": report

@@ -242,6 +242,7 @@ pub fn event(e: &Event) -> String {
         Event::RollingBack { reason } => format!("rolling back ({reason})"),
         Event::Undone { step, target } => format!("[{step}] undone: {target} restored"),
         Event::UndoFailed { step, error } => format!("[{step}] UNDO FAILED: {error}"),
+        Event::Verified { report } => verify(report).trim_end().to_string(),
     }
 }
 

@@ -1,5 +1,5 @@
-//! Fault injection at every step of every plan: a failing step, a SIGKILL before a step runs and
-//! a SIGKILL after it is journaled. Each time, the whole affected state (file bytes, mode, owner,
+//! Fault injection at every step of every plan: a failing step, a SIGTERM after a step, a SIGKILL
+//! before a step runs and a SIGKILL after it is journaled. Each time, the whole affected state (file bytes, mode, owner,
 //! xattrs, the live sysctl) must equal what it was before, immediately for a failure, after
 //! `lowport rollback` for a kill.
 
@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use crate::support::*;
 
-const FAULTS: [&str; 3] = ["fail-after", "kill-before", "kill-after"];
+const FAULTS: [&str; 4] = ["fail-after", "signal-after", "kill-before", "kill-after"];
 
 struct Scenario {
     t: TestEnv,
@@ -39,6 +39,10 @@ impl Scenario {
                 out.stdout.contains("every change was rolled back"),
                 "{spec}"
             );
+        } else if fault == "signal-after" {
+            out.code(4)
+                .stderr_has("rolling back (interrupted by a signal)")
+                .stderr_has("undone");
         } else {
             out.killed();
             if (fault, step) != ("kill-before", 1) {

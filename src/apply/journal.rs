@@ -443,6 +443,21 @@ impl StateDir {
         self.ids().iter().map(|id| self.load(id)).collect()
     }
 
+    /// Refuses to start while an earlier run is unfinished: its undo information must not be
+    /// mixed up with a new run's changes.
+    pub fn ensure_no_unfinished(&self) -> Result<()> {
+        match self.unfinished()?.first() {
+            None => Ok(()),
+            Some(r) => Err(Error::Refused(format!(
+                "run {} is unfinished ({}); finish it first with `lowport rollback {}`. \
+                 Nothing was changed.",
+                r.id,
+                r.status(),
+                r.id
+            ))),
+        }
+    }
+
     /// Runs that were interrupted or whose rollback is incomplete.
     pub fn unfinished(&self) -> Result<Vec<Run>> {
         let Ok(entries) = std::fs::read_dir(self.runs_dir()) else {

@@ -8,21 +8,49 @@ pub mod journal;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::error::{Error, Result};
+use crate::facts::Facts;
 use crate::facts::users::UserDb;
+use crate::methods;
 use crate::plan::{Plan, Step};
+use crate::verify::{self, Report};
 pub use journal::{DEFAULT_STATE_DIR, Journal, Lock, Record, Run, StateDir, Status, Who};
 
 /// Progress, in the order it happens.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
-    Started { run: String },
-    Skipped { step: usize, summary: String },
-    Running { step: usize, summary: String },
-    Done { step: usize },
-    Failed { step: usize, error: String },
-    RollingBack { reason: String },
-    Undone { step: usize, target: String },
-    UndoFailed { step: usize, error: String },
+    Started {
+        run: String,
+    },
+    Skipped {
+        step: usize,
+        summary: String,
+    },
+    Running {
+        step: usize,
+        summary: String,
+    },
+    Done {
+        step: usize,
+    },
+    Failed {
+        step: usize,
+        error: String,
+    },
+    RollingBack {
+        reason: String,
+    },
+    Undone {
+        step: usize,
+        target: String,
+    },
+    UndoFailed {
+        step: usize,
+        error: String,
+    },
+    /// The proof after a successful apply (a failed one is followed by the rollback's events).
+    Verified {
+        report: Report,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,9 +74,9 @@ pub enum Outcome {
 }
 
 /// Test-only fault injection, compiled into debug builds only: `LOWPORT_TEST_FAULT` is
-/// `fail-after:N` (step N runs, then reports failure), `kill-before:N` (SIGKILL once step N's
-/// snapshot is durable, before it runs) or `kill-after:N` (SIGKILL after step N is journaled
-/// done). N counts executed steps from 1.
+/// `fail-after:N` (step N runs, then reports failure), `signal-after:N` (SIGTERM to ourselves
+/// after step N, through the real handler), `kill-before:N` (SIGKILL once step N's snapshot is
+/// durable, before it runs) or `kill-after:N` (SIGKILL after step N). N counts steps from 1.
 #[cfg(debug_assertions)]
 fn fault(point: &str, n: usize) -> Result<()> {
     let Ok(spec) = std::env::var("LOWPORT_TEST_FAULT") else {
@@ -57,10 +85,18 @@ fn fault(point: &str, n: usize) -> Result<()> {
     if spec != format!("{point}:{n}") {
         return Ok(());
     }
-    if point.starts_with("kill") {
-        let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGKILL);
+    use nix::sys::signal::{Signal, raise};
+    match point {
+        "signal-after" => {
+            let _ = raise(Signal::SIGTERM);
+            Ok(())
+        }
+        "kill-before" | "kill-after" => {
+            let _ = raise(Signal::SIGKILL);
+            unreachable!("SIGKILL returned")
+        }
+        _ => Err(anyhow::anyhow!("injected fault after step {n}").into()),
     }
-    Err(anyhow::anyhow!("injected fault after step {n}").into())
 }
 
 #[cfg(not(debug_assertions))]
@@ -77,12 +113,54 @@ fn run_step(step: &Step, n: usize, j: &mut Journal, plan: &Plan, db: &UserDb) ->
     let after = step.action.observe(&root)?;
     j.append(&Record::Done { step: n, after })?;
     fault("kill-after", n)?;
+    fault("signal-after", n)?;
     fault("fail-after", n)?;
     Ok(())
 }
 
-/// Runs the plan's pending steps. The caller holds the lock and has confirmed.
-pub fn apply(
+/// The one entry point for front ends: applies the plan (the caller holds the lock and has the
+/// operator's confirmation), then proves the result. A failed or impossible verification rolls
+/// the run back like a failed step, so the host is never left half-done.
+pub fn apply_verified(
+    plan: &Plan,
+    facts: &mut Facts,
+    state: &StateDir,
+    lock: &Lock,
+    interrupted: &AtomicBool,
+    on: &mut dyn FnMut(Event),
+) -> Result<(Outcome, Option<Report>)> {
+    state.ensure_no_unfinished()?;
+    let outcome = apply(plan, state, lock, interrupted, on)?;
+    let Outcome::Applied { run } = &outcome else {
+        return Ok((outcome, None));
+    };
+    let verified = methods::find(&plan.method).and_then(|method| {
+        facts.refresh()?;
+        verify::run(facts, &method.target(facts, &plan.request))
+    });
+    let failure = match &verified {
+        Ok(r) if r.ok => None,
+        Ok(_) => Some("verification failed".to_string()),
+        Err(e) => Some(format!("verification could not run: {e}")),
+    };
+    if let Ok(report) = &verified {
+        on(Event::Verified {
+            report: report.clone(),
+        });
+    }
+    let outcome = match failure {
+        None => outcome,
+        Some(reason) => {
+            let loaded = state.load(run)?;
+            let mut j = state.reopen(&loaded, lock)?;
+            undo(&loaded, &mut j, &reason, true, on)?
+        }
+    };
+    Ok((outcome, verified.ok()))
+}
+
+/// Runs the plan's pending steps.
+fn apply(
     plan: &Plan,
     state: &StateDir,
     lock: &Lock,

@@ -9,7 +9,7 @@ use crate::apply::DEFAULT_STATE_DIR;
 use crate::error::EXIT_CODES_HELP;
 use crate::validate::{self, PortArg};
 
-#[derive(Debug, Parser)]
+#[derive(Debug, Clone, Parser)]
 #[command(
     name = "lowport",
     version,
@@ -19,7 +19,7 @@ use crate::validate::{self, PortArg};
         previews every file and command as an exact diff and argv, applies under a lock with a \
         durable journal, verifies by really binding the port, and rolls back on failure or later.",
     after_help = EXIT_CODES_HELP,
-    arg_required_else_help = true
+    args_conflicts_with_subcommands = true
 )]
 pub struct Cli {
     /// Take every file path under DIR (like `systemctl --root`); kernel state stays the host's
@@ -31,11 +31,34 @@ pub struct Cli {
           default_value = DEFAULT_STATE_DIR, value_parser = validate::absolute_path)]
     pub state_dir: PathBuf,
 
+    #[command(flatten)]
+    pub interactive: Interactive,
+
     #[command(subcommand)]
     pub command: Option<Command>,
 }
 
-#[derive(Debug, Subcommand)]
+/// Without a subcommand lowport is interactive: a full-screen wizard on a terminal, plain
+/// prompts otherwise. These options pre-fill it.
+#[derive(Debug, Clone, Args)]
+pub struct Interactive {
+    /// Use plain line prompts instead of the full-screen wizard
+    #[arg(long)]
+    pub plain: bool,
+    /// Method id to preselect (see `lowport methods`)
+    #[arg(long)]
+    pub method: Option<String>,
+    #[command(flatten)]
+    pub target: Target,
+    /// Ask nothing: plain mode with every answer from the options (needs --method)
+    #[arg(long)]
+    pub yes: bool,
+    /// Accept a high-risk method without the typed acknowledgement
+    #[arg(long)]
+    pub accept_risk: bool,
+}
+
+#[derive(Debug, Clone, Subcommand)]
 pub enum Command {
     /// Show what lowport detects about this host, the binary and the ports (read-only)
     Detect(DetectArgs),
@@ -53,14 +76,14 @@ pub enum Command {
     Verify(VerifyArgs),
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct JsonArg {
     /// Print one JSON document (with format_version) instead of text
     #[arg(long)]
     pub json: bool,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct DetectArgs {
     /// The service's executable: an absolute path, or a command name looked up on PATH
     #[arg(long, value_name = "PATH|NAME", value_parser = validate::binary)]
@@ -88,7 +111,7 @@ pub struct Target {
     pub group: Option<String>,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct TargetArgs {
     #[command(flatten)]
     pub target: Target,
@@ -96,7 +119,7 @@ pub struct TargetArgs {
     pub fmt: JsonArg,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct PlanArgs {
     /// Method id (see `lowport methods`)
     #[arg(long)]
@@ -110,7 +133,7 @@ pub struct PlanArgs {
     pub fmt: JsonArg,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct ApplyArgs {
     /// Method id (see `lowport methods`)
     #[arg(long, required_unless_present = "plan", conflicts_with = "plan")]
@@ -133,7 +156,7 @@ pub struct ApplyArgs {
     pub fmt: JsonArg,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct RollbackArgs {
     /// The run to undo (see `lowport history`)
     #[arg(value_parser = validate::run_id, conflicts_with = "last")]
@@ -151,7 +174,7 @@ pub struct RollbackArgs {
     pub fmt: JsonArg,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct VerifyArgs {
     /// Port to prove (repeatable)
     #[arg(long, value_name = "N", required = true, value_parser = validate::port_arg)]

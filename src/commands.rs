@@ -47,7 +47,12 @@ fn root(cli: &Cli) -> Result<Root> {
     Ok(Root::new(cli.root.clone()))
 }
 
-fn gather(cli: &Cli, binary: Option<&str>, ports: &[PortArg], listeners: bool) -> Result<Facts> {
+pub(crate) fn gather(
+    cli: &Cli,
+    binary: Option<&str>,
+    ports: &[PortArg],
+    listeners: bool,
+) -> Result<Facts> {
     let probe = Probe {
         binary: binary.map(String::from),
         ports: grant_ports(ports),
@@ -75,9 +80,7 @@ pub fn run(cli: &Cli) -> Result<Exit> {
         Some(Command::Rollback(a)) => rollback(cli, a),
         Some(Command::History(a)) => history(cli, a.json),
         Some(Command::Verify(a)) => verify_cmd(cli, a),
-        None => Err(Error::Invalid(
-            "no command given; see `lowport --help`".into(),
-        )),
+        None => crate::ui::run(cli),
     }
 }
 
@@ -242,14 +245,35 @@ fn apply(cli: &Cli, a: &ApplyArgs) -> Result<Exit> {
             (Plan::build(&f, &request(method, &a.target))?, f)
         }
     };
-    if !a.fmt.json {
-        print!("{}", render::plan(&p));
+    let how = How {
+        yes: a.yes,
+        accept_risk: a.accept_risk,
+        dry_run: a.dry_run,
+        json: a.fmt.json,
+    };
+    carry_out(cli, &p, &mut f, how)
+}
+
+/// How `carry_out` may proceed: what the operator already agreed to, and the output format.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct How {
+    pub yes: bool,
+    pub accept_risk: bool,
+    pub dry_run: bool,
+    pub json: bool,
+}
+
+/// Shows a plan, asks what still needs asking, and applies it: the tail every non-TUI front end
+/// shares (scripted `apply` and the plain prompts).
+pub fn carry_out(cli: &Cli, p: &Plan, f: &mut Facts, a: How) -> Result<Exit> {
+    if !a.json {
+        print!("{}", render::plan(p));
     }
     let state = StateDir::new(cli.state_dir.clone());
     // Checked again under the lock below; here so that even a no-op apply reports it.
     state.ensure_no_unfinished()?;
     if p.nothing_to_do() {
-        if a.fmt.json {
+        if a.json {
             print_json(
                 &json!({ "format_version": FORMAT_VERSION, "outcome": outcome_json(&Outcome::NothingToDo), "plan": p }),
             );
@@ -261,11 +285,11 @@ fn apply(cli: &Cli, a: &ApplyArgs) -> Result<Exit> {
     if !a.dry_run {
         need_root("apply")?;
     }
-    confirm(&p, a.yes || a.dry_run, a.accept_risk || a.dry_run)?;
+    confirm(p, a.yes || a.dry_run, a.accept_risk || a.dry_run)?;
     let lock = state.lock()?;
     state.ensure_no_unfinished()?;
     if a.dry_run {
-        if a.fmt.json {
+        if a.json {
             print_json(
                 &json!({ "format_version": FORMAT_VERSION, "outcome": { "status": "dry_run" }, "plan": p }),
             );
@@ -278,8 +302,8 @@ fn apply(cli: &Cli, a: &ApplyArgs) -> Result<Exit> {
         return Ok(Exit::Success);
     }
     let flag = signal_flag()?;
-    let (outcome, report) = apply::apply_verified(&p, &mut f, &state, &lock, &flag, &mut progress)?;
-    if a.fmt.json {
+    let (outcome, report) = apply::apply_verified(p, f, &state, &lock, &flag, &mut progress)?;
+    if a.json {
         print_json(&json!({
             "format_version": FORMAT_VERSION, "outcome": outcome_json(&outcome), "plan": p, "verify": report
         }));

@@ -13,6 +13,7 @@ pub mod methods;
 pub mod plan;
 pub mod render;
 pub mod root;
+pub mod ui;
 pub mod validate;
 pub mod verify;
 pub mod xattr;

@@ -1,0 +1,772 @@
+//! The wizard's state machine, in The Elm Architecture: a [`Model`], the [`Msg`]s that change it,
+//! and a pure [`update`] that returns the side effects ([`Cmd`]) the runtime must perform. No
+//! business rule lives here: availability, plans, apply and rollback all come from the engine;
+//! dangerous actions are values (a confirmation holds the plan; only `y` turns it into a `Cmd`).
+
+use std::path::PathBuf;
+
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+use crate::apply::{Event, Outcome};
+use crate::facts::Facts;
+use crate::methods::{Assessment, Request, Risk};
+use crate::plan::Plan;
+use crate::validate;
+use crate::verify::Report;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Screen {
+    Host,
+    Approaches,
+    Settings,
+    Preview,
+    Review,
+    Apply,
+    History,
+}
+
+impl Screen {
+    pub const FLOW: [Screen; 6] = [
+        Screen::Host,
+        Screen::Approaches,
+        Screen::Settings,
+        Screen::Preview,
+        Screen::Review,
+        Screen::Apply,
+    ];
+
+    pub fn title(self) -> &'static str {
+        match self {
+            Screen::Host => "Host",
+            Screen::Approaches => "Approaches",
+            Screen::Settings => "Settings",
+            Screen::Preview => "Preview",
+            Screen::Review => "Review",
+            Screen::Apply => "Apply",
+            Screen::History => "History",
+        }
+    }
+}
+
+/// The settings form: one text field per input, validated as it is typed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldId {
+    Binary,
+    Ports,
+    User,
+    Group,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Field {
+    pub id: FieldId,
+    pub value: String,
+    pub error: Option<String>,
+}
+
+impl Field {
+    pub fn label(&self) -> &'static str {
+        match self.id {
+            FieldId::Binary => "Binary",
+            FieldId::Ports => "Ports",
+            FieldId::User => "User",
+            FieldId::Group => "Group",
+        }
+    }
+
+    pub fn hint(&self) -> &'static str {
+        match self.id {
+            FieldId::Binary => "absolute path or command name",
+            FieldId::Ports => "e.g. 80 443",
+            FieldId::User => "the service's user (optional)",
+            FieldId::Group => "setcap: restrict execution to this group (optional)",
+        }
+    }
+
+    fn validate(&mut self) {
+        let v = self.value.trim();
+        self.error = match self.id {
+            FieldId::Binary if v.is_empty() => None,
+            FieldId::Binary => validate::binary(v).err(),
+            FieldId::Ports => ports(v).err(),
+            FieldId::User | FieldId::Group if v.is_empty() => None,
+            FieldId::User | FieldId::Group => validate::account_name(v).err(),
+        };
+    }
+}
+
+fn ports(text: &str) -> Result<Vec<validate::PortArg>, String> {
+    text.split([' ', ','])
+        .filter(|s| !s.is_empty())
+        .map(validate::port_arg)
+        .collect()
+}
+
+/// One row of the live step list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepState {
+    Pending,
+    Running,
+    Done,
+    Skipped,
+    Failed,
+    Undone,
+    UndoFailed,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Progress {
+    pub title: String,
+    /// (plan step number, what it does, where it is).
+    pub steps: Vec<(usize, String, StepState)>,
+    pub log: Vec<String>,
+    pub run: Option<String>,
+    pub finished: Option<Result<(Outcome, Option<Report>), String>>,
+}
+
+impl Progress {
+    pub fn running(&self) -> bool {
+        self.finished.is_none()
+    }
+
+    fn set(&mut self, step: usize, state: StepState) {
+        if let Some(s) = self.steps.iter_mut().find(|s| s.0 == step) {
+            s.2 = state;
+        }
+    }
+}
+
+/// A past run as the History screen lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunRow {
+    pub id: String,
+    pub time: String,
+    pub method: String,
+    pub status: String,
+    pub rolled_back: bool,
+    /// (step number, its undo) for each step still to undo, in the order rollback runs them.
+    pub undo: Vec<(usize, String)>,
+}
+
+/// A pending decision shown as a popup: nothing happens until the operator says yes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Confirm {
+    Apply(Box<Plan>),
+    Rollback(RunRow),
+    /// Quit while a run is in progress: it is interrupted and rolled back first.
+    QuitRunning,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Msg {
+    Key(KeyEvent),
+    Resize,
+    Facts(Result<Box<Facts>, String>),
+    /// New facts for the request, the methods assessed on them, and the plan (or why not).
+    Planned {
+        facts: Box<Facts>,
+        methods: Vec<Assessment>,
+        plan: Result<Box<Plan>, String>,
+    },
+    Methods(Vec<Assessment>),
+    Progress(Event),
+    Finished(Result<(Outcome, Option<Report>), String>),
+    History(Result<Vec<RunRow>, String>),
+    Saved(Result<PathBuf, String>),
+    /// SIGTERM/SIGHUP: leave as cleanly as from `q`.
+    Terminate,
+}
+
+/// Side effects the runtime performs, reporting back with a `Msg`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cmd {
+    Gather {
+        binary: Option<String>,
+        ports: Vec<validate::PortArg>,
+    },
+    Plan(Request),
+    Apply(Box<Plan>),
+    Rollback(String),
+    LoadHistory,
+    SavePlan(Box<Plan>),
+    Interrupt,
+    Quit,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Model {
+    pub screen: Screen,
+    /// Where Esc from History returns to.
+    pub back: Screen,
+    pub facts: Option<Facts>,
+    pub facts_error: Option<String>,
+    pub methods: Vec<Assessment>,
+    pub cursor: usize,
+    pub detail_focus: bool,
+    pub detail_scroll: u16,
+    pub fields: Vec<Field>,
+    pub field: usize,
+    pub plan: Option<Plan>,
+    pub plan_error: Option<String>,
+    pub scroll: u16,
+    pub ack: String,
+    pub ack_error: Option<String>,
+    pub confirm: Option<Confirm>,
+    pub progress: Option<Progress>,
+    pub runs: Vec<RunRow>,
+    pub run_cursor: usize,
+    pub help: bool,
+    pub is_root: bool,
+    /// The command line that applies the saved plan with sudo, once saved.
+    pub saved: Option<PathBuf>,
+    pub message: Option<String>,
+    pub quitting: bool,
+    pub quit: bool,
+}
+
+/// What the operator gave on the command line.
+#[derive(Debug, Clone, Default)]
+pub struct Start {
+    pub method: Option<String>,
+    pub binary: Option<String>,
+    pub ports: Vec<validate::PortArg>,
+    pub user: Option<String>,
+    pub group: Option<String>,
+    pub is_root: bool,
+}
+
+impl Model {
+    pub fn new(start: &Start) -> (Model, Vec<Cmd>) {
+        let ports: Vec<String> = start.ports.iter().map(ToString::to_string).collect();
+        let mut fields = vec![
+            Field {
+                id: FieldId::Binary,
+                value: start.binary.clone().unwrap_or_default(),
+                error: None,
+            },
+            Field {
+                id: FieldId::Ports,
+                value: ports.join(" "),
+                error: None,
+            },
+            Field {
+                id: FieldId::User,
+                value: start.user.clone().unwrap_or_default(),
+                error: None,
+            },
+            Field {
+                id: FieldId::Group,
+                value: start.group.clone().unwrap_or_default(),
+                error: None,
+            },
+        ];
+        fields.iter_mut().for_each(Field::validate);
+        let model = Model {
+            screen: Screen::Host,
+            back: Screen::Host,
+            facts: None,
+            facts_error: None,
+            methods: Vec::new(),
+            cursor: 0,
+            detail_focus: false,
+            detail_scroll: 0,
+            fields,
+            field: 0,
+            plan: None,
+            plan_error: None,
+            scroll: 0,
+            ack: String::new(),
+            ack_error: None,
+            confirm: None,
+            progress: None,
+            runs: Vec::new(),
+            run_cursor: 0,
+            help: false,
+            is_root: start.is_root,
+            saved: None,
+            message: None,
+            quitting: false,
+            quit: false,
+        };
+        let cmd = Cmd::Gather {
+            binary: start.binary.clone(),
+            ports: start.ports.clone(),
+        };
+        (model, vec![cmd])
+    }
+
+    pub fn value(&self, id: FieldId) -> &str {
+        self.fields
+            .iter()
+            .find(|f| f.id == id)
+            .map_or("", |f| f.value.trim())
+    }
+
+    fn opt(&self, id: FieldId) -> Option<String> {
+        Some(self.value(id).to_string()).filter(|v| !v.is_empty())
+    }
+
+    pub fn selected(&self) -> Option<&Assessment> {
+        self.methods.get(self.cursor)
+    }
+
+    /// The method lowport recommends: the first available one in catalog order.
+    pub fn recommended(&self) -> Option<usize> {
+        self.methods.iter().position(|m| m.available)
+    }
+
+    fn request(&self) -> Option<Request> {
+        Some(Request {
+            method: self.selected()?.id.clone(),
+            binary: self.opt(FieldId::Binary),
+            ports: ports(self.value(FieldId::Ports)).ok()?,
+            user: self.opt(FieldId::User),
+            group: self.opt(FieldId::Group),
+        })
+    }
+
+    fn running(&self) -> bool {
+        self.progress.as_ref().is_some_and(Progress::running)
+    }
+
+    fn set_methods(&mut self, methods: Vec<Assessment>) {
+        let keep = self.selected().map(|m| m.id.clone());
+        self.methods = methods;
+        self.cursor = keep
+            .and_then(|id| self.methods.iter().position(|m| m.id == id))
+            .or_else(|| self.recommended())
+            .unwrap_or(0);
+    }
+
+    /// Screens the footer shows keys for, and the keys.
+    pub fn keys(&self) -> Vec<(&'static str, &'static str)> {
+        if self.confirm.is_some() {
+            return vec![("y", "yes"), ("n/Esc", "no")];
+        }
+        if self.help {
+            return vec![("?/Esc", "close help")];
+        }
+        let mut k = match self.screen {
+            Screen::Host => vec![("Enter", "approaches"), ("h", "history")],
+            Screen::Approaches => {
+                vec![
+                    ("↑↓/jk", "move"),
+                    ("Tab", "pane"),
+                    ("Enter", "choose"),
+                    ("Esc", "back"),
+                    ("h", "history"),
+                ]
+            }
+            Screen::Settings => vec![
+                ("↑↓/Tab", "field"),
+                ("type", "edit"),
+                ("Enter", "preview"),
+                ("Esc", "back"),
+            ],
+            Screen::Preview if !self.is_root => {
+                vec![
+                    ("↑↓/PgUp/PgDn", "scroll"),
+                    ("s", "save plan"),
+                    ("Esc", "back"),
+                ]
+            }
+            Screen::Preview => vec![
+                ("↑↓/PgUp/PgDn", "scroll"),
+                ("Enter", "continue"),
+                ("Esc", "back"),
+            ],
+            Screen::Review => vec![
+                ("type", "acknowledge"),
+                ("Enter", "continue"),
+                ("Esc", "back"),
+            ],
+            Screen::Apply if self.running() => vec![("q", "stop and roll back")],
+            Screen::Apply => vec![("h", "history"), ("Esc", "start over")],
+            Screen::History => vec![
+                ("↑↓/jk", "move"),
+                ("Enter", "roll back"),
+                ("r", "reload"),
+                ("Esc", "back"),
+            ],
+        };
+        if !matches!(self.screen, Screen::Settings | Screen::Review) {
+            k.push(("?", "help"));
+            k.push(("q", "quit"));
+        }
+        k
+    }
+}
+
+fn scroll(value: &mut u16, key: KeyCode, page: u16) {
+    *value = match key {
+        KeyCode::Up | KeyCode::Char('k') => value.saturating_sub(1),
+        KeyCode::Down | KeyCode::Char('j') => value.saturating_add(1),
+        KeyCode::PageUp => value.saturating_sub(page),
+        KeyCode::PageDown | KeyCode::Char(' ') => value.saturating_add(page),
+        KeyCode::Home => 0,
+        _ => *value,
+    };
+}
+
+fn step_of(e: &Event) -> Option<(usize, StepState)> {
+    Some(match e {
+        Event::Running { step, .. } => (*step, StepState::Running),
+        Event::Skipped { step, .. } => (*step, StepState::Skipped),
+        Event::Done { step } => (*step, StepState::Done),
+        Event::Failed { step, .. } => (*step, StepState::Failed),
+        Event::Undone { step, .. } => (*step, StepState::Undone),
+        Event::UndoFailed { step, .. } => (*step, StepState::UndoFailed),
+        _ => return None,
+    })
+}
+
+/// Applies one message. Returns the effects to run; never performs any itself.
+pub fn update(m: &mut Model, msg: Msg) -> Vec<Cmd> {
+    match msg {
+        Msg::Key(key) => on_key(m, key),
+        Msg::Resize => Vec::new(),
+        Msg::Facts(Ok(f)) => {
+            m.facts = Some(*f);
+            m.facts_error = None;
+            Vec::new()
+        }
+        Msg::Facts(Err(e)) => {
+            // Asked for from Settings, the failure is about what was typed there.
+            if m.screen == Screen::Settings {
+                m.plan_error = Some(e.clone());
+            }
+            m.facts_error = Some(e);
+            Vec::new()
+        }
+        Msg::Methods(list) => {
+            m.set_methods(list);
+            Vec::new()
+        }
+        Msg::Planned {
+            facts,
+            methods,
+            plan,
+        } => {
+            m.facts = Some(*facts);
+            m.facts_error = None;
+            m.set_methods(methods);
+            match plan {
+                Ok(p) => {
+                    m.plan = Some(*p);
+                    m.plan_error = None;
+                    m.scroll = 0;
+                    m.screen = Screen::Preview;
+                }
+                Err(e) => m.plan_error = Some(e),
+            }
+            Vec::new()
+        }
+        Msg::Progress(e) => {
+            if let Some(p) = &mut m.progress {
+                if let Event::Started { run } = &e {
+                    p.run = Some(run.clone());
+                }
+                if let Some((step, state)) = step_of(&e) {
+                    p.set(step, state);
+                }
+                p.log.push(crate::render::event(&e));
+            }
+            Vec::new()
+        }
+        Msg::Finished(result) => {
+            if let Some(p) = &mut m.progress {
+                if let Ok((
+                    Outcome::RolledBack { run, .. } | Outcome::RollbackIncomplete { run, .. },
+                    _,
+                )) = &result
+                {
+                    p.run = Some(run.clone());
+                }
+                p.finished = Some(result);
+            }
+            if m.quitting {
+                m.quit = true;
+                return vec![Cmd::Quit];
+            }
+            vec![Cmd::LoadHistory]
+        }
+        Msg::History(Ok(runs)) => {
+            m.runs = runs;
+            m.run_cursor = m.run_cursor.min(m.runs.len().saturating_sub(1));
+            Vec::new()
+        }
+        Msg::History(Err(e)) => {
+            m.message = Some(e);
+            Vec::new()
+        }
+        Msg::Saved(result) => {
+            match result {
+                Ok(path) => m.saved = Some(path),
+                Err(e) => m.message = Some(e),
+            }
+            Vec::new()
+        }
+        Msg::Terminate => request_quit(m),
+    }
+}
+
+fn request_quit(m: &mut Model) -> Vec<Cmd> {
+    if m.running() {
+        m.confirm = Some(Confirm::QuitRunning);
+        Vec::new()
+    } else {
+        m.quit = true;
+        vec![Cmd::Quit]
+    }
+}
+
+fn on_key(m: &mut Model, key: KeyEvent) -> Vec<Cmd> {
+    let ctrl_c = key.modifiers.contains(KeyModifiers::CONTROL) && key.code == KeyCode::Char('c');
+    if let Some(c) = m.confirm.clone() {
+        return on_confirm(m, c, key.code);
+    }
+    if ctrl_c {
+        return request_quit(m);
+    }
+    if m.help {
+        if matches!(key.code, KeyCode::Char('?') | KeyCode::Esc | KeyCode::Enter) {
+            m.help = false;
+        }
+        return Vec::new();
+    }
+    m.message = None;
+    let typing = matches!(m.screen, Screen::Settings | Screen::Review);
+    if !typing {
+        match key.code {
+            KeyCode::Char('q') => return request_quit(m),
+            KeyCode::Char('?') => {
+                m.help = true;
+                return Vec::new();
+            }
+            KeyCode::Char('h') if m.screen != Screen::History && !m.running() => {
+                m.back = m.screen;
+                m.screen = Screen::History;
+                return vec![Cmd::LoadHistory];
+            }
+            _ => {}
+        }
+    }
+    match m.screen {
+        Screen::Host => match key.code {
+            KeyCode::Enter if m.facts.is_some() => {
+                m.screen = Screen::Approaches;
+                Vec::new()
+            }
+            _ => Vec::new(),
+        },
+        Screen::Approaches => on_approaches(m, key.code),
+        Screen::Settings => on_settings(m, key.code),
+        Screen::Preview => on_preview(m, key.code),
+        Screen::Review => on_review(m, key.code),
+        Screen::Apply => match key.code {
+            KeyCode::Esc if !m.running() => {
+                m.progress = None;
+                m.plan = None;
+                m.screen = Screen::Approaches;
+                let req = (
+                    m.opt(FieldId::Binary),
+                    ports(m.value(FieldId::Ports)).unwrap_or_default(),
+                );
+                vec![Cmd::Gather {
+                    binary: req.0,
+                    ports: req.1,
+                }]
+            }
+            _ => Vec::new(),
+        },
+        Screen::History => on_history(m, key.code),
+    }
+}
+
+fn on_confirm(m: &mut Model, c: Confirm, key: KeyCode) -> Vec<Cmd> {
+    match key {
+        KeyCode::Char('y') | KeyCode::Char('Y') => {
+            m.confirm = None;
+            match c {
+                Confirm::Apply(plan) => {
+                    m.progress = Some(Progress {
+                        title: format!("Applying {}", plan.method),
+                        steps: plan
+                            .steps
+                            .iter()
+                            .enumerate()
+                            .map(|(i, s)| (i + 1, s.summary.clone(), StepState::Pending))
+                            .collect(),
+                        log: Vec::new(),
+                        run: None,
+                        finished: None,
+                    });
+                    m.screen = Screen::Apply;
+                    vec![Cmd::Apply(plan)]
+                }
+                Confirm::Rollback(run) => {
+                    m.progress = Some(Progress {
+                        title: format!("Rolling back run {}", run.id),
+                        steps: run
+                            .undo
+                            .iter()
+                            .map(|(n, u)| (*n, u.clone(), StepState::Pending))
+                            .collect(),
+                        log: Vec::new(),
+                        run: Some(run.id.clone()),
+                        finished: None,
+                    });
+                    m.back = Screen::History;
+                    m.screen = Screen::Apply;
+                    vec![Cmd::Rollback(run.id)]
+                }
+                Confirm::QuitRunning => {
+                    m.quitting = true;
+                    vec![Cmd::Interrupt]
+                }
+            }
+        }
+        KeyCode::Char('n') | KeyCode::Char('N') | KeyCode::Esc => {
+            m.confirm = None;
+            Vec::new()
+        }
+        _ => Vec::new(),
+    }
+}
+
+fn on_approaches(m: &mut Model, key: KeyCode) -> Vec<Cmd> {
+    match key {
+        KeyCode::Tab | KeyCode::BackTab => m.detail_focus = !m.detail_focus,
+        KeyCode::Esc => m.screen = Screen::Host,
+        KeyCode::Enter => match m.selected() {
+            Some(a) if a.available => {
+                m.screen = Screen::Settings;
+                m.field = m
+                    .fields
+                    .iter()
+                    .position(|f| f.value.is_empty())
+                    .unwrap_or(0);
+            }
+            Some(a) => {
+                m.message = Some(format!(
+                    "{} is unavailable here: {}",
+                    a.id,
+                    a.check.blockers.join("; ")
+                ));
+            }
+            None => {}
+        },
+        k if m.detail_focus => scroll(&mut m.detail_scroll, k, 10),
+        KeyCode::Up | KeyCode::Char('k') => {
+            m.cursor = m.cursor.saturating_sub(1);
+            m.detail_scroll = 0;
+        }
+        KeyCode::Down | KeyCode::Char('j') => {
+            m.cursor = (m.cursor + 1).min(m.methods.len().saturating_sub(1));
+            m.detail_scroll = 0;
+        }
+        _ => {}
+    }
+    Vec::new()
+}
+
+fn on_settings(m: &mut Model, key: KeyCode) -> Vec<Cmd> {
+    let n = m.fields.len();
+    match key {
+        KeyCode::Esc => m.screen = Screen::Approaches,
+        KeyCode::Up | KeyCode::BackTab => m.field = (m.field + n - 1) % n,
+        KeyCode::Down | KeyCode::Tab => m.field = (m.field + 1) % n,
+        KeyCode::Backspace => {
+            let f = &mut m.fields[m.field];
+            f.value.pop();
+            f.validate();
+        }
+        KeyCode::Char(c) => {
+            let f = &mut m.fields[m.field];
+            f.value.push(c);
+            f.validate();
+        }
+        KeyCode::Enter => {
+            if let Some(f) = m.fields.iter().find(|f| f.error.is_some()) {
+                m.message = Some(format!("fix {} first", f.label()));
+                return Vec::new();
+            }
+            if let Some(req) = m.request() {
+                m.plan_error = None;
+                return vec![Cmd::Plan(req)];
+            }
+        }
+        _ => {}
+    }
+    Vec::new()
+}
+
+fn on_preview(m: &mut Model, key: KeyCode) -> Vec<Cmd> {
+    let Some(plan) = m.plan.clone() else {
+        return Vec::new();
+    };
+    match key {
+        KeyCode::Esc => m.screen = Screen::Settings,
+        KeyCode::Char('s') if !m.is_root => return vec![Cmd::SavePlan(Box::new(plan))],
+        KeyCode::Enter if plan.nothing_to_do() => {
+            m.message = Some("Nothing to do: everything is already in place.".into());
+        }
+        KeyCode::Enter if !m.is_root => {
+            m.message = Some(
+                "Applying needs root: press s to save the plan, then run the command shown.".into(),
+            );
+        }
+        KeyCode::Enter if plan.risk == Risk::High => {
+            m.ack.clear();
+            m.ack_error = None;
+            m.screen = Screen::Review;
+        }
+        KeyCode::Enter => m.confirm = Some(Confirm::Apply(Box::new(plan))),
+        k => scroll(&mut m.scroll, k, 10),
+    }
+    Vec::new()
+}
+
+fn on_review(m: &mut Model, key: KeyCode) -> Vec<Cmd> {
+    let Some(plan) = m.plan.clone() else {
+        return Vec::new();
+    };
+    match key {
+        KeyCode::Esc => m.screen = Screen::Preview,
+        KeyCode::Backspace => {
+            m.ack.pop();
+        }
+        KeyCode::Char(c) => m.ack.push(c),
+        KeyCode::Enter if m.ack.trim() == plan.method => {
+            m.confirm = Some(Confirm::Apply(Box::new(plan)));
+        }
+        KeyCode::Enter => {
+            m.ack_error = Some(format!("type exactly: {}", plan.method));
+        }
+        _ => {}
+    }
+    Vec::new()
+}
+
+fn on_history(m: &mut Model, key: KeyCode) -> Vec<Cmd> {
+    match key {
+        KeyCode::Esc => m.screen = m.back,
+        KeyCode::Char('r') => return vec![Cmd::LoadHistory],
+        KeyCode::Up | KeyCode::Char('k') => m.run_cursor = m.run_cursor.saturating_sub(1),
+        KeyCode::Down | KeyCode::Char('j') => {
+            m.run_cursor = (m.run_cursor + 1).min(m.runs.len().saturating_sub(1));
+        }
+        KeyCode::Enter => match m.runs.get(m.run_cursor) {
+            Some(r) if r.rolled_back => {
+                m.message = Some(format!("run {} is already rolled back", r.id))
+            }
+            Some(_) if !m.is_root => {
+                m.message = Some("Rolling back needs root: run `sudo lowport rollback ID`.".into())
+            }
+            Some(r) => m.confirm = Some(Confirm::Rollback(r.clone())),
+            None => {}
+        },
+        _ => {}
+    }
+    Vec::new()
+}

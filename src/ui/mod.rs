@@ -1,0 +1,37 @@
+//! The interactive front ends: a full-screen wizard (ratatui) and plain line prompts. Both are
+//! views of the engine; neither holds a business rule.
+
+pub mod app;
+mod plain;
+mod runtime;
+pub mod view;
+
+use std::io::IsTerminal;
+
+use crate::cli::Cli;
+use crate::commands::How;
+use crate::error::{Exit, Result};
+
+pub fn run(cli: &Cli) -> Result<Exit> {
+    let i = &cli.interactive;
+    let start = app::Start {
+        method: i.method.clone(),
+        binary: i.target.binary.clone(),
+        ports: i.target.port.clone(),
+        user: i.target.user.clone(),
+        group: i.target.group.clone(),
+        is_root: nix::unistd::geteuid().is_root(),
+    };
+    let dumb = std::env::var("TERM").map_or(true, |t| t == "dumb");
+    let terminal = std::io::stdin().is_terminal() && std::io::stdout().is_terminal() && !dumb;
+    if i.plain || i.yes || !terminal {
+        let how = How {
+            yes: i.yes,
+            accept_risk: i.accept_risk,
+            ..How::default()
+        };
+        plain::run(cli, start, how)
+    } else {
+        runtime::run(cli, start)
+    }
+}

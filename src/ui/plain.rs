@@ -1,0 +1,193 @@
+//! Plain mode: the same flow as the wizard as line prompts, for terminals where a full screen
+//! does not fit (`--plain`, `TERM=dumb`, output or input not a terminal). On a terminal the
+//! prompts are dialoguer's; with piped input they read one line each, so scripts can drive them.
+
+use std::io::{BufRead, IsTerminal, Write};
+
+use dialoguer::{Input, Select};
+
+use super::app::Start;
+use crate::cli::Cli;
+use crate::commands::{self, How};
+use crate::error::{Error, Exit, Result};
+use crate::methods::{self, Request};
+use crate::plan::Plan;
+use crate::render;
+use crate::validate::{self, PortArg};
+
+enum Prompter {
+    Terminal,
+    Lines,
+}
+
+fn eof() -> Error {
+    Error::Declined("input ended before every question was answered; nothing was changed".into())
+}
+
+impl Prompter {
+    fn new() -> Prompter {
+        if std::io::stdin().is_terminal() && std::io::stderr().is_terminal() {
+            Prompter::Terminal
+        } else {
+            Prompter::Lines
+        }
+    }
+
+    fn line(prompt: &str) -> Result<String> {
+        eprint!("{prompt}");
+        let _ = std::io::stderr().flush();
+        let mut s = String::new();
+        if std::io::stdin().lock().read_line(&mut s)? == 0 {
+            return Err(eof());
+        }
+        Ok(s.trim().to_string())
+    }
+
+    fn select(&self, prompt: &str, items: &[String], default: usize) -> Result<usize> {
+        match self {
+            Prompter::Terminal => Select::new()
+                .with_prompt(prompt)
+                .items(items)
+                .default(default)
+                .interact()
+                .map_err(|e| Error::Declined(format!("no choice made ({e}); nothing was changed"))),
+            Prompter::Lines => loop {
+                for (i, item) in items.iter().enumerate() {
+                    eprintln!("  {}) {item}", i + 1);
+                }
+                let answer = Self::line(&format!(
+                    "{prompt} [1-{}, default {}]: ",
+                    items.len(),
+                    default + 1
+                ))?;
+                if answer.is_empty() {
+                    return Ok(default);
+                }
+                match answer.parse::<usize>() {
+                    Ok(n) if (1..=items.len()).contains(&n) => return Ok(n - 1),
+                    _ => eprintln!("'{answer}' is not one of 1 to {}", items.len()),
+                }
+            },
+        }
+    }
+
+    /// Asks for a value; `check` validates it, and an empty answer keeps `default`.
+    fn input(
+        &self,
+        prompt: &str,
+        default: &str,
+        check: impl Fn(&str) -> Result<(), String>,
+    ) -> Result<String> {
+        match self {
+            Prompter::Terminal => Input::<String>::new()
+                .with_prompt(prompt)
+                .default(default.to_string())
+                .allow_empty(true)
+                .validate_with(|v: &String| check(v))
+                .interact_text()
+                .map_err(|e| Error::Declined(format!("no answer ({e}); nothing was changed"))),
+            Prompter::Lines => loop {
+                let answer = Self::line(&format!("{prompt} [{default}]: "))?;
+                let answer = if answer.is_empty() {
+                    default.to_string()
+                } else {
+                    answer
+                };
+                match check(&answer) {
+                    Ok(()) => return Ok(answer),
+                    Err(e) => eprintln!("{e}"),
+                }
+            },
+        }
+    }
+}
+
+fn optional(check: fn(&str) -> Result<String, String>) -> impl Fn(&str) -> Result<(), String> {
+    move |v: &str| {
+        if v.trim().is_empty() {
+            Ok(())
+        } else {
+            check(v.trim()).map(|_| ())
+        }
+    }
+}
+
+fn port_list(v: &str) -> Result<Vec<PortArg>, String> {
+    v.split([' ', ','])
+        .filter(|s| !s.is_empty())
+        .map(validate::port_arg)
+        .collect()
+}
+
+fn some(v: String) -> Option<String> {
+    Some(v).filter(|s| !s.is_empty())
+}
+
+pub fn run(cli: &Cli, start: Start, how: How) -> Result<Exit> {
+    let ask = Prompter::new();
+    let facts = commands::gather(cli, start.binary.as_deref(), &start.ports, true)?;
+    print!("{}", render::facts(&facts));
+    let mut req = Request {
+        method: start.method.clone().unwrap_or_default(),
+        binary: start.binary.clone(),
+        ports: start.ports.clone(),
+        user: start.user.clone(),
+        group: start.group.clone(),
+    };
+    if req.method.is_empty() {
+        if how.yes {
+            return Err(Error::Invalid(
+                "--yes needs --method: nothing may be asked".into(),
+            ));
+        }
+        let list = methods::assess(&facts, &req);
+        println!();
+        print!("{}", render::methods(&list));
+        let items: Vec<String> = list
+            .iter()
+            .map(|a| {
+                let state = if a.available {
+                    ""
+                } else {
+                    "  (unavailable here)"
+                };
+                format!("[{}] {} - {}{state}", a.risk, a.id, a.doc.title)
+            })
+            .collect();
+        let default = list.iter().position(|a| a.available).unwrap_or(0);
+        loop {
+            let chosen = &list[ask.select("Approach", &items, default)?];
+            if chosen.available {
+                req.method = chosen.id.clone();
+                break;
+            }
+            eprintln!(
+                "{} is unavailable here: {}",
+                chosen.id,
+                chosen.check.blockers.join("; ")
+            );
+        }
+    }
+    methods::find(&req.method)?;
+    if !how.yes {
+        let binary = req.binary.clone().unwrap_or_default();
+        req.binary = some(ask.input(
+            "Binary (path or command name, empty for none)",
+            &binary,
+            optional(validate::binary),
+        )?);
+        let ports: Vec<String> = req.ports.iter().map(ToString::to_string).collect();
+        let ports = ask.input("Ports (e.g. 80 443)", &ports.join(" "), |v| {
+            port_list(v).map(|_| ())
+        })?;
+        req.ports = port_list(&ports).map_err(Error::Invalid)?;
+        let user = req.user.clone().unwrap_or_default();
+        req.user = some(ask.input("User (optional)", &user, optional(validate::account_name))?);
+        let group = req.group.clone().unwrap_or_default();
+        req.group =
+            some(ask.input("Group (optional)", &group, optional(validate::account_name))?);
+    }
+    let mut facts = commands::gather(cli, req.binary.as_deref(), &req.ports, false)?;
+    let plan = Plan::build(&facts, &req)?;
+    commands::carry_out(cli, &plan, &mut facts, how)
+}

@@ -18,8 +18,7 @@ use crate::validate::{self, PortArg};
         lowport detects the host, explains every method that exists for it with its risks, \
         previews every file and command as an exact diff and argv, applies under a lock with a \
         durable journal, verifies by really binding the port, and rolls back on failure or later.",
-    after_help = EXIT_CODES_HELP,
-    args_conflicts_with_subcommands = true
+    after_help = EXIT_CODES_HELP
 )]
 pub struct Cli {
     /// Take every file path under DIR (like `systemctl --root`); kernel state stays the host's

@@ -72,6 +72,22 @@ fn request(method: &str, t: &Target) -> Request {
 }
 
 pub fn run(cli: &Cli) -> Result<Exit> {
+    let i = &cli.interactive;
+    let interactive_flags = i.plain
+        || i.yes
+        || i.accept_risk
+        || i.method.is_some()
+        || i.target.binary.is_some()
+        || !i.target.port.is_empty()
+        || i.target.user.is_some()
+        || i.target.group.is_some();
+    if cli.command.is_some() && interactive_flags {
+        return Err(Error::Invalid(
+            "options given before the subcommand belong to the interactive mode; put them after \
+             the subcommand (e.g. `lowport plan --method setcap --binary fabio --port 80`)"
+                .into(),
+        ));
+    }
     match &cli.command {
         Some(Command::Detect(a)) => detect(cli, a),
         Some(Command::Methods(a)) => list_methods(cli, a),

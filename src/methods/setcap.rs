@@ -86,7 +86,8 @@ impl Method for Setcap {
             ExecKind::Script { interpreter } => c.blockers.push(format!(
                 "{file} is a script run by {interpreter}: the kernel takes capabilities from the \
                  interpreter, never from a script, and marking the interpreter would let every \
-                 script it runs bind low ports; use the systemd method"
+                 script it runs bind low ports; give the service a systemd unit with \
+                 AmbientCapabilities= instead"
             )),
             ExecKind::Other => {
                 c.blockers.push(format!("{file} is not an ELF executable"));
@@ -145,8 +146,8 @@ impl Method for Setcap {
         for u in b.units.iter().filter(|u| u.no_new_privileges) {
             c.blockers.push(format!(
                 "unit {} starts this binary with NoNewPrivileges= (or DynamicUser=), so the \
-                 kernel ignores the file capability; give the unit AmbientCapabilities= instead \
-                 (systemd method)",
+                 kernel ignores the file capability; give the unit AmbientCapabilities= \
+                 instead",
                 u.name
             ));
         }
@@ -193,7 +194,8 @@ impl Method for Setcap {
         }
         c.warnings.push(
             "the capability is lost whenever the binary is replaced (package upgrade, new \
-             release): run lowport again after every upgrade, or use the systemd method"
+             release): run lowport again after every upgrade, or have systemd grant it with \
+             AmbientCapabilities=, which survives upgrades"
                 .into(),
         );
         c.warnings.push(

@@ -347,7 +347,7 @@ impl Model {
             return vec![("?/Esc", "close help")];
         }
         let mut k = match self.screen {
-            Screen::Host => vec![("Enter", "approaches"), ("h", "history")],
+            Screen::Host => vec![("↑↓", "scroll"), ("Enter", "approaches"), ("h", "history")],
             Screen::Approaches => {
                 vec![
                     ("↑↓/jk", "move"),
@@ -552,13 +552,13 @@ fn on_key(m: &mut Model, key: KeyEvent) -> Vec<Cmd> {
         }
     }
     match m.screen {
-        Screen::Host => match key.code {
-            KeyCode::Enter if m.facts.is_some() => {
-                m.screen = Screen::Approaches;
-                Vec::new()
+        Screen::Host => {
+            match key.code {
+                KeyCode::Enter if m.facts.is_some() => m.screen = Screen::Approaches,
+                k => scroll(&mut m.scroll, k, 10),
             }
-            _ => Vec::new(),
-        },
+            Vec::new()
+        }
         Screen::Approaches => on_approaches(m, key.code),
         Screen::Settings => on_settings(m, key.code),
         Screen::Preview => on_preview(m, key.code),

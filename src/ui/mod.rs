@@ -35,3 +35,6 @@ pub fn run(cli: &Cli) -> Result<Exit> {
         runtime::run(cli, start)
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -91,13 +91,23 @@ pub fn view(m: &Model, f: &mut Frame, t: Theme) {
     if let Some(msg) = &m.message {
         f.render_widget(Paragraph::new(msg.as_str()).style(t.warn()), status);
     }
-    let keys: Vec<Span> = m
-        .keys()
+    // Narrow terminals get single spaces between keys, so every key still fits.
+    let keys = m.keys();
+    let wide: usize = keys
+        .iter()
+        .map(|(k, w)| k.chars().count() + w.chars().count() + 3)
+        .sum();
+    let pad = if wide <= footer.width as usize {
+        " "
+    } else {
+        ""
+    };
+    let keys: Vec<Span> = keys
         .iter()
         .flat_map(|(k, what)| {
             [
                 Span::styled(format!(" {k}"), t.accent()),
-                Span::raw(format!(" {what} ")),
+                Span::raw(format!(" {what}{pad}")),
             ]
         })
         .collect();
@@ -180,7 +190,8 @@ fn host(m: &Model, f: &mut Frame, area: Rect, t: Theme) {
     }
     let p = Paragraph::new(lines)
         .block(boxed("Host"))
-        .wrap(Wrap { trim: false });
+        .wrap(Wrap { trim: false })
+        .scroll((m.scroll, 0));
     f.render_widget(p, area);
 }
 
@@ -210,7 +221,7 @@ fn approaches(m: &Model, f: &mut Frame, area: Rect, t: Theme) {
             ];
             if !a.available {
                 spans = spans.into_iter().map(|s| s.style(t.dim())).collect();
-                spans.push(Span::styled(" unavailable", t.dim()));
+                spans.push(Span::styled(" ✗", t.dim()));
             }
             ListItem::new(Line::from(spans))
         })
@@ -471,9 +482,17 @@ fn apply(m: &Model, f: &mut Frame, area: Rect, t: Theme) {
         .iter()
         .filter(|(_, _, s)| !matches!(s, StepState::Pending | StepState::Running))
         .count();
+    // Each step row wraps; size the box for the wrapped rows, at most half the screen.
+    let inner = area.width.saturating_sub(2).max(1) as usize;
+    let rows: usize = p
+        .steps
+        .iter()
+        .map(|(n, s, _)| (s.chars().count() + 6 + n.to_string().len()).div_ceil(inner))
+        .sum();
+    let steps_height = (rows as u16 + 2).min(area.height / 2);
     let [gauge, steps, result] = Layout::vertical([
         Constraint::Length(1),
-        Constraint::Length(p.steps.len().min(6) as u16 + 2),
+        Constraint::Length(steps_height),
         Constraint::Min(3),
     ])
     .areas(area);

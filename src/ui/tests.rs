@@ -1,0 +1,511 @@
+//! Every screen and state of the wizard, drawn on ratatui's TestBackend at 80x24 and 60x16 and
+//! compared with reviewed insta snapshots. The model is driven only through `update` with the
+//! messages the runtime would send, so these also pin down the state machine.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+use super::app::{Cmd, Confirm, Model, Msg, RunRow, Screen, Start, update};
+use super::view::{Theme, view};
+use crate::apply::{Event, Outcome};
+use crate::facts::binary::BinaryFacts;
+use crate::facts::elf::ExecKind;
+use crate::facts::mounts::Mount;
+use crate::facts::users::UserDb;
+use crate::facts::{Facts, Init, Os};
+use crate::methods::{self, Request, Risk};
+use crate::plan::{Action, FileState, Plan, State, Step, action};
+use crate::root::Root;
+use crate::validate::PortArg;
+use crate::verify::{Check, Outcome as Proof, Report, Target};
+
+const FABIO: &str = "/usr/local/bin/fabio";
+
+fn facts(binary: Option<ExecKind>) -> Facts {
+    Facts {
+        format_version: 1,
+        root: "/".into(),
+        hostname: "web1".into(),
+        os: Os {
+            family: "linux".into(),
+            id: "debian".into(),
+            version_id: "12".into(),
+            pretty_name: "Debian GNU/Linux 12 (bookworm)".into(),
+            kernel: "6.1.0-18-amd64".into(),
+        },
+        init: Init {
+            pid1: "systemd".into(),
+            systemd: true,
+            systemd_version: Some(252),
+        },
+        is_root: true,
+        euid: 0,
+        tools: ["getcap", "setcap", "systemctl", "sysctl"]
+            .iter()
+            .map(|t| (t.to_string(), Some(PathBuf::from(format!("/usr/sbin/{t}")))))
+            .collect(),
+        unprivileged_port_start: Some(1024),
+        local_port_range: Some((32768, 60999)),
+        kernel_no_file_caps: false,
+        bounding_set_has_net_bind_service: true,
+        unprivileged_port_start_files: Vec::new(),
+        binary: binary.map(|exec| BinaryFacts {
+            requested: "fabio".into(),
+            path: FABIO.into(),
+            symlinks: Vec::new(),
+            exec,
+            interpreter: None,
+            uid: 0,
+            gid: 0,
+            owner: "root".into(),
+            group: "root".into(),
+            mode: 0o755,
+            writable_by_non_root: Vec::new(),
+            mount: Some(Mount {
+                mount_point: "/".into(),
+                fstype: "ext4".into(),
+                options: vec!["rw".into()],
+            }),
+            capability: None,
+            units: Vec::new(),
+        }),
+        ports: vec![80, 443],
+        listeners: Vec::new(),
+    }
+}
+
+fn go() -> Option<ExecKind> {
+    Some(ExecKind::Elf {
+        static_linked: true,
+        go: true,
+    })
+}
+
+fn request(method: &str) -> Request {
+    Request {
+        method: method.into(),
+        binary: Some("fabio".into()),
+        ports: vec![PortArg::Grant(80), PortArg::Grant(443)],
+        user: None,
+        group: None,
+    }
+}
+
+fn step(action: Action, before: State) -> Step {
+    // An empty root: the diff of a new file does not depend on this machine.
+    let empty = tempfile::tempdir().unwrap();
+    let root = Root::new(empty.path().to_path_buf());
+    let db = UserDb::new(&Root::new("/".into()));
+    Step {
+        in_place: false,
+        summary: action.summary(&before, &db),
+        argv: action.argv(&Root::new("/".into())),
+        diff: action::diff(&action, &root),
+        undo: action.undo(&before, &Root::new("/".into())),
+        before,
+        action,
+    }
+}
+
+fn plan(method: &str, f: &Facts) -> Plan {
+    let file = |exists: bool| FileState {
+        exists,
+        sha256: None,
+        identity: exists.then(|| "2049:131:9437184:0".into()),
+        mode: exists.then_some(0o755),
+        uid: exists.then_some(0),
+        gid: exists.then_some(0),
+        xattrs: BTreeMap::new(),
+    };
+    let (risk, steps) = match method {
+        "setcap" => (
+            Risk::Medium,
+            vec![step(
+                Action::SetFileCap {
+                    path: FABIO.into(),
+                    caps: "cap_net_bind_service=+ep".into(),
+                },
+                State::File(file(true)),
+            )],
+        ),
+        _ => (
+            Risk::High,
+            vec![
+                step(
+                    Action::SetSysctl {
+                        key: "net.ipv4.ip_unprivileged_port_start".into(),
+                        value: "80".into(),
+                    },
+                    State::Sysctl {
+                        value: Some("1024".into()),
+                    },
+                ),
+                step(
+                    Action::WriteFile {
+                        path: "/etc/sysctl.d/60-lowport-unprivileged-ports.conf".into(),
+                        content: "net.ipv4.ip_unprivileged_port_start = 80\n".into(),
+                        mode: 0o644,
+                        owner: "root".into(),
+                        group: "root".into(),
+                    },
+                    State::File(file(false)),
+                ),
+            ],
+        ),
+    };
+    let req = request(method);
+    let m = methods::find(method).unwrap();
+    Plan {
+        format_version: 1,
+        method: method.into(),
+        title: m.doc().title,
+        risk,
+        request: req.clone(),
+        root: "/".into(),
+        hostname: "web1".into(),
+        fingerprint: "sha256:0123456789abcdef".into(),
+        warnings: m.check(f, &req).warnings,
+        steps,
+    }
+}
+
+fn key(m: &mut Model, code: KeyCode) -> Vec<Cmd> {
+    update(m, Msg::Key(KeyEvent::new(code, KeyModifiers::NONE)))
+}
+
+fn typed(m: &mut Model, text: &str) {
+    for c in text.chars() {
+        key(m, KeyCode::Char(c));
+    }
+}
+
+/// A wizard that has detected the fixture host.
+fn detected(binary: Option<ExecKind>, is_root: bool) -> Model {
+    let start = Start {
+        binary: binary.as_ref().map(|_| "fabio".into()),
+        ports: vec![PortArg::Grant(80), PortArg::Grant(443)],
+        is_root,
+        ..Start::default()
+    };
+    let (mut m, cmds) = Model::new(&start);
+    assert!(matches!(cmds[..], [Cmd::Gather { .. }]));
+    let f = facts(binary);
+    update(&mut m, Msg::Methods(methods::assess(&f, &request(""))));
+    update(&mut m, Msg::Facts(Ok(Box::new(f))));
+    m
+}
+
+fn planned(method: &str, is_root: bool) -> Model {
+    let mut m = detected(go(), is_root);
+    key(&mut m, KeyCode::Enter);
+    if method == "sysctl" {
+        key(&mut m, KeyCode::Down);
+    }
+    key(&mut m, KeyCode::Enter);
+    assert_eq!(m.screen, Screen::Settings);
+    let cmds = key(&mut m, KeyCode::Enter);
+    let Some(Cmd::Plan(req)) = cmds.first() else {
+        panic!("no plan requested: {cmds:?}")
+    };
+    assert_eq!(req.method, method);
+    let f = facts(go());
+    let p = plan(method, &f);
+    update(
+        &mut m,
+        Msg::Planned {
+            methods: methods::assess(&f, req),
+            plan: Ok(Box::new(p)),
+            facts: Box::new(f),
+        },
+    );
+    assert_eq!(m.screen, Screen::Preview);
+    m
+}
+
+fn draw(m: &Model, w: u16, h: u16) -> String {
+    let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
+    t.draw(|f| view(m, f, Theme { color: false })).unwrap();
+    t.backend().to_string()
+}
+
+fn snap(name: &str, m: &Model) {
+    for (w, h) in [(80, 24), (60, 16)] {
+        insta::assert_snapshot!(format!("{name}_{w}x{h}"), draw(m, w, h));
+    }
+}
+
+fn report() -> Report {
+    Report {
+        format_version: 1,
+        target: Target {
+            ports: vec![80, 443],
+            user: None,
+            binary: Some("fabio".into()),
+        },
+        checks: vec![Check {
+            name: "capability".into(),
+            outcome: Proof::Pass,
+            detail: format!("{FABIO} carries cap_net_bind_service"),
+        }],
+        ok: true,
+        proved: format!("{FABIO} will be able to bind ports below 1024 when it runs"),
+    }
+}
+
+fn runs() -> Vec<RunRow> {
+    vec![
+        RunRow {
+            id: "20261129T010203Z-1a2b".into(),
+            time: "2026-11-29T01:02:03Z".into(),
+            method: "setcap".into(),
+            status: "applied".into(),
+            rolled_back: false,
+            undo: vec![(
+                1,
+                format!("remove the security.capability attribute (as `setcap -r {FABIO}`)"),
+            )],
+        },
+        RunRow {
+            id: "20261128T220000Z-9f00".into(),
+            time: "2026-11-28T22:00:00Z".into(),
+            method: "sysctl".into(),
+            status: "rolled back".into(),
+            rolled_back: true,
+            undo: Vec::new(),
+        },
+    ]
+}
+
+#[test]
+fn host_screens() {
+    let (m, _) = Model::new(&Start {
+        is_root: true,
+        ..Start::default()
+    });
+    snap("host_detecting", &m);
+    snap("host", &detected(go(), true));
+    snap("host_without_binary", &detected(None, true));
+}
+
+#[test]
+fn approaches_show_risk_recommendation_and_unavailable_reasons() {
+    let mut m = detected(go(), true);
+    key(&mut m, KeyCode::Enter);
+    assert_eq!(m.screen, Screen::Approaches);
+    assert_eq!(
+        m.selected().unwrap().id,
+        "setcap",
+        "the recommended method is preselected"
+    );
+    snap("approaches", &m);
+
+    let mut m = detected(
+        Some(ExecKind::Script {
+            interpreter: "/bin/sh".into(),
+        }),
+        true,
+    );
+    key(&mut m, KeyCode::Enter);
+    assert_eq!(
+        m.selected().unwrap().id,
+        "sysctl",
+        "the first available method is recommended"
+    );
+    key(&mut m, KeyCode::Up);
+    key(&mut m, KeyCode::Enter);
+    assert_eq!(
+        m.screen,
+        Screen::Approaches,
+        "an unavailable method cannot be chosen"
+    );
+    assert!(
+        m.message
+            .as_deref()
+            .unwrap()
+            .contains("is a script run by /bin/sh")
+    );
+    snap("approaches_unavailable", &m);
+}
+
+#[test]
+fn settings_flag_invalid_input_in_place() {
+    let mut m = detected(go(), true);
+    key(&mut m, KeyCode::Enter);
+    key(&mut m, KeyCode::Enter);
+    m.field = 1;
+    typed(&mut m, " 99999");
+    key(&mut m, KeyCode::Down);
+    typed(&mut m, "bad user");
+    assert!(
+        key(&mut m, KeyCode::Enter).is_empty(),
+        "no plan with invalid input"
+    );
+    snap("settings_invalid", &m);
+}
+
+#[test]
+fn preview_as_root_and_as_a_normal_user() {
+    let m = planned("setcap", true);
+    snap("preview", &m);
+    let mut m = planned("setcap", false);
+    key(&mut m, KeyCode::Enter);
+    assert!(m.confirm.is_none(), "no apply without root");
+    let cmds = key(&mut m, KeyCode::Char('s'));
+    assert!(matches!(cmds[..], [Cmd::SavePlan(_)]));
+    update(
+        &mut m,
+        Msg::Saved(Ok("/home/op/lowport-plan-setcap.json".into())),
+    );
+    snap("preview_not_root", &m);
+}
+
+#[test]
+fn high_risk_needs_the_typed_acknowledgement() {
+    let mut m = planned("sysctl", true);
+    key(&mut m, KeyCode::Enter);
+    assert_eq!(m.screen, Screen::Review);
+    typed(&mut m, "yes");
+    key(&mut m, KeyCode::Enter);
+    assert!(
+        m.confirm.is_none(),
+        "a wrong acknowledgement does not open the apply"
+    );
+    snap("review_before_ack", &m);
+    for _ in 0..3 {
+        key(&mut m, KeyCode::Backspace);
+    }
+    typed(&mut m, "sysctl");
+    key(&mut m, KeyCode::Enter);
+    assert!(matches!(m.confirm, Some(Confirm::Apply(_))));
+    snap("review_after_ack", &m);
+}
+
+#[test]
+fn apply_progress_success_and_failure() {
+    let mut m = planned("setcap", true);
+    key(&mut m, KeyCode::Enter);
+    snap("confirm_apply", &m);
+    assert!(key(&mut m, KeyCode::Char('n')).is_empty());
+    key(&mut m, KeyCode::Enter);
+    let cmds = key(&mut m, KeyCode::Char('y'));
+    assert!(matches!(cmds[..], [Cmd::Apply(_)]));
+    let run = "20261129T010203Z-1a2b".to_string();
+    update(&mut m, Msg::Progress(Event::Started { run: run.clone() }));
+    update(
+        &mut m,
+        Msg::Progress(Event::Running {
+            step: 1,
+            summary: "set".into(),
+        }),
+    );
+    snap("apply_running", &m);
+    key(&mut m, KeyCode::Char('q'));
+    assert_eq!(
+        m.confirm,
+        Some(Confirm::QuitRunning),
+        "quitting mid-apply asks first"
+    );
+    snap("apply_quit_asks", &m);
+    key(&mut m, KeyCode::Esc);
+    update(&mut m, Msg::Progress(Event::Done { step: 1 }));
+    let cmds = update(
+        &mut m,
+        Msg::Finished(Ok((Outcome::Applied { run: run.clone() }, Some(report())))),
+    );
+    assert_eq!(cmds, vec![Cmd::LoadHistory]);
+    snap("apply_done", &m);
+
+    let mut m = planned("sysctl", true);
+    key(&mut m, KeyCode::Enter);
+    typed(&mut m, "sysctl");
+    key(&mut m, KeyCode::Enter);
+    key(&mut m, KeyCode::Char('y'));
+    for e in [
+        Event::Started { run: run.clone() },
+        Event::Running {
+            step: 1,
+            summary: "set".into(),
+        },
+        Event::Done { step: 1 },
+        Event::Running {
+            step: 2,
+            summary: "create".into(),
+        },
+        Event::Failed {
+            step: 2,
+            error:
+                "writing /etc/sysctl.d/60-lowport-unprivileged-ports.conf: Read-only file system"
+                    .into(),
+        },
+        Event::RollingBack {
+            reason: "step 2 failed".into(),
+        },
+        Event::Undone {
+            step: 2,
+            target: "/etc/sysctl.d/60-lowport-unprivileged-ports.conf".into(),
+        },
+        Event::Undone {
+            step: 1,
+            target: "net.ipv4.ip_unprivileged_port_start".into(),
+        },
+    ] {
+        update(&mut m, Msg::Progress(e));
+    }
+    let cause = "step 2 failed: Read-only file system".to_string();
+    update(
+        &mut m,
+        Msg::Finished(Ok((Outcome::RolledBack { run, cause }, None))),
+    );
+    snap("apply_failed_rolled_back", &m);
+}
+
+#[test]
+fn history_lists_runs_and_rolls_back_after_confirmation() {
+    let mut m = detected(go(), true);
+    let cmds = key(&mut m, KeyCode::Char('h'));
+    assert_eq!(cmds, vec![Cmd::LoadHistory]);
+    update(&mut m, Msg::History(Ok(runs())));
+    snap("history", &m);
+    key(&mut m, KeyCode::Enter);
+    snap("history_confirm_rollback", &m);
+    let cmds = key(&mut m, KeyCode::Char('y'));
+    assert_eq!(cmds, vec![Cmd::Rollback("20261129T010203Z-1a2b".into())]);
+    update(
+        &mut m,
+        Msg::Progress(Event::Undone {
+            step: 1,
+            target: FABIO.into(),
+        }),
+    );
+    let cause = "requested by root".to_string();
+    update(
+        &mut m,
+        Msg::Finished(Ok((
+            Outcome::RolledBack {
+                run: runs()[0].id.clone(),
+                cause,
+            },
+            None,
+        ))),
+    );
+    snap("history_rolled_back", &m);
+}
+
+#[test]
+fn help_and_a_terminal_too_small() {
+    let mut m = detected(go(), true);
+    key(&mut m, KeyCode::Char('?'));
+    snap("help", &m);
+    insta::assert_snapshot!("too_small_50x12", draw(&m, 50, 12));
+}
+
+#[test]
+fn quit_when_idle_is_immediate() {
+    let mut m = detected(go(), true);
+    assert_eq!(key(&mut m, KeyCode::Char('q')), vec![Cmd::Quit]);
+    assert!(m.quit);
+}

@@ -154,6 +154,11 @@ fn bad_inputs_are_refused_with_a_clear_message_and_change_nothing() {
             v(&["verify", "--port", "80", "--user", "nosuchuser"]),
             "does not exist",
         ),
+        (
+            v(&["--binary", "/opt/app", "history"]),
+            "belong to the interactive mode",
+        ),
+        (v(&["--yes", "--port", "80"]), "--yes needs --method"),
     ];
     assert!(cases.len() >= 30);
     let before = tree(&t.root);

@@ -5,5 +5,7 @@ mod support;
 mod behaviour;
 mod faults;
 mod inputs;
+mod plain;
 mod setcap;
 mod sysctl;
+mod tui;

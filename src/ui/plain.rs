@@ -124,6 +124,11 @@ fn some(v: String) -> Option<String> {
 }
 
 pub fn run(cli: &Cli, start: Start, how: How) -> Result<Exit> {
+    if how.yes && start.method.is_none() {
+        return Err(Error::Invalid(
+            "--yes needs --method: nothing may be asked".into(),
+        ));
+    }
     let ask = Prompter::new();
     let facts = commands::gather(cli, start.binary.as_deref(), &start.ports, true)?;
     print!("{}", render::facts(&facts));
@@ -135,11 +140,6 @@ pub fn run(cli: &Cli, start: Start, how: How) -> Result<Exit> {
         group: start.group.clone(),
     };
     if req.method.is_empty() {
-        if how.yes {
-            return Err(Error::Invalid(
-                "--yes needs --method: nothing may be asked".into(),
-            ));
-        }
         let list = methods::assess(&facts, &req);
         println!();
         print!("{}", render::methods(&list));

@@ -509,3 +509,33 @@ fn quit_when_idle_is_immediate() {
     assert_eq!(key(&mut m, KeyCode::Char('q')), vec![Cmd::Quit]);
     assert!(m.quit);
 }
+
+#[test]
+fn quitting_mid_apply_rolls_back_first_then_quits() {
+    let mut m = planned("setcap", true);
+    key(&mut m, KeyCode::Enter);
+    key(&mut m, KeyCode::Char('y'));
+    update(
+        &mut m,
+        Msg::Progress(Event::Running {
+            step: 1,
+            summary: "set".into(),
+        }),
+    );
+    key(&mut m, KeyCode::Char('q'));
+    assert_eq!(
+        key(&mut m, KeyCode::Char('y')),
+        vec![Cmd::Interrupt],
+        "the run is interrupted, not abandoned"
+    );
+    assert!(!m.quit, "still running: the wizard waits for the rollback");
+    let rolled = Outcome::RolledBack {
+        run: "r".into(),
+        cause: "interrupted by a signal".into(),
+    };
+    assert_eq!(
+        update(&mut m, Msg::Finished(Ok((rolled, None)))),
+        vec![Cmd::Quit]
+    );
+    assert!(m.quit);
+}

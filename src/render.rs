@@ -199,7 +199,7 @@ pub fn plan(p: &Plan) -> String {
             ""
         };
         let _ = writeln!(s, "  {}. {}{mark}", i + 1, st.summary);
-        if let Some(argv) = &st.argv {
+        for argv in &st.commands {
             let _ = writeln!(s, "     runs: {}", shell_words(argv));
         }
         let _ = writeln!(s, "     undo: {}", st.undo);

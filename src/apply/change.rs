@@ -1,6 +1,7 @@
 //! Carrying out and undoing one primitive action. This and the journal are the only code that
 //! changes the host.
 
+use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
@@ -12,7 +13,8 @@ use super::journal::{Journal, Snapshot};
 use crate::facts::caps::CAP_NET_BIND_SERVICE;
 use crate::facts::sysctl_path;
 use crate::facts::users::UserDb;
-use crate::plan::{Action, FileState, State, action::observe_file};
+use crate::plan::action::{ACCOUNT_FILES, observe_file};
+use crate::plan::{Action, FileState, State};
 use crate::root::Root;
 use crate::xattr;
 
@@ -36,21 +38,52 @@ pub fn snapshot(
     journal: &Journal,
     step: usize,
 ) -> anyhow::Result<Snapshot> {
-    let mut snap = Snapshot {
-        state: action.observe(root)?,
-        backup: None,
-        created_dirs: Vec::new(),
+    let state = action.observe(root)?;
+    let rewritten: Vec<PathBuf> = match action {
+        Action::WriteFile { path, .. } => vec![path.clone()],
+        Action::CreateUser { .. } => ACCOUNT_FILES.iter().map(PathBuf::from).collect(),
+        _ => Vec::new(),
     };
-    if let Action::WriteFile { path, .. } = action {
-        let (state, content) = observe_file(&root.host(path), true)?;
-        if let (true, Some(content)) = (state.exists, content) {
-            let name = format!("step-{step}.backup");
+    let mut backups = BTreeMap::new();
+    for (i, path) in rewritten.iter().enumerate() {
+        if let (_, Some(content)) = observe_file(&root.host(path), true)? {
+            let name = format!("step-{step}.{i}.backup");
             journal.save_backup(&name, &content)?;
-            snap.backup = Some(name);
+            backups.insert(path.clone(), name);
         }
-        snap.created_dirs = missing_dirs(root, path);
     }
-    Ok(snap)
+    let created_dirs = match action {
+        Action::WriteFile { path, .. } | Action::Symlink { path, .. } => missing_dirs(root, path),
+        _ => Vec::new(),
+    };
+    Ok(Snapshot {
+        state,
+        backups,
+        created_dirs,
+    })
+}
+
+/// Runs argv vectors in order; the first failure stops, with the program's stderr.
+fn run_all(argvs: &[Vec<String>]) -> anyhow::Result<()> {
+    for argv in argvs {
+        let Some((prog, args)) = argv.split_first() else {
+            continue;
+        };
+        let out = std::process::Command::new(prog)
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .with_context(|| format!("running {prog}"))?;
+        if !out.status.success() {
+            bail!(
+                "`{}` failed ({}): {}",
+                crate::render::shell_words(argv),
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+    }
+    Ok(())
 }
 
 fn fsync_dir(dir: &Path) -> std::io::Result<()> {
@@ -144,19 +177,7 @@ pub fn execute(action: &Action, root: &Root, db: &UserDb) -> anyhow::Result<()> 
             Ok(())
         }
         Action::SetFileCap { path, .. } => {
-            let argv = action.argv(root).unwrap_or_default();
-            let out = std::process::Command::new(&argv[0])
-                .args(&argv[1..])
-                .output()
-                .with_context(|| format!("running {}", argv[0]))?;
-            if !out.status.success() {
-                bail!(
-                    "`{}` failed ({}): {}",
-                    argv.join(" "),
-                    out.status,
-                    String::from_utf8_lossy(&out.stderr).trim()
-                );
-            }
+            run_all(&action.commands(root))?;
             // Confirm from the attribute itself rather than trusting the exit status.
             let (state, _) = observe_file(&root.host(path), false)?;
             if !state
@@ -171,7 +192,55 @@ pub fn execute(action: &Action, root: &Root, db: &UserDb) -> anyhow::Result<()> 
             Ok(())
         }
         Action::SetSysctl { key, value } => write_sysctl(key, value),
+        Action::Symlink { path, target } => {
+            for d in missing_dirs(root, path) {
+                std::fs::DirBuilder::new()
+                    .mode(0o755)
+                    .create(root.host(&d))?;
+            }
+            let host = root.host(path);
+            // A link in a temporary name renamed over the target replaces it atomically.
+            let tmp = host.with_file_name(format!(".lowport-link-{}", std::process::id()));
+            let _ = std::fs::remove_file(&tmp);
+            std::os::unix::fs::symlink(target, &tmp)?;
+            std::fs::rename(&tmp, &host).with_context(|| format!("linking {}", host.display()))
+        }
+        Action::CreateUser { .. } | Action::RunCommands { .. } => run_all(&action.commands(root)),
     }
+}
+
+/// Puts one file back: the backed-up content with its mode, owner and attributes, or removes it
+/// when it did not exist.
+fn restore_file(
+    root: &Root,
+    path: &Path,
+    f: &FileState,
+    backup: Option<&String>,
+    read: &impl Fn(&str) -> std::io::Result<Vec<u8>>,
+) -> anyhow::Result<()> {
+    let host = root.host(path);
+    if f.exists {
+        let name = backup.ok_or_else(|| anyhow!("no backup recorded for {}", path.display()))?;
+        let content = read(name).with_context(|| format!("reading backup {name}"))?;
+        let mode = f.mode.unwrap_or(0o644);
+        write_atomic(
+            &host,
+            &content,
+            mode,
+            f.uid.unwrap_or(0),
+            f.gid.unwrap_or(0),
+        )?;
+        return restore_meta(&host, f);
+    }
+    match std::fs::remove_file(&host) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e).with_context(|| format!("removing {}", host.display())),
+    }
+    if let Some(parent) = host.parent() {
+        fsync_dir(parent).ok();
+    }
+    Ok(())
 }
 
 fn restore_meta(host: &Path, f: &FileState) -> anyhow::Result<()> {
@@ -192,40 +261,45 @@ pub fn restore(
     snap: &Snapshot,
     backup: impl Fn(&str) -> std::io::Result<Vec<u8>>,
 ) -> anyhow::Result<()> {
+    let remove_created = || {
+        for d in snap.created_dirs.iter().rev() {
+            // Only if empty: never delete what someone else put there since.
+            let _ = std::fs::remove_dir(root.host(d));
+        }
+    };
     match (action, &snap.state) {
         (Action::WriteFile { path, .. }, State::File(f)) => {
-            let host = root.host(path);
-            if f.exists {
-                let name = snap
-                    .backup
-                    .as_deref()
-                    .ok_or_else(|| anyhow!("no backup recorded"))?;
-                let content = backup(name).with_context(|| format!("reading backup {name}"))?;
-                write_atomic(
-                    &host,
-                    &content,
-                    f.mode.unwrap_or(0o644),
-                    f.uid.unwrap_or(0),
-                    f.gid.unwrap_or(0),
-                )?;
-                restore_meta(&host, f)
-            } else {
-                match std::fs::remove_file(&host) {
-                    Ok(()) => {}
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                    Err(e) => {
-                        return Err(e).with_context(|| format!("removing {}", host.display()));
-                    }
-                }
-                if let Some(parent) = host.parent() {
-                    fsync_dir(parent).ok();
-                }
-                for d in snap.created_dirs.iter().rev() {
-                    // Only if empty: never delete what someone else put there since.
-                    let _ = std::fs::remove_dir(root.host(d));
-                }
-                Ok(())
+            restore_file(root, path, f, snap.backups.get(path), &backup)?;
+            remove_created();
+            Ok(())
+        }
+        (Action::CreateUser { .. }, State::Files { files, .. }) => {
+            for (path, f) in files {
+                restore_file(root, path, f, snap.backups.get(path), &backup)?;
             }
+            Ok(())
+        }
+        (Action::Symlink { path, .. }, State::Link { target }) => {
+            let host = root.host(path);
+            match std::fs::remove_file(&host) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
+                _ => {}
+            }
+            if let Some(old) = target {
+                std::os::unix::fs::symlink(old, &host)?;
+            }
+            remove_created();
+            Ok(())
+        }
+        (Action::RunCommands { undo, check, .. }, State::Command { .. }) => {
+            // Nothing to undo when the check says the effect is not there (the step never ran).
+            if check
+                .as_ref()
+                .is_some_and(|c| !crate::plan::action::succeeds(c))
+            {
+                return Ok(());
+            }
+            run_all(undo)
         }
         (Action::SetOwnerMode { path, .. } | Action::SetFileCap { path, .. }, State::File(f)) => {
             restore_meta(&root.host(path), f)

@@ -3,6 +3,7 @@
 //! step changes anything) and the backups needed to undo. A run killed at any point leaves
 //! enough to be rolled back.
 
+use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, Read, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
@@ -69,8 +70,9 @@ impl Who {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Snapshot {
     pub state: State,
-    /// File name, inside the run folder, of the previous content.
-    pub backup: Option<String>,
+    /// For each file about to be rewritten (an in-root path), the name of its backup inside the
+    /// run folder.
+    pub backups: BTreeMap<PathBuf, String>,
     /// Directories the step will create (outermost first); undo removes them if empty.
     pub created_dirs: Vec<PathBuf>,
 }

@@ -55,14 +55,51 @@ pub enum Action {
     SetFileCap { path: PathBuf, caps: String },
     /// Write a value to `/proc/sys/<key>` (the live kernel setting).
     SetSysctl { key: String, value: String },
+    /// Create a symbolic link (e.g. the `.wants/` link `systemctl enable` makes).
+    Symlink { path: PathBuf, target: PathBuf },
+    /// Create a system user with `useradd`; undone by restoring the account files exactly.
+    CreateUser { name: String },
+    /// Run programs (argv vectors, never a shell); `undo` runs on rollback. `check`, when given,
+    /// exits 0 when the effect is in place; a rollback skips `undo` when it no longer is.
+    RunCommands {
+        what: String,
+        run: Vec<Vec<String>>,
+        undo: Vec<Vec<String>>,
+        check: Option<Vec<String>>,
+    },
 }
+
+/// The files `useradd` edits (and the `-` backups it leaves), snapshotted for an exact undo.
+pub const ACCOUNT_FILES: &[&str] = &[
+    "/etc/passwd",
+    "/etc/group",
+    "/etc/shadow",
+    "/etc/gshadow",
+    "/etc/passwd-",
+    "/etc/group-",
+    "/etc/shadow-",
+    "/etc/gshadow-",
+];
 
 /// What an action's target looks like now: compared to detect drift, snapshotted for undo.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum State {
     File(FileState),
-    Sysctl { value: Option<String> },
+    Sysctl {
+        value: Option<String>,
+    },
+    Link {
+        target: Option<PathBuf>,
+    },
+    Files {
+        files: BTreeMap<PathBuf, FileState>,
+        user_exists: bool,
+    },
+    /// `in_place` is the check's verdict, or None without a check.
+    Command {
+        in_place: Option<bool>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -176,8 +213,11 @@ impl Action {
         match self {
             Action::WriteFile { path, .. }
             | Action::SetOwnerMode { path, .. }
-            | Action::SetFileCap { path, .. } => Some(path),
-            Action::SetSysctl { .. } => None,
+            | Action::SetFileCap { path, .. }
+            | Action::Symlink { path, .. } => Some(path),
+            Action::SetSysctl { .. } | Action::CreateUser { .. } | Action::RunCommands { .. } => {
+                None
+            }
         }
     }
 
@@ -185,6 +225,8 @@ impl Action {
     pub fn target(&self) -> String {
         match self {
             Action::SetSysctl { key, .. } => key.clone(),
+            Action::CreateUser { name } => format!("user {name}"),
+            Action::RunCommands { what, .. } => what.clone(),
             _ => self
                 .path()
                 .map(|p| p.display().to_string())
@@ -197,6 +239,24 @@ impl Action {
             Action::SetSysctl { key, .. } => State::Sysctl {
                 value: read_sysctl(key),
             },
+            Action::Symlink { path, .. } => State::Link {
+                target: std::fs::read_link(root.host(path)).ok(),
+            },
+            Action::CreateUser { name } => State::Files {
+                files: ACCOUNT_FILES
+                    .iter()
+                    .map(|f| {
+                        Ok((
+                            PathBuf::from(f),
+                            observe_file(&root.host(Path::new(f)), true)?.0,
+                        ))
+                    })
+                    .collect::<std::io::Result<_>>()?,
+                user_exists: UserDb::new(root).user(name).is_some(),
+            },
+            Action::RunCommands { check, .. } => State::Command {
+                in_place: check.as_ref().map(|c| succeeds(c)),
+            },
             _ => {
                 let host = root.host(self.path().unwrap_or(Path::new("/")));
                 let content = matches!(self, Action::WriteFile { .. });
@@ -205,15 +265,17 @@ impl Action {
         })
     }
 
-    /// The argv this action runs, when it runs a program (paths are host paths).
-    pub fn argv(&self, root: &Root) -> Option<Vec<String>> {
+    /// The programs this action runs, in order (paths are host paths).
+    pub fn commands(&self, root: &Root) -> Vec<Vec<String>> {
         match self {
-            Action::SetFileCap { path, caps } => Some(vec![
+            Action::SetFileCap { path, caps } => vec![vec![
                 "setcap".into(),
                 caps.clone(),
                 root.host(path).display().to_string(),
-            ]),
-            _ => None,
+            ]],
+            Action::CreateUser { name } => vec![useradd(root, name)],
+            Action::RunCommands { run, .. } => run.clone(),
+            _ => Vec::new(),
         }
     }
 
@@ -253,6 +315,11 @@ impl Action {
             (Action::SetSysctl { value, .. }, State::Sysctl { value: now }) => {
                 now.as_deref() == Some(value.as_str())
             }
+            (Action::Symlink { target, .. }, State::Link { target: now }) => {
+                now.as_ref() == Some(target)
+            }
+            (Action::CreateUser { .. }, State::Files { user_exists, .. }) => *user_exists,
+            (Action::RunCommands { .. }, State::Command { in_place }) => in_place.unwrap_or(true),
             _ => false,
         }
     }
@@ -302,6 +369,17 @@ impl Action {
                 now.as_deref().unwrap_or("absent"),
                 sysctl_path(key).display()
             ),
+            (Action::Symlink { path, target }, State::Link { target: now }) => format!(
+                "link {} -> {} (now: {})",
+                path.display(),
+                target.display(),
+                now.as_ref()
+                    .map_or("absent".to_string(), |t| format!("-> {}", t.display()))
+            ),
+            (Action::CreateUser { name }, _) => {
+                format!("create system user {name} (no home, no login shell)")
+            }
+            (Action::RunCommands { what, .. }, _) => what.clone(),
             _ => self.target(),
         }
     }
@@ -336,6 +414,21 @@ impl Action {
             (Action::SetSysctl { key, .. }, State::Sysctl { value: Some(v) }) => {
                 format!("set {key} back to {v}")
             }
+            (Action::Symlink { path, .. }, State::Link { target: None }) => {
+                format!("remove the link {}", path.display())
+            }
+            (Action::CreateUser { name }, _) => format!(
+                "restore /etc/passwd, group, shadow and gshadow (and their - backups) exactly as \
+                 they were, which removes {name}"
+            ),
+            (Action::RunCommands { undo, .. }, _) if undo.is_empty() => "nothing to undo".into(),
+            (Action::RunCommands { undo, .. }, _) => format!(
+                "runs: {}",
+                undo.iter()
+                    .map(|a| crate::render::shell_words(a))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ),
             _ => format!("restore {}", self.target()),
         }
     }
@@ -364,4 +457,40 @@ pub fn diff(action: &Action, root: &Root) -> Option<String> {
             .header(&old_name, &name)
             .to_string(),
     )
+}
+
+/// Runs a read-only check; true when it exits 0.
+pub fn succeeds(argv: &[String]) -> bool {
+    let Some((prog, args)) = argv.split_first() else {
+        return false;
+    };
+    std::process::Command::new(prog)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// `useradd` for a system account with no home and no login shell, under `--root` when given.
+pub fn useradd(root: &Root, name: &str) -> Vec<String> {
+    let mut argv: Vec<String> = vec!["useradd".into()];
+    if !root.is_host() {
+        argv.extend(["--root".into(), root.dir().display().to_string()]);
+    }
+    argv.extend(
+        [
+            "--system",
+            "--user-group",
+            "--no-create-home",
+            "--home-dir",
+            "/nonexistent",
+            "--shell",
+        ]
+        .iter()
+        .map(|s| s.to_string()),
+    );
+    argv.extend(["/usr/sbin/nologin".into(), "--".into(), name.into()]);
+    argv
 }

@@ -27,7 +27,8 @@ pub struct Step {
     pub in_place: bool,
     // Rendered for readers of `plan --json`; recomputed, never trusted, when a plan is loaded.
     pub summary: String,
-    pub argv: Option<Vec<String>>,
+    /// Every program the step runs, as argv vectors.
+    pub commands: Vec<Vec<String>>,
     pub diff: Option<String>,
     pub undo: String,
 }
@@ -55,7 +56,7 @@ impl Step {
         Ok(Step {
             in_place: action.satisfied(&before, db),
             summary: action.summary(&before, db),
-            argv: action.argv(root),
+            commands: action.commands(root),
             diff: action::diff(&action, root),
             undo: action.undo(&before, root),
             before,
@@ -94,11 +95,18 @@ impl Plan {
         }
         let root = facts.root();
         let db = UserDb::new(&root);
-        let steps = method
+        let mut steps = method
             .actions(facts, req)
             .into_iter()
             .map(|a| Step::new(a, &root, &db))
             .collect::<Result<Vec<_>>>()?;
+        // Commands (reloads, restarts, rule loads) follow the state they act on: they are in
+        // place only when every other step is, and their own check (if any) agrees.
+        let is_command = |s: &Step| matches!(s.action, Action::RunCommands { .. });
+        let rest_in_place = steps.iter().filter(|s| !is_command(s)).all(|s| s.in_place);
+        for s in steps.iter_mut().filter(|s| is_command(s)) {
+            s.in_place &= rest_in_place;
+        }
         Ok(Plan {
             format_version: FORMAT_VERSION,
             method: req.method.clone(),

@@ -155,6 +155,6 @@ fn symlinked_binary_is_resolved_and_said() {
         "{warnings}"
     );
     // The setcap argv names the host path of the resolved file, never the link.
-    let argv = plan["steps"][0]["argv"].to_string();
+    let argv = plan["steps"][0]["commands"].to_string();
     assert!(argv.contains(t.host(&real).to_str().unwrap()), "{argv}");
 }

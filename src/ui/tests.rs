@@ -103,7 +103,7 @@ fn step(action: Action, before: State) -> Step {
     Step {
         in_place: false,
         summary: action.summary(&before, &db),
-        argv: action.argv(&Root::new("/".into())),
+        commands: action.commands(&Root::new("/".into())),
         diff: action::diff(&action, &root),
         undo: action.undo(&before, &Root::new("/".into())),
         before,

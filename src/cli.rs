@@ -108,6 +108,44 @@ pub struct Target {
     /// The service's group (setcap: restrict execution of the binary to root and this group)
     #[arg(long, value_parser = validate::account_name)]
     pub group: Option<String>,
+    #[command(flatten)]
+    pub service: ServiceArgs,
+}
+
+/// Options of the methods that run the binary as a systemd service.
+#[derive(Debug, Args, Clone, Default)]
+pub struct ServiceArgs {
+    /// systemd unit name (default: the binary's file name)
+    #[arg(long = "service", value_name = "NAME", value_parser = validate::service_name)]
+    pub name: Option<String>,
+    /// Run with DynamicUser=yes instead of a named user
+    #[arg(long)]
+    pub dynamic_user: bool,
+    /// An argument for the binary in ExecStart (repeatable, in order)
+    #[arg(long = "arg", value_name = "ARG", value_parser = validate::exec_arg, allow_hyphen_values = true)]
+    pub args: Vec<String>,
+    /// Sandbox relaxation: a path the service may write (ReadWritePaths=)
+    #[arg(long, value_name = "PATH", value_parser = validate::absolute_path)]
+    pub writable: Vec<PathBuf>,
+    /// Sandbox relaxation: a private writable directory under /var/lib (StateDirectory=)
+    #[arg(long, value_name = "NAME", value_parser = validate::service_name)]
+    pub state_directory: Option<String>,
+    /// Sandbox relaxation: allow writable+executable memory (JIT runtimes: Java, Node.js)
+    #[arg(long)]
+    pub allow_jit: bool,
+}
+
+impl ServiceArgs {
+    pub fn options(&self) -> crate::methods::ServiceOptions {
+        crate::methods::ServiceOptions {
+            name: self.name.clone(),
+            dynamic_user: self.dynamic_user,
+            args: self.args.clone(),
+            writable: self.writable.clone(),
+            state_directory: self.state_directory.clone(),
+            allow_jit: self.allow_jit,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Args)]
@@ -184,6 +222,9 @@ pub struct VerifyArgs {
     /// The binary that carries the grant (file capability checks)
     #[arg(long, value_name = "PATH|NAME", value_parser = validate::binary)]
     pub binary: Option<String>,
+    /// The systemd service that carries the grant (unit and running-process checks)
+    #[arg(long, value_name = "NAME", value_parser = validate::service_name)]
+    pub service: Option<String>,
     #[command(flatten)]
     pub fmt: JsonArg,
 }

@@ -47,18 +47,24 @@ fn root(cli: &Cli) -> Result<Root> {
     Ok(Root::new(cli.root.clone()))
 }
 
-pub(crate) fn gather(
-    cli: &Cli,
-    binary: Option<&str>,
-    ports: &[PortArg],
-    listeners: bool,
-) -> Result<Facts> {
+/// Probes the host for what `req` names: its binary, ports and service.
+pub(crate) fn gather(cli: &Cli, req: &Request, listeners: bool) -> Result<Facts> {
     let probe = Probe {
-        binary: binary.map(String::from),
-        ports: grant_ports(ports),
+        binary: req.binary.clone(),
+        ports: grant_ports(&req.ports),
         listeners,
+        service: req.service_name(),
     };
     facts::gather(&root(cli)?, &probe)
+}
+
+/// The parts of a request that detection needs, for commands that take no method.
+fn probe_request(binary: Option<&String>, ports: &[PortArg]) -> Request {
+    Request {
+        binary: binary.cloned(),
+        ports: ports.to_vec(),
+        ..Request::default()
+    }
 }
 
 fn request(method: &str, t: &Target) -> Request {
@@ -68,6 +74,7 @@ fn request(method: &str, t: &Target) -> Request {
         ports: t.port.clone(),
         user: t.user.clone(),
         group: t.group.clone(),
+        service: t.service.options(),
     }
 }
 
@@ -101,7 +108,7 @@ pub fn run(cli: &Cli) -> Result<Exit> {
 }
 
 fn detect(cli: &Cli, a: &DetectArgs) -> Result<Exit> {
-    let f = gather(cli, a.binary.as_deref(), &a.port, true)?;
+    let f = gather(cli, &probe_request(a.binary.as_ref(), &a.port), true)?;
     if a.fmt.json {
         print_json(&serde_json::to_value(&f).map_err(anyhow::Error::from)?);
     } else {
@@ -111,7 +118,7 @@ fn detect(cli: &Cli, a: &DetectArgs) -> Result<Exit> {
 }
 
 fn list_methods(cli: &Cli, a: &TargetArgs) -> Result<Exit> {
-    let f = gather(cli, a.target.binary.as_deref(), &a.target.port, true)?;
+    let f = gather(cli, &request("", &a.target), true)?;
     let list = methods::assess(&f, &request("", &a.target));
     if a.fmt.json {
         print_json(
@@ -125,7 +132,7 @@ fn list_methods(cli: &Cli, a: &TargetArgs) -> Result<Exit> {
 
 fn plan(cli: &Cli, a: &PlanArgs) -> Result<Exit> {
     methods::find(&a.method)?;
-    let f = gather(cli, a.target.binary.as_deref(), &a.target.port, false)?;
+    let f = gather(cli, &request(&a.method, &a.target), false)?;
     let p = Plan::build(&f, &request(&a.method, &a.target))?;
     if let Some(out) = &a.out_file {
         let text = serde_json::to_string_pretty(&p).map_err(anyhow::Error::from)?;
@@ -245,19 +252,14 @@ fn apply(cli: &Cli, a: &ApplyArgs) -> Result<Exit> {
                 .map_err(|e| Error::Invalid(format!("cannot read plan {}: {e}", file.display())))?;
             let saved = Plan::load(&text, &file.display().to_string())?;
             methods::find(&saved.method)?;
-            let f = gather(
-                cli,
-                saved.request.binary.as_deref(),
-                &saved.request.ports,
-                false,
-            )?;
+            let f = gather(cli, &saved.request, false)?;
             saved.ensure_current(&f)?;
             (saved, f)
         }
         None => {
             let method = a.method.as_deref().unwrap_or_default();
             methods::find(method)?;
-            let f = gather(cli, a.target.binary.as_deref(), &a.target.port, false)?;
+            let f = gather(cli, &request(method, &a.target), false)?;
             (Plan::build(&f, &request(method, &a.target))?, f)
         }
     };
@@ -445,11 +447,14 @@ fn history(cli: &Cli, json_out: bool) -> Result<Exit> {
 }
 
 fn verify_cmd(cli: &Cli, a: &VerifyArgs) -> Result<Exit> {
-    let f = gather(cli, a.binary.as_deref(), &a.port, false)?;
+    let mut req = probe_request(a.binary.as_ref(), &a.port);
+    req.service.name = a.service.clone();
+    let f = gather(cli, &req, false)?;
     let target = verify::Target {
         ports: grant_ports(&a.port),
         user: a.user.clone(),
         binary: a.binary.clone(),
+        service: a.service.clone(),
     };
     let r = verify::run(&f, &target)?;
     if a.fmt.json {

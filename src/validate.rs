@@ -147,6 +147,35 @@ pub fn binary(s: &str) -> Result<String, String> {
     Ok(s.to_string())
 }
 
+/// `--service`: a systemd unit name (without or with `.service`), as systemd spells them.
+pub fn service_name(s: &str) -> Result<String, String> {
+    let name = s.strip_suffix(".service").unwrap_or(s);
+    let ok = !name.is_empty()
+        && name.len() <= 200
+        && !name.starts_with(['-', '.'])
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b":_.@-".contains(&b));
+    if ok {
+        Ok(name.to_string())
+    } else {
+        Err(format!(
+            "'{s}' is not a service name; use letters, digits and ':', '_', '.', '@', '-'"
+        ))
+    }
+}
+
+/// `--arg`: one argument for the service's binary. Any text but control characters, which would
+/// break the unit file's line structure.
+pub fn exec_arg(s: &str) -> Result<String, String> {
+    match s.chars().find(|c| c.is_control()) {
+        Some(c) => Err(format!(
+            "argument {s:?} contains the control character {c:?}"
+        )),
+        None => Ok(s.to_string()),
+    }
+}
+
 /// `rollback ID`: the run ids lowport itself generates.
 pub fn run_id(s: &str) -> Result<String, String> {
     let ok =

@@ -21,6 +21,9 @@ pub struct Target {
     pub ports: Vec<u16>,
     pub user: Option<String>,
     pub binary: Option<String>,
+    /// A systemd service that carries the grant.
+    #[serde(default)]
+    pub service: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -132,6 +135,101 @@ fn file_checks(facts: &Facts, b: &BinaryFacts, user: Option<&Account>) -> Vec<Ch
                 "user {} cannot execute {file} (mode {m:04o} {}:{})",
                 u.name, b.owner, b.group
             ),
+        ));
+    }
+    out
+}
+
+/// A capability mask from a `/proc/<pid>/status` line such as `CapAmb:`.
+fn status_mask(status: &str, key: &str) -> Option<u64> {
+    let v = status.lines().find_map(|l| l.strip_prefix(key))?;
+    u64::from_str_radix(v.trim(), 16).ok()
+}
+
+fn service_checks(facts: &Facts, name: &str) -> Vec<Check> {
+    use crate::facts::binary::{unit_file, unit_setting, unit_texts, yes};
+    let root = facts.root();
+    let service = format!("{name}.service");
+    let Some(path) = unit_file(&root, &service) else {
+        return vec![check(
+            "unit",
+            false,
+            String::new(),
+            format!("no unit {service} found"),
+        )];
+    };
+    let own = std::fs::read_to_string(root.host(&path)).unwrap_or_default();
+    let texts = unit_texts(&root, &service, own);
+    let get = |k| unit_setting(&texts, k).unwrap_or_default();
+    let ambient = get("AmbientCapabilities");
+    let bounding = get("CapabilityBoundingSet");
+    let mut out =
+        vec![
+        check(
+            "ambient",
+            ambient.split_whitespace().any(|c| c == "CAP_NET_BIND_SERVICE"),
+            format!("{service} sets AmbientCapabilities={ambient}"),
+            format!("{service} does not put CAP_NET_BIND_SERVICE in AmbientCapabilities="),
+        ),
+        check(
+            "bounding-set",
+            bounding.is_empty() || bounding.split_whitespace().any(|c| c == "CAP_NET_BIND_SERVICE"),
+            "the unit's bounding set keeps CAP_NET_BIND_SERVICE".into(),
+            format!("CapabilityBoundingSet={bounding} drops CAP_NET_BIND_SERVICE"),
+        ),
+        check(
+            "private-users",
+            !yes(&get("PrivateUsers")),
+            "PrivateUsers= is off, so the capability counts in the host's network namespace".into(),
+            "PrivateUsers=yes puts the capability in a user namespace that cannot bind host ports"
+                .into(),
+        ),
+    ];
+    if !(facts.init.systemd && root.is_host()) {
+        out.push(Check {
+            name: "running".into(),
+            outcome: Outcome::Inconclusive,
+            detail: format!(
+                "no running systemd manages {}: checked the unit files only",
+                root.dir().display()
+            ),
+        });
+        return out;
+    }
+    let show = std::process::Command::new("systemctl")
+        .args([
+            "show",
+            "-p",
+            "ActiveState",
+            "-p",
+            "MainPID",
+            "--value",
+            &service,
+        ])
+        .output();
+    let text = show
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    let mut lines = text.lines();
+    let (pid, state) = (
+        lines.next().unwrap_or("0").to_string(),
+        lines.next().unwrap_or("").to_string(),
+    );
+    out.push(check(
+        "running",
+        state == "active" && pid != "0",
+        format!("{service} is active, main process {pid}"),
+        format!("{service} is not running (state {state})"),
+    ));
+    if let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) {
+        let amb = status_mask(&status, "CapAmb:").unwrap_or(0);
+        out.push(check(
+            "process",
+            amb & (1 << CAP_NET_BIND_SERVICE) != 0,
+            format!(
+                "process {pid} holds cap_net_bind_service in its ambient set (CapAmb {amb:016x})"
+            ),
+            format!("process {pid} lacks cap_net_bind_service (CapAmb {amb:016x})"),
         ));
     }
     out
@@ -273,8 +371,12 @@ pub fn run(facts: &Facts, target: &Target) -> Result<Report> {
         })?),
         None => None,
     };
-    let (checks, proved) = match &facts.binary {
-        Some(b) => {
+    let (checks, proved) = match (&target.service, &facts.binary) {
+        (Some(name), _) => (
+            service_checks(facts, name),
+            format!("the {name} service is granted cap_net_bind_service by its unit"),
+        ),
+        (None, Some(b)) => {
             let checks = file_checks(facts, b, user.as_ref());
             let proved = format!(
                 "{} will be able to bind ports below 1024 when it runs{}: the capability is in \
@@ -287,7 +389,7 @@ pub fn run(facts: &Facts, target: &Target) -> Result<Report> {
             );
             (checks, proved)
         }
-        None => {
+        (None, None) => {
             let Some(user) = &user else {
                 return Err(Error::Invalid(
                     "verify needs --user (who must be able to bind) or --binary (what carries \

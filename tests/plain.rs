@@ -12,14 +12,14 @@ fn piped_answers_walk_the_flow_and_apply() {
     }
     let t = TestEnv::new();
     let app = t.install(Path::new("/usr/bin/true"), "opt/app");
-    // Approach 1 (setcap), keep binary and ports, no user or group, then confirm.
+    // Approach 2 (setcap), keep binary and ports, no user or group, then confirm.
     Lowport::new()
         .env_dirs(&t)
         .args(["--plain", "--binary", "/opt/app", "--port", "80"])
-        .stdin("1\n\n\n\n\nyes\n")
+        .stdin("2\n\n\n\n\nyes\n")
         .run()
         .code(0)
-        .stderr_has("Approach [1-2, default 1]")
+        .stderr_has("Approach [1-3, default 1]")
         .stderr_has("Binary (path or command name, empty for none) [/opt/app]")
         .stdout_has("runs: setcap cap_net_bind_service=+ep")
         .stdout_has("Applied as run");
@@ -33,10 +33,10 @@ fn piped_answers_are_validated_and_asked_again() {
     let out = Lowport::new()
         .env_dirs(&t)
         .args(["--plain", "--binary", "/opt/app"])
-        .stdin("7\n1\n\n80 99999\n80\n\n\nno\n")
+        .stdin("7\n2\n\n80 99999\n80\n\n\nno\n")
         .run()
         .code(3)
-        .stderr_has("'7' is not one of 1 to 2")
+        .stderr_has("'7' is not one of 1 to 3")
         .stderr_has("port 99999 is out of range");
     assert!(out.stderr.contains("not confirmed; nothing was changed"));
     assert!(!t.state.exists(), "declined before anything was recorded");

@@ -117,8 +117,13 @@ fn setcap_walk_through_then_roll_back_from_history() {
     let tm = Tmux::start(&lowport(&t, &["--binary", "/opt/app", "--port", "80"]));
     tm.wait(&["Read-only detection", "Binary /opt/app", "Port 80: free"]);
     tm.keys(&["Enter"]);
-    tm.wait(&["Approaches", "★ [med ] setcap", "recommended here"]);
-    tm.keys(&["Enter"]);
+    tm.wait(&[
+        "Approaches",
+        "★ [low ] systemd",
+        "[med ] setcap",
+        "recommended here",
+    ]);
+    tm.keys(&["Down", "Enter"]);
     tm.wait(&["Method: setcap", "Binary: /opt/app", "Ports: 80"]);
     tm.keys(&["Enter"]);
     tm.wait(&[
@@ -162,7 +167,7 @@ fn high_risk_apply_is_impossible_until_acknowledged() {
     tm.wait(&["Read-only detection", "No binary given yet"]);
     tm.keys(&["Enter"]);
     tm.wait(&["[HIGH] sysctl"]);
-    tm.keys(&["Down", "Enter"]);
+    tm.keys(&["Down", "Down", "Enter"]);
     tm.wait(&["Method: sysctl"]);
     tm.keys(&["Enter"]);
     tm.wait(&[
@@ -250,7 +255,7 @@ fn plain_prompts_in_a_real_terminal() {
         &["--plain", "--binary", "/opt/app", "--port", "80"],
     ));
     tm.wait(&["Approach", "setcap - File capability on the binary"]);
-    tm.keys(&["Enter"]);
+    tm.keys(&["Down", "Enter"]);
     for prompt in ["Binary", "Ports", "User", "Group"] {
         tm.wait(&[prompt]);
         tm.keys(&["Enter"]);

@@ -162,7 +162,7 @@ fn unit_dirs() -> [&'static str; 4] {
 }
 
 /// A unit setting as systemd reads booleans.
-fn yes(v: &str) -> bool {
+pub fn yes(v: &str) -> bool {
     matches!(v.trim(), "yes" | "true" | "on" | "1")
 }
 
@@ -196,7 +196,7 @@ fn candidate_units(root: &Root) -> BTreeSet<String> {
 }
 
 /// The file defining a unit, by directory precedence; an instance falls back to its template.
-fn unit_file(root: &Root, name: &str) -> Option<PathBuf> {
+pub fn unit_file(root: &Root, name: &str) -> Option<PathBuf> {
     let template = name
         .split_once('@')
         .map(|(head, _)| format!("{head}@.service"));
@@ -209,6 +209,34 @@ fn unit_file(root: &Root, name: &str) -> Option<PathBuf> {
                 .map(|d| Path::new(d).join(&n))
                 .find(|p| root.host(p).is_file())
         })
+}
+
+/// A unit's own text followed by its drop-ins from every unit directory, in the order systemd
+/// applies them.
+pub fn unit_texts(root: &Root, unit: &str, own: String) -> Vec<String> {
+    let mut texts = vec![own];
+    for d in unit_dirs() {
+        let dropins = root.host(&Path::new(d).join(format!("{unit}.d")));
+        let Ok(list) = std::fs::read_dir(dropins) else {
+            continue;
+        };
+        let mut confs: Vec<_> = list.flatten().map(|e| e.path()).collect();
+        confs.sort();
+        texts.extend(confs.iter().filter_map(|c| std::fs::read_to_string(c).ok()));
+    }
+    texts
+}
+
+/// The last value a unit and its drop-ins give `key` (an empty assignment resets it).
+pub fn unit_setting(texts: &[String], key: &str) -> Option<String> {
+    let prefix = format!("{key}=");
+    let mut value = None;
+    for l in texts.iter().flat_map(|t| t.lines()) {
+        if let Some(v) = l.trim().strip_prefix(&prefix) {
+            value = Some(v.trim().to_string()).filter(|v| !v.is_empty());
+        }
+    }
+    value
 }
 
 fn units_launching(root: &Root, names: &[PathBuf]) -> Vec<UnitRef> {
@@ -231,26 +259,9 @@ fn units_launching(root: &Root, names: &[PathBuf]) -> Vec<UnitRef> {
         if !launches {
             continue;
         }
-        // The unit's own settings, then its drop-ins in every unit directory.
-        let mut texts = vec![text];
-        for d in unit_dirs() {
-            let dropins = root.host(&Path::new(d).join(format!("{unit}.d")));
-            let Ok(list) = std::fs::read_dir(dropins) else {
-                continue;
-            };
-            let mut confs: Vec<_> = list.flatten().map(|e| e.path()).collect();
-            confs.sort();
-            texts.extend(confs.iter().filter_map(|c| std::fs::read_to_string(c).ok()));
-        }
-        let mut nnp = false;
-        for l in texts.iter().flat_map(|t| t.lines()) {
-            if let Some(v) = l.trim().strip_prefix("NoNewPrivileges=") {
-                nnp = yes(v);
-            }
-            if let Some(v) = l.trim().strip_prefix("DynamicUser=") {
-                nnp |= yes(v);
-            }
-        }
+        let texts = unit_texts(root, &unit, text);
+        let set = |key| unit_setting(&texts, key).is_some_and(|v| yes(&v));
+        let nnp = set("NoNewPrivileges") || set("DynamicUser");
         out.push(UnitRef {
             name: unit,
             path,

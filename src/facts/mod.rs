@@ -35,6 +35,7 @@ pub const TOOLS: &[&str] = &[
     "systemctl",
     "systemd-analyze",
     "sysctl",
+    "useradd",
 ];
 
 pub const UNPRIVILEGED_PORT_START: &str = "net.ipv4.ip_unprivileged_port_start";
@@ -81,6 +82,7 @@ pub struct Facts {
     /// Files that set `net.ipv4.ip_unprivileged_port_start` at boot, in the order read.
     pub unprivileged_port_start_files: Vec<SysctlSetting>,
     pub binary: Option<BinaryFacts>,
+    pub service: Option<ServiceUnit>,
     pub ports: Vec<u16>,
     pub listeners: Vec<Listener>,
 }
@@ -140,6 +142,20 @@ pub struct Probe {
     /// Also look up who listens on the ports. Off for plan and apply, which do not need it:
     /// reading /proc/net/* walks the kernel's socket tables and can cost milliseconds.
     pub listeners: bool,
+    /// The systemd service to look up.
+    pub service: Option<String>,
+}
+
+/// The marker lowport puts on the first line of the units it writes.
+pub const UNIT_MARKER: &str = "# Written by lowport";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceUnit {
+    pub name: String,
+    /// The file systemd would load for it (by directory precedence), if one exists.
+    pub path: Option<PathBuf>,
+    /// That file was written by lowport (it carries the marker): it may be regenerated.
+    pub ours: bool,
 }
 
 impl Facts {
@@ -271,6 +287,19 @@ pub fn gather(root: &Root, probe: &Probe) -> Result<Facts> {
         bounding_set_has_net_bind_service: bounding_has(caps::CAP_NET_BIND_SERVICE),
         unprivileged_port_start_files: sysctl_settings(root, UNPRIVILEGED_PORT_START),
         binary,
+        service: probe.service.as_ref().map(|name| {
+            let path = binary::unit_file(root, &format!("{name}.service"));
+            let first = path.as_ref().and_then(|p| {
+                let text = std::fs::read_to_string(root.host(p)).ok()?;
+                text.lines().next().map(str::to_string)
+            });
+            let ours = first.is_some_and(|l| l.starts_with(UNIT_MARKER));
+            ServiceUnit {
+                name: name.clone(),
+                path,
+                ours,
+            }
+        }),
         ports: probe.ports.clone(),
         listeners: if probe.listeners {
             listeners::on_ports(&probe.ports)

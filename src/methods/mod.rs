@@ -4,6 +4,7 @@
 
 mod setcap;
 mod sysctl;
+mod systemd;
 
 use serde::{Deserialize, Serialize};
 
@@ -14,7 +15,7 @@ use crate::validate::PortArg;
 use crate::verify::Target;
 
 /// Every known method, in the order they are recommended.
-static CATALOG: &[&dyn Method] = &[&setcap::Setcap, &sysctl::Sysctl];
+static CATALOG: &[&dyn Method] = &[&systemd::Systemd, &setcap::Setcap, &sysctl::Sysctl];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -42,9 +43,35 @@ pub struct Request {
     pub ports: Vec<PortArg>,
     pub user: Option<String>,
     pub group: Option<String>,
+    /// Options of methods that run the binary as a service (systemd).
+    #[serde(default)]
+    pub service: ServiceOptions,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ServiceOptions {
+    /// The unit name without `.service`; defaults to the binary's file name.
+    pub name: Option<String>,
+    /// `DynamicUser=yes` instead of a named user.
+    pub dynamic_user: bool,
+    /// Arguments for the binary in ExecStart.
+    pub args: Vec<String>,
+    /// Relaxations of the sandbox, each with its cost explained in the plan.
+    pub writable: Vec<std::path::PathBuf>,
+    pub state_directory: Option<String>,
+    pub allow_jit: bool,
 }
 
 impl Request {
+    /// The systemd unit name: `--service`, or the binary's file name.
+    pub fn service_name(&self) -> Option<String> {
+        self.service.name.clone().or_else(|| {
+            let b = self.binary.as_deref()?;
+            let name = std::path::Path::new(b).file_name()?.to_str()?;
+            crate::validate::service_name(name).ok()
+        })
+    }
+
     /// The ports to grant; `LOW:HIGH` pairs belong to redirect methods and are refused here.
     pub fn grant_ports(&self) -> std::result::Result<Vec<u16>, String> {
         let mut out = Vec::new();

@@ -230,6 +230,7 @@ impl Method for Setcap {
             ports: req.grant_ports().unwrap_or_default(),
             user: req.user.clone(),
             binary: facts.binary.as_ref().map(|b| b.requested.clone()),
+            service: None,
         }
     }
 }

@@ -156,6 +156,7 @@ impl Method for Sysctl {
                     .unwrap_or_else(|| DEFAULT_PROBE_USER.into()),
             ),
             binary: None,
+            service: None,
         }
     }
 }

@@ -217,6 +217,7 @@ pub struct Model {
     pub run_cursor: usize,
     pub help: bool,
     pub is_root: bool,
+    pub service: crate::methods::ServiceOptions,
     /// The command line that applies the saved plan with sudo, once saved.
     pub saved: Option<PathBuf>,
     pub message: Option<String>,
@@ -232,6 +233,7 @@ pub struct Start {
     pub ports: Vec<validate::PortArg>,
     pub user: Option<String>,
     pub group: Option<String>,
+    pub service: crate::methods::ServiceOptions,
     pub is_root: bool,
 }
 
@@ -283,6 +285,7 @@ impl Model {
             run_cursor: 0,
             help: false,
             is_root: start.is_root,
+            service: start.service.clone(),
             saved: None,
             message: None,
             quitting: false,
@@ -322,6 +325,7 @@ impl Model {
             ports: ports(self.value(FieldId::Ports)).ok()?,
             user: self.opt(FieldId::User),
             group: self.opt(FieldId::Group),
+            service: self.service.clone(),
         })
     }
 

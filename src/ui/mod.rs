@@ -20,6 +20,7 @@ pub fn run(cli: &Cli) -> Result<Exit> {
         ports: i.target.port.clone(),
         user: i.target.user.clone(),
         group: i.target.group.clone(),
+        service: i.target.service.options(),
         is_root: nix::unistd::geteuid().is_root(),
     };
     let dumb = std::env::var("TERM").map_or(true, |t| t == "dumb");

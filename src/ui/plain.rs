@@ -130,7 +130,12 @@ pub fn run(cli: &Cli, start: Start, how: How) -> Result<Exit> {
         ));
     }
     let ask = Prompter::new();
-    let facts = commands::gather(cli, start.binary.as_deref(), &start.ports, true)?;
+    let probe = Request {
+        binary: start.binary.clone(),
+        ports: start.ports.clone(),
+        ..Request::default()
+    };
+    let facts = commands::gather(cli, &probe, true)?;
     print!("{}", render::facts(&facts));
     let mut req = Request {
         method: start.method.clone().unwrap_or_default(),
@@ -138,6 +143,7 @@ pub fn run(cli: &Cli, start: Start, how: How) -> Result<Exit> {
         ports: start.ports.clone(),
         user: start.user.clone(),
         group: start.group.clone(),
+        service: start.service.clone(),
     };
     if req.method.is_empty() {
         let list = methods::assess(&facts, &req);
@@ -187,7 +193,7 @@ pub fn run(cli: &Cli, start: Start, how: How) -> Result<Exit> {
         req.group =
             some(ask.input("Group (optional)", &group, optional(validate::account_name))?);
     }
-    let mut facts = commands::gather(cli, req.binary.as_deref(), &req.ports, false)?;
+    let mut facts = commands::gather(cli, &req, false)?;
     let plan = Plan::build(&facts, &req)?;
     commands::carry_out(cli, &plan, &mut facts, how)
 }

@@ -65,14 +65,14 @@ impl Effects<'_> {
             Cmd::Interrupt => self.interrupt.store(true, Ordering::SeqCst),
             Cmd::Gather { binary, ports } => {
                 std::thread::spawn(move || {
-                    let facts = commands::gather(&cli, binary.as_deref(), &ports, true);
+                    let req = Request {
+                        binary,
+                        ports,
+                        ..Request::default()
+                    };
+                    let facts = commands::gather(&cli, &req, true);
                     let msg = match facts {
                         Ok(f) => {
-                            let req = Request {
-                                binary,
-                                ports,
-                                ..Request::default()
-                            };
                             let _ = tx.send(Msg::Methods(methods::assess(&f, &req)));
                             Msg::Facts(Ok(Box::new(f)))
                         }
@@ -83,8 +83,7 @@ impl Effects<'_> {
             }
             Cmd::Plan(req) => {
                 std::thread::spawn(move || {
-                    let msg = match commands::gather(&cli, req.binary.as_deref(), &req.ports, true)
-                    {
+                    let msg = match commands::gather(&cli, &req, true) {
                         Ok(facts) => Msg::Planned {
                             methods: methods::assess(&facts, &req),
                             plan: Plan::build(&facts, &req)
@@ -102,12 +101,7 @@ impl Effects<'_> {
                     let state = StateDir::new(cli.state_dir.clone());
                     let result = (|| {
                         let lock = state.lock()?;
-                        let mut facts = commands::gather(
-                            &cli,
-                            plan.request.binary.as_deref(),
-                            &plan.request.ports,
-                            false,
-                        )?;
+                        let mut facts = commands::gather(&cli, &plan.request, false)?;
                         plan.ensure_current(&facts)?;
                         let progress = tx.clone();
                         let mut on = move |e| {

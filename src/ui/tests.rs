@@ -16,7 +16,7 @@ use crate::facts::binary::BinaryFacts;
 use crate::facts::elf::ExecKind;
 use crate::facts::mounts::Mount;
 use crate::facts::users::UserDb;
-use crate::facts::{Facts, Init, Os};
+use crate::facts::{Facts, Init, Os, ServiceUnit};
 use crate::methods::{self, Request, Risk};
 use crate::plan::{Action, FileState, Plan, State, Step, action};
 use crate::root::Root;
@@ -44,7 +44,7 @@ fn facts(binary: Option<ExecKind>) -> Facts {
         },
         is_root: true,
         euid: 0,
-        tools: ["getcap", "setcap", "systemctl", "sysctl"]
+        tools: ["getcap", "setcap", "systemctl", "sysctl", "useradd"]
             .iter()
             .map(|t| (t.to_string(), Some(PathBuf::from(format!("/usr/sbin/{t}")))))
             .collect(),
@@ -53,6 +53,11 @@ fn facts(binary: Option<ExecKind>) -> Facts {
         kernel_no_file_caps: false,
         bounding_set_has_net_bind_service: true,
         unprivileged_port_start_files: Vec::new(),
+        service: Some(ServiceUnit {
+            name: "fabio".into(),
+            path: None,
+            ours: false,
+        }),
         binary: binary.map(|exec| BinaryFacts {
             requested: "fabio".into(),
             path: FABIO.into(),
@@ -92,6 +97,7 @@ fn request(method: &str) -> Request {
         ports: vec![PortArg::Grant(80), PortArg::Grant(443)],
         user: None,
         group: None,
+        service: Default::default(),
     }
 }
 
@@ -202,7 +208,7 @@ fn detected(binary: Option<ExecKind>, is_root: bool) -> Model {
 fn planned(method: &str, is_root: bool) -> Model {
     let mut m = detected(go(), is_root);
     key(&mut m, KeyCode::Enter);
-    if method == "sysctl" {
+    while m.selected().unwrap().id != method {
         key(&mut m, KeyCode::Down);
     }
     key(&mut m, KeyCode::Enter);
@@ -245,6 +251,7 @@ fn report() -> Report {
             ports: vec![80, 443],
             user: None,
             binary: Some("fabio".into()),
+            service: None,
         },
         checks: vec![Check {
             name: "capability".into(),
@@ -298,7 +305,7 @@ fn approaches_show_risk_recommendation_and_unavailable_reasons() {
     assert_eq!(m.screen, Screen::Approaches);
     assert_eq!(
         m.selected().unwrap().id,
-        "setcap",
+        "systemd",
         "the recommended method is preselected"
     );
     snap("approaches", &m);
@@ -312,10 +319,10 @@ fn approaches_show_risk_recommendation_and_unavailable_reasons() {
     key(&mut m, KeyCode::Enter);
     assert_eq!(
         m.selected().unwrap().id,
-        "sysctl",
+        "systemd",
         "the first available method is recommended"
     );
-    key(&mut m, KeyCode::Up);
+    key(&mut m, KeyCode::Down);
     key(&mut m, KeyCode::Enter);
     assert_eq!(
         m.screen,

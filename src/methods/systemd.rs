@@ -1,0 +1,354 @@
+//! `systemd`: a hardened unit (or a drop-in for an existing one) granting CAP_NET_BIND_SERVICE
+//! through `AmbientCapabilities=`. The recommended Linux method.
+
+use std::fmt::Write;
+use std::path::{Path, PathBuf};
+
+use super::{Check, Method, Request, Risk};
+use crate::facts::users::UserDb;
+use crate::facts::{Facts, UNIT_MARKER};
+use crate::plan::Action;
+use crate::verify::Target;
+
+pub struct Systemd;
+
+const UNIT_DIR: &str = "/etc/systemd/system";
+pub const DROP_IN_NAME: &str = "50-lowport.conf";
+
+/// The directives every unit lowport writes carries to grant exactly the one capability.
+const GRANT: &str = "\
+AmbientCapabilities=CAP_NET_BIND_SERVICE
+CapabilityBoundingSet=CAP_NET_BIND_SERVICE
+NoNewPrivileges=yes
+";
+
+/// Sandboxing for a network service; measured with `systemd-analyze security --offline=true`.
+/// PrivateUsers= stays off: it would move the capability into a user namespace that does not
+/// own the host's network namespace, and binding would fail.
+const SANDBOX: &str = "\
+PrivateTmp=yes
+PrivateDevices=yes
+DevicePolicy=closed
+PrivateMounts=yes
+ProtectSystem=strict
+ProtectHome=yes
+ProtectKernelTunables=yes
+ProtectKernelModules=yes
+ProtectKernelLogs=yes
+ProtectControlGroups=yes
+ProtectClock=yes
+ProtectHostname=yes
+ProtectProc=invisible
+ProcSubset=pid
+KeyringMode=private
+RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX AF_NETLINK
+RestrictNamespaces=yes
+RestrictRealtime=yes
+RestrictSUIDSGID=yes
+LockPersonality=yes
+RemoveIPC=yes
+SystemCallArchitectures=native
+SystemCallFilter=@system-service
+SystemCallFilter=~@privileged @resources
+UMask=0077
+";
+
+/// Quotes one ExecStart word as systemd.service(5) reads it: specifiers (`%`) and variable
+/// references (`$`) are doubled, words with spaces, quotes or backslashes are double-quoted.
+pub fn exec_word(w: &str) -> String {
+    let w = w.replace('%', "%%").replace('$', "$$");
+    if !w.is_empty() && !w.contains([' ', '"', '\'', '\\', ';']) {
+        return w;
+    }
+    format!("\"{}\"", w.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+fn systemd_version_ok(facts: &Facts) -> Result<(), String> {
+    if let Some(v) = facts.init.systemd_version.filter(|v| *v < 229) {
+        return Err(format!(
+            "systemd {v} is too old: AmbientCapabilities= needs systemd 229"
+        ));
+    }
+    let mut k = facts
+        .os
+        .kernel
+        .split(['.', '-'])
+        .map(|n| n.parse::<u32>().unwrap_or(0));
+    let (major, minor) = (k.next().unwrap_or(0), k.next().unwrap_or(0));
+    if !facts.os.kernel.is_empty() && (major, minor) < (4, 3) {
+        return Err(format!(
+            "kernel {} is too old: ambient capabilities need Linux 4.3",
+            facts.os.kernel
+        ));
+    }
+    Ok(())
+}
+
+/// True when commands can reach a running systemd that manages this root.
+fn live(facts: &Facts) -> bool {
+    facts.init.systemd && facts.root() == crate::root::Root::new("/".into())
+}
+
+/// The user the service runs as: `--user`, or one named after the service.
+fn user_of(req: &Request) -> Option<String> {
+    if req.service.dynamic_user {
+        return None;
+    }
+    req.user.clone().or_else(|| req.service_name())
+}
+
+fn unit_text(facts: &Facts, req: &Request, name: &str) -> String {
+    let binary = facts
+        .binary
+        .as_ref()
+        .map_or(PathBuf::new(), |b| b.path.clone());
+    let mut exec = exec_word(&binary.display().to_string());
+    for a in &req.service.args {
+        exec.push(' ');
+        exec.push_str(&exec_word(a));
+    }
+    let mut s = format!(
+        "{UNIT_MARKER}; `lowport rollback` removes it.\n[Unit]\nDescription={name} (ports below 1024 \
+         through AmbientCapabilities=)\nWants=network-online.target\nAfter=network-online.target\n\n\
+         [Service]\nType=simple\nExecStart={exec}\nRestart=on-failure\n"
+    );
+    match user_of(req) {
+        None => s.push_str("DynamicUser=yes\n"),
+        Some(u) => {
+            let _ = writeln!(s, "User={u}");
+            let _ = writeln!(s, "Group={}", req.group.clone().unwrap_or(u));
+        }
+    }
+    s.push_str(GRANT);
+    s.push_str(SANDBOX);
+    if !req.service.allow_jit {
+        s.push_str("MemoryDenyWriteExecute=yes\n");
+    }
+    for w in &req.service.writable {
+        let _ = writeln!(s, "ReadWritePaths={}", w.display());
+    }
+    if let Some(d) = &req.service.state_directory {
+        let _ = writeln!(s, "StateDirectory={d}");
+    }
+    s.push_str("\n[Install]\nWantedBy=multi-user.target\n");
+    s
+}
+
+fn drop_in_text(req: &Request) -> String {
+    let mut s = format!("{UNIT_MARKER}; `lowport rollback` removes it.\n[Service]\n");
+    if req.service.dynamic_user {
+        s.push_str("DynamicUser=yes\n");
+    } else if let Some(u) = &req.user {
+        let _ = writeln!(s, "User={u}");
+        let _ = writeln!(s, "Group={}", req.group.clone().unwrap_or(u.clone()));
+    }
+    s.push_str(GRANT);
+    s
+}
+
+impl Method for Systemd {
+    fn id(&self) -> &'static str {
+        "systemd"
+    }
+
+    fn markdown(&self) -> &'static str {
+        include_str!("../../assets/methods/systemd.md")
+    }
+
+    fn risk(&self) -> Risk {
+        Risk::Low
+    }
+
+    fn family(&self) -> &'static str {
+        "linux"
+    }
+
+    fn check(&self, facts: &Facts, req: &Request) -> Check {
+        let mut c = Check::default();
+        if let Err(e) = req.grant_ports() {
+            c.input.push(e);
+        }
+        if facts.tool("systemctl").is_none() {
+            c.blockers
+                .push("systemd is not installed here (no systemctl)".into());
+        }
+        if let Err(e) = systemd_version_ok(facts) {
+            c.blockers.push(e);
+        }
+        let Some(unit) = &facts.service else {
+            c.input
+                .push("the binary to run (--binary) or the existing service (--service)".into());
+            return c;
+        };
+        let drop_in = unit.path.is_some() && !unit.ours;
+        if drop_in {
+            c.warnings.push(format!(
+                "{}.service exists ({}): lowport adds a drop-in and leaves that file as it is",
+                unit.name,
+                unit.path
+                    .as_deref()
+                    .map_or(String::new(), |p| p.display().to_string())
+            ));
+            c.warnings.push(
+                "the drop-in's CapabilityBoundingSet= limits the service to CAP_NET_BIND_SERVICE: \
+                 if it needs other capabilities it will fail to start, and lowport rolls back"
+                    .into(),
+            );
+        } else if facts.binary.is_none() {
+            c.input
+                .push("the binary to run: --binary PATH or --binary NAME".into());
+        }
+        let db = UserDb::new(&facts.root());
+        // A drop-in without --user keeps the vendor unit's own User=.
+        let creates =
+            user_of(req).filter(|u| !(drop_in && req.user.is_none()) && db.user(u).is_none());
+        if let Some(u) = creates {
+            if facts.tool("useradd").is_none() {
+                c.blockers.push(format!(
+                    "user {u} does not exist and useradd is not available"
+                ));
+            } else {
+                c.warnings.push(format!(
+                    "creates the system user {u} (no home, no login shell)"
+                ));
+            }
+        }
+        if let Some(g) = &req.group
+            && db.group_gid(g).is_none()
+        {
+            c.input.push(format!(
+                "group '{g}' does not exist; create it or drop --group"
+            ));
+        }
+        if let Some(caps) = facts.binary.as_ref().and_then(|b| b.capability.as_ref()) {
+            c.warnings.push(format!(
+                "the binary also carries the file capability {}; the unit does not need it \
+                 (setcap -r removes it)",
+                caps.text
+            ));
+        }
+        if !live(facts) {
+            c.warnings.push(format!(
+                "no running systemd manages {}: the unit is written and enabled, not started; \
+                 it starts at the next boot",
+                facts.root.display()
+            ));
+        }
+        if req.service.allow_jit {
+            c.warnings.push(
+                "--allow-jit drops MemoryDenyWriteExecute=: injected code could be made executable"
+                    .into(),
+            );
+        }
+        for w in &req.service.writable {
+            c.warnings.push(format!(
+                "--writable {}: the service (and anyone who takes it over) may change files there",
+                w.display()
+            ));
+        }
+        c
+    }
+
+    fn actions(&self, facts: &Facts, req: &Request) -> Vec<Action> {
+        let Some(unit) = &facts.service else {
+            return Vec::new();
+        };
+        let name = &unit.name;
+        let service = format!("{name}.service");
+        let live = live(facts);
+        let systemctl = |args: &[&str]| -> Vec<String> {
+            std::iter::once("systemctl")
+                .chain(args.iter().copied())
+                .map(String::from)
+                .collect()
+        };
+        let mut out = Vec::new();
+        let drop_in = unit.path.is_some() && !unit.ours;
+        if let Some(u) = user_of(req).filter(|_| !(drop_in && req.user.is_none()))
+            && UserDb::new(&facts.root()).user(&u).is_none()
+        {
+            out.push(Action::CreateUser { name: u });
+        }
+        if live {
+            let mut undo = vec![systemctl(&["daemon-reload"])];
+            if drop_in {
+                undo.push(systemctl(&["try-restart", &service]));
+            }
+            out.push(Action::RunCommands {
+                what: "reload systemd once the files are restored (on rollback)".into(),
+                run: Vec::new(),
+                undo,
+                check: None,
+            });
+        }
+        let unit_path = Path::new(UNIT_DIR).join(&service);
+        if drop_in {
+            out.push(Action::WriteFile {
+                path: Path::new(UNIT_DIR)
+                    .join(format!("{service}.d"))
+                    .join(DROP_IN_NAME),
+                content: drop_in_text(req),
+                mode: 0o644,
+                owner: "root".into(),
+                group: "root".into(),
+            });
+        } else {
+            out.push(Action::WriteFile {
+                path: unit_path.clone(),
+                content: unit_text(facts, req, name),
+                mode: 0o644,
+                owner: "root".into(),
+                group: "root".into(),
+            });
+            out.push(Action::Symlink {
+                path: Path::new(UNIT_DIR)
+                    .join("multi-user.target.wants")
+                    .join(&service),
+                target: unit_path,
+            });
+        }
+        if live {
+            out.push(Action::RunCommands {
+                what: format!("reload systemd and (re)start {service}"),
+                run: vec![
+                    systemctl(&["daemon-reload"]),
+                    systemctl(&["restart", &service]),
+                ],
+                undo: if drop_in {
+                    Vec::new()
+                } else {
+                    vec![systemctl(&["stop", &service])]
+                },
+                check: None,
+            });
+        }
+        out
+    }
+
+    fn target(&self, _facts: &Facts, req: &Request) -> Target {
+        Target {
+            ports: req.grant_ports().unwrap_or_default(),
+            user: None,
+            binary: None,
+            service: req.service_name(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::exec_word;
+
+    #[test]
+    fn exec_words_are_quoted_as_systemd_reads_them() {
+        assert_eq!(exec_word("-cfg"), "-cfg");
+        assert_eq!(
+            exec_word("/etc/my app.properties"),
+            "\"/etc/my app.properties\""
+        );
+        assert_eq!(exec_word("50%"), "50%%");
+        assert_eq!(exec_word("$HOME"), "$$HOME");
+        assert_eq!(exec_word("a\"b"), "\"a\\\"b\"");
+        assert_eq!(exec_word(""), "\"\"");
+    }
+}

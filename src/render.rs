@@ -203,6 +203,9 @@ pub fn plan(p: &Plan) -> String {
             let _ = writeln!(s, "     runs: {}", shell_words(argv));
         }
         let _ = writeln!(s, "     undo: {}", st.undo);
+        for line in st.exposure.iter().flat_map(|e| e.lines()) {
+            let _ = writeln!(s, "     security: {line}");
+        }
         if let Some(d) = st.diff.as_deref().filter(|d| !d.is_empty() && !st.in_place) {
             for line in d.lines() {
                 let _ = writeln!(s, "     {line}");

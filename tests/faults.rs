@@ -67,7 +67,9 @@ impl Scenario {
                 .run()
                 .code(0);
         }
-        assert_eq!(self.state(), before, "{spec}: state restored");
+        let after = self.state();
+        assert_same_tree(&after.0, &before.0, &format!("{spec}: files restored"));
+        assert_eq!(after.1, before.1, "{spec}: sysctl restored");
     }
 
     fn run_all(&self, steps: usize) {
@@ -155,4 +157,36 @@ fn sysctl_replacing_a_file_restores_everything_at_every_step() {
         apply,
     }
     .run_all(2);
+}
+
+#[test]
+fn systemd_unit_with_a_new_user_restores_everything_at_every_step() {
+    if !is_root_or_skip("systemd_unit_with_a_new_user_restores_everything_at_every_step") {
+        return;
+    }
+    let t = TestEnv::new();
+    for f in ["shadow", "gshadow", "login.defs"] {
+        std::fs::copy(Path::new("/etc").join(f), t.root.join("etc").join(f)).unwrap();
+    }
+    let app = t.install(Path::new("/usr/bin/true"), "usr/local/bin/app");
+    // useradd, the unit, its enable link: three steps, every account file restored exactly.
+    let apply = [
+        "apply",
+        "--method",
+        "systemd",
+        "--binary",
+        app.to_str().unwrap(),
+        "--port",
+        "80",
+    ]
+    .iter()
+    .chain(&["--user", "lpfault", "--yes"])
+    .map(|s| s.to_string())
+    .collect();
+    Scenario {
+        t,
+        ns: Netns::new(),
+        apply,
+    }
+    .run_all(3);
 }

@@ -8,4 +8,5 @@ mod inputs;
 mod plain;
 mod setcap;
 mod sysctl;
+mod systemd;
 mod tui;

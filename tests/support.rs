@@ -247,6 +247,24 @@ pub fn tree(dir: &Path) -> BTreeMap<PathBuf, FileSnap> {
     out
 }
 
+/// Asserts two trees are equal, naming only the entries that differ (the bytes can be large).
+#[track_caller]
+pub fn assert_same_tree(
+    got: &BTreeMap<PathBuf, FileSnap>,
+    want: &BTreeMap<PathBuf, FileSnap>,
+    what: &str,
+) {
+    let differ: Vec<&PathBuf> = got
+        .keys()
+        .chain(want.keys())
+        .filter(|k| got.get(*k) != want.get(*k))
+        .collect();
+    assert!(
+        differ.is_empty(),
+        "{what}: these entries differ: {differ:?}"
+    );
+}
+
 pub fn getcap(p: &Path) -> String {
     let out = Command::new("getcap").arg(p).output().expect("getcap");
     String::from_utf8_lossy(&out.stdout).into_owned()

@@ -116,7 +116,7 @@ fn unit_text(facts: &Facts, req: &Request, name: &str) -> String {
         None => s.push_str("DynamicUser=yes\n"),
         Some(u) => {
             let _ = writeln!(s, "User={u}");
-            let _ = writeln!(s, "Group={}", req.group.clone().unwrap_or(u));
+            let _ = writeln!(s, "Group={}", group_of(facts, req, &u));
         }
     }
     s.push_str(GRANT);
@@ -134,13 +134,23 @@ fn unit_text(facts: &Facts, req: &Request, name: &str) -> String {
     s
 }
 
-fn drop_in_text(req: &Request) -> String {
+/// `--group`, else the user's primary group, else (for a user lowport creates with
+/// `--user-group`) the group of the same name.
+fn group_of(facts: &Facts, req: &Request, user: &str) -> String {
+    let db = UserDb::new(&facts.root());
+    req.group
+        .clone()
+        .or_else(|| db.user(user).and_then(|a| db.group_name(a.gid)))
+        .unwrap_or_else(|| user.to_string())
+}
+
+fn drop_in_text(facts: &Facts, req: &Request) -> String {
     let mut s = format!("{UNIT_MARKER}; `lowport rollback` removes it.\n[Service]\n");
     if req.service.dynamic_user {
         s.push_str("DynamicUser=yes\n");
     } else if let Some(u) = &req.user {
         let _ = writeln!(s, "User={u}");
-        let _ = writeln!(s, "Group={}", req.group.clone().unwrap_or(u.clone()));
+        let _ = writeln!(s, "Group={}", group_of(facts, req, u));
     }
     s.push_str(GRANT);
     s
@@ -212,6 +222,13 @@ impl Method for Systemd {
                     "creates the system user {u} (no home, no login shell)"
                 ));
             }
+        }
+        if user_of(req).as_deref() == Some("nobody") {
+            c.warnings.push(
+                "nobody is shared by many services: whatever else runs as nobody could tamper with \
+                 this one; a dedicated user (the default) is safer"
+                    .into(),
+            );
         }
         if let Some(g) = &req.group
             && db.group_gid(g).is_none()
@@ -287,7 +304,7 @@ impl Method for Systemd {
                 path: Path::new(UNIT_DIR)
                     .join(format!("{service}.d"))
                     .join(DROP_IN_NAME),
-                content: drop_in_text(req),
+                content: drop_in_text(facts, req),
                 mode: 0o644,
                 owner: "root".into(),
                 group: "root".into(),

@@ -79,6 +79,7 @@ pub const ACCOUNT_FILES: &[&str] = &[
     "/etc/group-",
     "/etc/shadow-",
     "/etc/gshadow-",
+    "/etc/.pwd.lock",
 ];
 
 /// What an action's target looks like now: compared to detect drift, snapshotted for undo.
@@ -493,4 +494,39 @@ pub fn useradd(root: &Root, name: &str) -> Vec<String> {
     );
     argv.extend(["/usr/sbin/nologin".into(), "--".into(), name.into()]);
     argv
+}
+
+/// `systemd-analyze security --offline=true` on a full unit lowport is about to write: the
+/// overall exposure line, then every ✗ line. None for other actions, or without systemd-analyze.
+pub fn exposure(action: &Action) -> Option<String> {
+    let Action::WriteFile { path, content, .. } = action else {
+        return None;
+    };
+    let name = path.file_name()?.to_str()?;
+    if !name.ends_with(".service") || !content.contains("[Service]") {
+        return None;
+    }
+    let dir = tempfile::tempdir().ok()?;
+    let file = dir.path().join(name);
+    std::fs::write(&file, content).ok()?;
+    let out = std::process::Command::new("systemd-analyze")
+        .args(["security", "--offline=true", "--no-pager"])
+        .arg(&file)
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let overall = text
+        .lines()
+        .find(|l| l.contains("Overall exposure level"))?;
+    let mut lines = vec![overall.trim_start_matches(['→', ' ']).to_string()];
+    lines.extend(text.lines().filter(|l| l.starts_with('✗')).map(|l| {
+        // "✗ NAME   DESCRIPTION   VALUE": keep the name and the value, the columns are wide.
+        let words: Vec<&str> = l.split_whitespace().collect();
+        format!(
+            "✗ {} ({})",
+            words.get(1).unwrap_or(&""),
+            words.last().unwrap_or(&"")
+        )
+    }));
+    Some(lines.join("\n"))
 }

@@ -30,6 +30,8 @@ pub struct Step {
     /// Every program the step runs, as argv vectors.
     pub commands: Vec<Vec<String>>,
     pub diff: Option<String>,
+    /// For a full systemd unit: its `systemd-analyze security` exposure and open points.
+    pub exposure: Option<String>,
     pub undo: String,
 }
 
@@ -58,6 +60,7 @@ impl Step {
             summary: action.summary(&before, db),
             commands: action.commands(root),
             diff: action::diff(&action, root),
+            exposure: action::exposure(&action),
             undo: action.undo(&before, root),
             before,
             action,

@@ -111,6 +111,7 @@ fn step(action: Action, before: State) -> Step {
         summary: action.summary(&before, &db),
         commands: action.commands(&Root::new("/".into())),
         diff: action::diff(&action, &root),
+        exposure: None,
         undo: action.undo(&before, &Root::new("/".into())),
         before,
         action,

@@ -1,0 +1,314 @@
+//! The systemd method against a real systemd: a throwaway container booted with systemd-nspawn
+//! (the host's /usr read-only, a minimal /etc) runs the unit lowport wrote with `--root`; a probe
+//! unit records what the service really is, then powers the container off.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::support::*;
+
+/// A container root laid out as systemd-nspawn needs it (mode 0755, merged /usr, os-release, a
+/// minimal /etc), with the host's socat at /usr/bin/socat so lowport can resolve the binary.
+struct Container {
+    _dir: tempfile::TempDir,
+    root: PathBuf,
+    state: PathBuf,
+    out: PathBuf,
+}
+
+impl Container {
+    fn new() -> Container {
+        let dir = tempfile::tempdir().unwrap();
+        set_mode(dir.path(), 0o755);
+        let root = dir.path().join("root");
+        for d in [
+            "usr/lib",
+            "usr/bin",
+            "etc/systemd/system",
+            "var",
+            "tmp",
+            "root",
+            "run",
+            "proc",
+            "sys",
+            "dev",
+        ] {
+            std::fs::create_dir_all(root.join(d)).unwrap();
+        }
+        set_mode(&root, 0o755);
+        set_mode(&root.join("tmp"), 0o1777);
+        for (link, target) in [
+            ("bin", "usr/bin"),
+            ("sbin", "usr/sbin"),
+            ("lib", "usr/lib"),
+            ("lib64", "usr/lib64"),
+        ] {
+            std::os::unix::fs::symlink(target, root.join(link)).unwrap();
+        }
+        std::fs::copy("/usr/lib/os-release", root.join("usr/lib/os-release")).unwrap();
+        std::os::unix::fs::symlink("../usr/lib/os-release", root.join("etc/os-release")).unwrap();
+        for f in [
+            "passwd",
+            "group",
+            "shadow",
+            "gshadow",
+            "nsswitch.conf",
+            "login.defs",
+        ] {
+            std::fs::copy(Path::new("/etc").join(f), root.join("etc").join(f)).unwrap();
+        }
+        std::fs::write(root.join("etc/machine-id"), "").unwrap();
+        std::fs::copy("/usr/bin/socat", root.join("usr/bin/socat")).unwrap();
+        let out = dir.path().join("out");
+        std::fs::create_dir(&out).unwrap();
+        let state = dir.path().join("state");
+        Container {
+            _dir: dir,
+            root,
+            state,
+            out,
+        }
+    }
+
+    fn lowport(&self) -> Lowport {
+        Lowport::new()
+            .arg("--root")
+            .arg(&self.root)
+            .arg("--state-dir")
+            .arg(&self.state)
+    }
+
+    /// Boots the container with a probe that records `unit`'s state, process and sockets.
+    fn boot(&self, unit: &str) -> (String, String, String) {
+        let probe = format!(
+            "[Unit]\nAfter={unit}\n[Service]\nType=oneshot\nExecStart=/bin/sh -c 'sleep 0.5; \
+             systemctl is-active {unit} > /out/active; P=$(systemctl show -p MainPID --value {unit}); \
+             grep -E \"^(Uid|CapAmb)\" /proc/$P/status > /out/status; ss -ltnH > /out/listen'\n\
+             ExecStartPost=/bin/systemctl --no-block poweroff\n"
+        );
+        std::fs::write(self.root.join("etc/systemd/system/probe.service"), probe).unwrap();
+        for f in ["active", "status", "listen"] {
+            let _ = std::fs::remove_file(self.out.join(f));
+        }
+        let status = Command::new("timeout")
+            .args(["60", "systemd-nspawn", "-D"])
+            .arg(&self.root)
+            .args([
+                "--bind-ro=/usr",
+                "--register=no",
+                "--keep-unit",
+                "--private-network",
+                "-q",
+            ])
+            .arg(format!("--bind={}:/out", self.out.display()))
+            .args([
+                "-b",
+                "systemd.unit=multi-user.target",
+                "systemd.wants=probe.service",
+            ])
+            .output()
+            .expect("systemd-nspawn (package systemd-container)");
+        assert!(
+            status.status.success(),
+            "nspawn: {}",
+            String::from_utf8_lossy(&status.stderr)
+        );
+        std::fs::remove_file(self.root.join("etc/systemd/system/probe.service")).unwrap();
+        let read = |f: &str| std::fs::read_to_string(self.out.join(f)).unwrap_or_default();
+        (read("active"), read("status"), read("listen"))
+    }
+}
+
+const UNIT: &str = "echo80.service";
+
+fn apply_args() -> Vec<&'static str> {
+    vec![
+        "apply",
+        "--method",
+        "systemd",
+        "--binary",
+        "/usr/bin/socat",
+        "--arg",
+        "TCP-LISTEN:80,fork,reuseaddr",
+        "--arg",
+        "EXEC:/bin/cat",
+        "--port",
+        "80",
+        "--service",
+        "echo80",
+        "--user",
+        "lpsvc",
+        "--yes",
+    ]
+}
+
+#[test]
+fn the_unit_runs_as_the_user_with_only_cap_net_bind_service_then_rolls_back() {
+    if !is_root_or_skip("the_unit_runs_as_the_user_with_only_cap_net_bind_service_then_rolls_back")
+    {
+        return;
+    }
+    let c = Container::new();
+    let passwd = std::fs::read(c.root.join("etc/passwd")).unwrap();
+    c.lowport()
+        .args(apply_args())
+        .run()
+        .code(0)
+        .stdout_has("useradd --root")
+        .stdout_has("security: Overall exposure level for echo80.service: 1.5")
+        .stderr_has("verified");
+    let uid = std::fs::read_to_string(c.root.join("etc/passwd"))
+        .unwrap()
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("lpsvc:x:")
+                .map(|r| r.split(':').next().unwrap().to_string())
+        })
+        .expect("lpsvc created in the container");
+    let (active, status, listen) = c.boot(UNIT);
+    assert_eq!(active.trim(), "active", "{status}");
+    assert!(
+        status.contains(&format!("Uid:\t{uid}\t{uid}\t{uid}\t{uid}")),
+        "{status}"
+    );
+    assert!(
+        status.contains("CapAmb:\t0000000000000400"),
+        "only cap_net_bind_service: {status}"
+    );
+    assert!(listen.contains("0.0.0.0:80 "), "{listen}");
+
+    c.lowport()
+        .args(["rollback", "--last", "--yes"])
+        .run()
+        .code(0);
+    assert!(!c.root.join("etc/systemd/system").join(UNIT).exists());
+    assert!(
+        !c.root
+            .join("etc/systemd/system/multi-user.target.wants")
+            .exists()
+    );
+    assert_eq!(
+        std::fs::read(c.root.join("etc/passwd")).unwrap(),
+        passwd,
+        "user removed"
+    );
+    let (active, _, listen) = c.boot(UNIT);
+    assert_ne!(active.trim(), "active");
+    assert!(!listen.contains(":80 "), "{listen}");
+}
+
+#[test]
+fn every_unit_variant_scores_at_most_1_5_and_passes_verify() {
+    let c = Container::new();
+    let base = [
+        "plan",
+        "--method",
+        "systemd",
+        "--binary",
+        "/usr/bin/socat",
+        "--port",
+        "80",
+        "--json",
+    ];
+    let variants: [&[&str]; 4] = [
+        &["--user", "lpsvc"],
+        &["--dynamic-user"],
+        &[
+            "--dynamic-user",
+            "--writable",
+            "/var/lib/socat",
+            "--state-directory",
+            "socat",
+        ],
+        &[
+            "--allow-jit",
+            "--arg",
+            "TCP-LISTEN:443",
+            "--arg",
+            "EXEC:/bin/cat",
+        ],
+    ];
+    for extra in variants {
+        let out = c.lowport().args(base).args(extra).run().code(0);
+        let plan = out.json();
+        let step = plan["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["exposure"].is_string())
+            .unwrap();
+        let exposure = step["exposure"].as_str().unwrap();
+        let score: f64 = exposure
+            .split("socat.service: ")
+            .nth(1)
+            .and_then(|s| s.split_whitespace().next())
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("no score in {exposure}"));
+        assert!(score <= 1.5, "{extra:?} scores {score}:\n{exposure}");
+        let dir = tempfile::tempdir().unwrap();
+        let unit = dir.path().join("socat.service");
+        std::fs::write(&unit, step["action"]["content"].as_str().unwrap()).unwrap();
+        let verify = Command::new("systemd-analyze")
+            .arg("verify")
+            .arg(&unit)
+            .output()
+            .unwrap();
+        assert!(
+            verify.status.success(),
+            "{extra:?}: {}",
+            String::from_utf8_lossy(&verify.stderr)
+        );
+        assert!(
+            !String::from_utf8_lossy(&verify.stderr).contains("Unknown"),
+            "{extra:?}"
+        );
+    }
+}
+
+#[test]
+fn an_existing_unit_gets_a_drop_in_and_keeps_its_file() {
+    let c = Container::new();
+    let vendor = c.root.join("usr/lib/systemd/system");
+    std::fs::create_dir_all(&vendor).unwrap();
+    let original = "[Service]\nExecStart=/usr/bin/socat TCP-LISTEN:80 EXEC:/bin/cat\nUser=nobody\n";
+    std::fs::write(vendor.join("echo80.service"), original).unwrap();
+    let out = c
+        .lowport()
+        .args([
+            "plan",
+            "--method",
+            "systemd",
+            "--service",
+            "echo80",
+            "--port",
+            "80",
+            "--json",
+        ])
+        .run()
+        .code(0);
+    let plan = out.json();
+    let paths: Vec<String> = plan["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["action"]["path"].as_str().map(String::from))
+        .collect();
+    assert_eq!(
+        paths,
+        ["/etc/systemd/system/echo80.service.d/50-lowport.conf"]
+    );
+    let content = plan["steps"][0]["action"]["content"].as_str().unwrap();
+    assert!(
+        content.contains("AmbientCapabilities=CAP_NET_BIND_SERVICE"),
+        "{content}"
+    );
+    assert!(
+        !content.contains("User="),
+        "the vendor unit's user stays: {content}"
+    );
+    assert!(
+        plan["warnings"]
+            .to_string()
+            .contains("leaves that file as it is")
+    );
+}

@@ -451,10 +451,25 @@ fn verify_cmd(cli: &Cli, a: &VerifyArgs) -> Result<Exit> {
     req.service.name = a.service.clone();
     let f = gather(cli, &req, false)?;
     let target = verify::Target {
-        ports: grant_ports(&a.port),
+        ports: a
+            .port
+            .iter()
+            .filter_map(|p| match p {
+                PortArg::Grant(n) => Some(*n),
+                PortArg::Redirect { .. } => None,
+            })
+            .collect(),
         user: a.user.clone(),
         binary: a.binary.clone(),
         service: a.service.clone(),
+        redirects: a
+            .port
+            .iter()
+            .filter_map(|p| match p {
+                PortArg::Redirect { public, backend } => Some((*public, *backend)),
+                PortArg::Grant(_) => None,
+            })
+            .collect(),
     };
     let r = verify::run(&f, &target)?;
     if a.fmt.json {

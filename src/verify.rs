@@ -24,6 +24,9 @@ pub struct Target {
     /// A systemd service that carries the grant.
     #[serde(default)]
     pub service: Option<String>,
+    /// Redirects (client port, service port) to prove.
+    #[serde(default)]
+    pub redirects: Vec<(u16, u16)>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -235,6 +238,56 @@ fn service_checks(facts: &Facts, name: &str) -> Vec<Check> {
     out
 }
 
+/// Redirect proof: the rule is loaded (nft or iptables shows it), and when something listens on
+/// the service's port, a local connection to the client port really reaches it.
+fn redirect_checks(facts: &Facts, pairs: &[(u16, u16)]) -> Vec<Check> {
+    let listing = |argv: &[&str]| -> String {
+        std::process::Command::new(argv[0])
+            .args(&argv[1..])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default()
+    };
+    let mut rules = String::new();
+    if facts.tool("nft").is_some() {
+        rules += &listing(&["nft", "list", "table", "ip", "lowport_redirect"]);
+    }
+    if facts.tool("iptables").is_some() {
+        rules += &listing(&["iptables", "-t", "nat", "-S", "PREROUTING"]);
+    }
+    let mut out = Vec::new();
+    for (low, high) in pairs {
+        let nft = format!("tcp dport {low} redirect to :{high}");
+        let ipt =
+            format!("--dport {low} -m comment --comment lowport -j REDIRECT --to-ports {high}");
+        out.push(check(
+            &format!("rule:{low}"),
+            rules.contains(&nft) || rules.contains(&ipt),
+            format!("a rule redirects port {low} to {high}"),
+            format!("no lowport rule redirects port {low} to {high}"),
+        ));
+        let connect = |port: u16| {
+            let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+            std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(2)).is_ok()
+        };
+        out.push(if !connect(*high) {
+            Check {
+                name: format!("connect:{low}"),
+                outcome: Outcome::Inconclusive,
+                detail: format!("nothing listens on {high} yet, so no connection could be tried"),
+            }
+        } else {
+            check(
+                &format!("connect:{low}"),
+                connect(*low),
+                format!("a connection to 127.0.0.1:{low} reached the service on {high}"),
+                format!("the service listens on {high} but 127.0.0.1:{low} does not reach it"),
+            )
+        });
+    }
+    out
+}
+
 /// The result of one bind attempt: 0 or an errno.
 fn bind_as(user: &Account, ports: &[u16]) -> Result<Vec<i32>> {
     use nix::unistd::{ForkResult, fork};
@@ -372,6 +425,12 @@ pub fn run(facts: &Facts, target: &Target) -> Result<Report> {
         None => None,
     };
     let (checks, proved) = match (&target.service, &facts.binary) {
+        _ if !target.redirects.is_empty() => (
+            redirect_checks(facts, &target.redirects),
+            "the redirect rules are loaded (and, where the service listened, carried a real \
+             connection)"
+                .to_string(),
+        ),
         (Some(name), _) => (
             service_checks(facts, name),
             format!("the {name} service is granted cap_net_bind_service by its unit"),

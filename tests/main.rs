@@ -6,6 +6,7 @@ mod behaviour;
 mod faults;
 mod inputs;
 mod plain;
+mod redirect;
 mod setcap;
 mod sysctl;
 mod systemd;

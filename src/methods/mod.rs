@@ -2,6 +2,8 @@
 //! operator's request to an assessment (can it work here, and why not) and a list of actions.
 //! Explanations and risks are data in `assets/methods/<id>.md`, reviewed like documentation.
 
+mod redirect;
+mod redirect_nft;
 mod setcap;
 mod sysctl;
 mod systemd;
@@ -15,7 +17,12 @@ use crate::validate::PortArg;
 use crate::verify::Target;
 
 /// Every known method, in the order they are recommended.
-static CATALOG: &[&dyn Method] = &[&systemd::Systemd, &setcap::Setcap, &sysctl::Sysctl];
+static CATALOG: &[&dyn Method] = &[
+    &systemd::Systemd,
+    &setcap::Setcap,
+    &redirect_nft::RedirectNft,
+    &sysctl::Sysctl,
+];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

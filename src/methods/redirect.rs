@@ -1,0 +1,124 @@
+//! What the redirect methods share: the `LOW:HIGH` pairs, their common risks, and the oneshot
+//! unit that loads their rules at boot after the distribution's firewall.
+
+use std::path::Path;
+
+use super::systemd::exec_word;
+use super::{Check, Request};
+use crate::facts::{Facts, UNIT_MARKER};
+use crate::plan::Action;
+use crate::verify::Target;
+
+/// The `--port LOW:HIGH` pairs; a bare `--port N` is refused with the syntax to use.
+pub fn pairs(req: &Request) -> Result<Vec<(u16, u16)>, String> {
+    let mut out = Vec::new();
+    for p in &req.ports {
+        match p {
+            crate::validate::PortArg::Redirect { public, backend } => out.push((*public, *backend)),
+            crate::validate::PortArg::Grant(n) => {
+                return Err(format!(
+                    "--port {n}: method {} redirects, give --port {n}:HIGH with the port the \
+                     service listens on (e.g. --port {n}:8080)",
+                    req.method
+                ));
+            }
+        }
+    }
+    if out.is_empty() {
+        return Err(
+            "the ports to redirect: --port LOW:HIGH (repeatable), e.g. --port 80:8080".into(),
+        );
+    }
+    Ok(out)
+}
+
+/// Checks every redirect method makes; returns the pairs when the input is usable.
+pub fn check(
+    facts: &Facts,
+    req: &Request,
+    tool: &str,
+    package: &str,
+    c: &mut Check,
+) -> Vec<(u16, u16)> {
+    if facts.tool(tool).is_none() {
+        c.blockers.push(format!(
+            "{tool} is not installed (Debian/Ubuntu: apt install {package})"
+        ));
+    }
+    let pairs = match pairs(req) {
+        Ok(p) => p,
+        Err(e) => {
+            c.input.push(e);
+            return Vec::new();
+        }
+    };
+    for (low, high) in &pairs {
+        c.warnings.push(format!(
+            "while the service is down, any local user can listen on {high} and receive the \
+             clients of port {low}"
+        ));
+        c.warnings.push(format!(
+            "port {high} stays reachable directly unless a firewall filters it"
+        ));
+    }
+    if facts.tool("systemctl").is_none() {
+        c.warnings
+            .push("no systemd: the rules are not restored at boot".into());
+    }
+    pairs
+}
+
+/// The oneshot unit (and its enable link) that restores the rules at boot, after the firewall
+/// services that would otherwise flush them. None without systemd.
+pub fn boot_unit(
+    facts: &Facts,
+    name: &str,
+    what: &str,
+    start: &[Vec<String>],
+    stop: &[Vec<String>],
+) -> Vec<Action> {
+    if facts.tool("systemctl").is_none() {
+        return Vec::new();
+    }
+    let line = |argv: &Vec<String>| {
+        argv.iter()
+            .map(|w| exec_word(w))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let mut unit = format!(
+        "{UNIT_MARKER}; `lowport rollback` removes it.\n[Unit]\nDescription=lowport: {what}\n\
+         After=nftables.service firewalld.service docker.service network-pre.target\n\
+         Wants=network-pre.target\nBefore=network.target\n\n[Service]\nType=oneshot\n\
+         RemainAfterExit=yes\n"
+    );
+    for argv in start {
+        unit.push_str(&format!("ExecStart={}\n", line(argv)));
+    }
+    for argv in stop {
+        unit.push_str(&format!("ExecStop=-{}\n", line(argv)));
+    }
+    unit.push_str("\n[Install]\nWantedBy=multi-user.target\n");
+    let path = Path::new("/etc/systemd/system").join(format!("{name}.service"));
+    vec![
+        Action::WriteFile {
+            path: path.clone(),
+            content: unit,
+            mode: 0o644,
+            owner: "root".into(),
+            group: "root".into(),
+        },
+        Action::Symlink {
+            path: Path::new("/etc/systemd/system/multi-user.target.wants")
+                .join(format!("{name}.service")),
+            target: path,
+        },
+    ]
+}
+
+pub fn target(req: &Request) -> Target {
+    Target {
+        redirects: pairs(req).unwrap_or_default(),
+        ..Target::default()
+    }
+}

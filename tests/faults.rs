@@ -13,12 +13,24 @@ struct Scenario {
     t: TestEnv,
     ns: Netns,
     apply: Vec<String>,
+    /// A read-only command showing live state the plan changes (a firewall ruleset), if any.
+    live: &'static [&'static str],
 }
 
 impl Scenario {
-    /// Everything the scenario's plan can touch.
+    /// Everything the scenario's plan can touch: files, the sysctl, and the live state.
     fn state(&self) -> (std::collections::BTreeMap<PathBuf, FileSnap>, String) {
-        (tree(&self.t.root), self.ns.sysctl())
+        let mut live = self.ns.sysctl();
+        if !self.live.is_empty() {
+            let out = String::from_utf8_lossy(&self.ns.exec(self.live).stdout).into_owned();
+            // iptables-save stamps its output with the time: not state.
+            live += &out
+                .lines()
+                .filter(|l| !l.starts_with('#'))
+                .collect::<Vec<_>>()
+                .join("\n");
+        }
+        (tree(&self.t.root), live)
     }
 
     fn run_fault(&self, fault: &str, step: usize) {
@@ -117,6 +129,7 @@ fn setcap_with_group_restores_everything_at_every_step() {
         t,
         ns: Netns::new(),
         apply,
+        live: &[],
     }
     .run_all(2);
 }
@@ -155,6 +168,7 @@ fn sysctl_replacing_a_file_restores_everything_at_every_step() {
         t,
         ns: Netns::new(),
         apply,
+        live: &[],
     }
     .run_all(2);
 }
@@ -187,6 +201,46 @@ fn systemd_unit_with_a_new_user_restores_everything_at_every_step() {
         t,
         ns: Netns::new(),
         apply,
+        live: &[],
     }
     .run_all(3);
+}
+
+fn redirect_scenario(method: &str, live: &'static [&'static str], steps: usize) {
+    let t = TestEnv::new();
+    let apply = [
+        "apply", "--method", method, "--port", "80:8080", "--port", "443:8443", "--yes",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    Scenario {
+        t,
+        ns: Netns::new(),
+        apply,
+        live,
+    }
+    .run_all(steps);
+}
+
+#[test]
+fn redirect_nft_restores_everything_at_every_step() {
+    if !is_root_or_skip("redirect_nft_restores_everything_at_every_step") {
+        return;
+    }
+    // The rules file, loading them, the boot unit and its link.
+    redirect_scenario("redirect-nft", &["nft", "list", "ruleset"], 4);
+}
+
+#[test]
+fn redirect_iptables_restores_everything_at_every_step() {
+    if !is_root_or_skip("redirect_iptables_restores_everything_at_every_step") {
+        return;
+    }
+    // Two pairs x two tools x two chains, then the boot unit and its link.
+    redirect_scenario(
+        "redirect-iptables",
+        &["sh", "-c", "iptables-save -t nat; ip6tables-save -t nat"],
+        10,
+    );
 }

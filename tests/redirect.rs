@@ -128,7 +128,14 @@ fn redirect_really_carries_packets_and_rolls_back_only_its_rules(
             String::from_utf8_lossy(&out.stderr)
         );
     }
-    let listing = |p: &Pair| String::from_utf8_lossy(&p.server.exec(list).stdout).into_owned();
+    // iptables-save stamps its output with the time: compare the rules only.
+    let listing = |p: &Pair| {
+        let out = String::from_utf8_lossy(&p.server.exec(list).stdout).into_owned();
+        out.lines()
+            .filter(|l| !l.starts_with('#'))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
     let before = listing(&pair);
     assert_eq!(
         pair.fetch(&pair.client, SERVER_IP, 80),
@@ -192,5 +199,31 @@ fn nftables_redirect() {
             ],
         ],
         &["nft", "list", "ruleset"],
+    );
+}
+
+#[test]
+fn iptables_redirect() {
+    if !is_root_or_skip("iptables_redirect") {
+        return;
+    }
+    redirect_really_carries_packets_and_rolls_back_only_its_rules(
+        "redirect-iptables",
+        &[&[
+            "iptables",
+            "-t",
+            "nat",
+            "-A",
+            "PREROUTING",
+            "-p",
+            "tcp",
+            "--dport",
+            "2222",
+            "-j",
+            "REDIRECT",
+            "--to-ports",
+            "22",
+        ]],
+        &["iptables-save", "-t", "nat"],
     );
 }

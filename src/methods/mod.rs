@@ -3,6 +3,7 @@
 //! Explanations and risks are data in `assets/methods/<id>.md`, reviewed like documentation.
 
 mod redirect;
+mod redirect_iptables;
 mod redirect_nft;
 mod setcap;
 mod sysctl;
@@ -21,6 +22,7 @@ static CATALOG: &[&dyn Method] = &[
     &systemd::Systemd,
     &setcap::Setcap,
     &redirect_nft::RedirectNft,
+    &redirect_iptables::RedirectIptables,
     &sysctl::Sysctl,
 ];
 

@@ -252,7 +252,7 @@ fn report() -> Report {
             ports: vec![80, 443],
             user: None,
             binary: Some("fabio".into()),
-            service: None,
+            ..Target::default()
         },
         checks: vec![Check {
             name: "capability".into(),

@@ -167,7 +167,9 @@ fn high_risk_apply_is_impossible_until_acknowledged() {
     tm.wait(&["Read-only detection", "No binary given yet"]);
     tm.keys(&["Enter"]);
     tm.wait(&["[HIGH] sysctl"]);
-    tm.keys(&["Down", "Down", "Enter"]);
+    // sysctl is last: the catalog lists methods safest first.
+    tm.keys(&["End"]);
+    tm.keys(&["Enter"]);
     tm.wait(&["Method: sysctl"]);
     tm.keys(&["Enter"]);
     tm.wait(&[

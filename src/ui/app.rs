@@ -669,6 +669,8 @@ fn on_approaches(m: &mut Model, key: KeyCode) -> Vec<Cmd> {
             m.cursor = (m.cursor + 1).min(m.methods.len().saturating_sub(1));
             m.detail_scroll = 0;
         }
+        KeyCode::Home => m.cursor = 0,
+        KeyCode::End => m.cursor = m.methods.len().saturating_sub(1),
         _ => {}
     }
     Vec::new()

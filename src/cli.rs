@@ -73,6 +73,9 @@ pub enum Command {
     History(JsonArg),
     /// Prove that a user or binary can bind the ports
     Verify(VerifyArgs),
+    /// Internal: bind the ports as the current user (used by verify through authbind)
+    #[command(name = "__bind", hide = true)]
+    Bind { ports: Vec<u16> },
 }
 
 #[derive(Debug, Clone, Args)]
@@ -225,6 +228,9 @@ pub struct VerifyArgs {
     /// The systemd service that carries the grant (unit and running-process checks)
     #[arg(long, value_name = "NAME", value_parser = validate::service_name)]
     pub service: Option<String>,
+    /// The grant is authbind's: check the byport files and bind through `authbind --deep`
+    #[arg(long)]
+    pub authbind: bool,
     #[command(flatten)]
     pub fmt: JsonArg,
 }

@@ -103,6 +103,7 @@ pub fn run(cli: &Cli) -> Result<Exit> {
         Some(Command::Rollback(a)) => rollback(cli, a),
         Some(Command::History(a)) => history(cli, a.json),
         Some(Command::Verify(a)) => verify_cmd(cli, a),
+        Some(Command::Bind { ports }) => Ok(bind_probe(ports)),
         None => crate::ui::run(cli),
     }
 }
@@ -470,6 +471,7 @@ fn verify_cmd(cli: &Cli, a: &VerifyArgs) -> Result<Exit> {
                 PortArg::Grant(_) => None,
             })
             .collect(),
+        authbind: a.authbind,
     };
     let r = verify::run(&f, &target)?;
     if a.fmt.json {
@@ -482,4 +484,27 @@ fn verify_cmd(cli: &Cli, a: &VerifyArgs) -> Result<Exit> {
     } else {
         Exit::VerifyFailed
     })
+}
+
+/// `__bind PORT…`: binds each port (127.0.0.1, or the wildcard where loopback is down) and says
+/// so. Run by `verify` as the target user under `authbind --deep`, whose preloaded library
+/// intercepts exactly this libc `bind()`.
+fn bind_probe(ports: &[u16]) -> Exit {
+    let mut ok = true;
+    for port in ports {
+        let result = std::net::TcpListener::bind(("127.0.0.1", *port))
+            .or_else(|_| std::net::TcpListener::bind(("0.0.0.0", *port)));
+        match result {
+            Ok(_) => println!("{port} ok"),
+            Err(e) => {
+                ok = false;
+                println!("{port} {e}");
+            }
+        }
+    }
+    if ok {
+        Exit::Success
+    } else {
+        Exit::VerifyFailed
+    }
 }

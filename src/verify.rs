@@ -27,6 +27,9 @@ pub struct Target {
     /// Redirects (client port, service port) to prove.
     #[serde(default)]
     pub redirects: Vec<(u16, u16)>,
+    /// The grant goes through authbind's byport files.
+    #[serde(default)]
+    pub authbind: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -238,6 +241,73 @@ fn service_checks(facts: &Facts, name: &str) -> Vec<Check> {
     out
 }
 
+/// authbind proof: each byport file lets the user in, and on the running host (authbind's helper
+/// reads the host's /etc/authbind, never a `--root` tree) a real bind through `authbind --deep`
+/// as that user.
+fn authbind_checks(facts: &Facts, user: &Account, ports: &[u16]) -> Vec<Check> {
+    use std::os::unix::fs::MetadataExt;
+    use std::os::unix::process::CommandExt;
+    let root = facts.root();
+    let mut out = Vec::new();
+    for port in ports {
+        let file = crate::methods::authbind_file(*port);
+        let meta = std::fs::metadata(root.host(&file));
+        out.push(check(
+            &format!("byport:{port}"),
+            meta.as_ref()
+                .is_ok_and(|m| m.uid() == user.uid && m.mode() & 0o100 != 0),
+            format!("{} is executable by {}", file.display(), user.name),
+            format!(
+                "{} is missing or not executable by {}",
+                file.display(),
+                user.name
+            ),
+        ));
+    }
+    if !root.is_host() || !facts.is_root {
+        out.push(Check {
+            name: "bind".into(),
+            outcome: Outcome::Inconclusive,
+            detail: "authbind's helper reads the running host's /etc/authbind (and switching user \
+                     needs root): no bind tried"
+                .into(),
+        });
+        return out;
+    }
+    let Ok(me) = std::env::current_exe() else {
+        return out;
+    };
+    let mut cmd = std::process::Command::new("authbind");
+    cmd.arg("--deep")
+        .arg(&me)
+        .arg("__bind")
+        .args(ports.iter().map(u16::to_string));
+    cmd.uid(user.uid)
+        .gid(user.gid)
+        .stdin(std::process::Stdio::null());
+    let result = cmd.output();
+    let text = result
+        .as_ref()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    for port in ports {
+        out.push(check(
+            &format!("bind:{port}"),
+            text.lines().any(|l| l == format!("{port} ok")),
+            format!(
+                "user {} bound port {port} through authbind --deep",
+                user.name
+            ),
+            format!(
+                "user {} could not bind port {port} through authbind: {}",
+                user.name,
+                text.trim()
+            ),
+        ));
+    }
+    out
+}
+
 /// Redirect proof: the rule is loaded (nft or iptables shows it), and when something listens on
 /// the service's port, a local connection to the client port really reaches it.
 fn redirect_checks(facts: &Facts, pairs: &[(u16, u16)]) -> Vec<Check> {
@@ -425,6 +495,20 @@ pub fn run(facts: &Facts, target: &Target) -> Result<Report> {
         None => None,
     };
     let (checks, proved) = match (&target.service, &facts.binary) {
+        _ if target.authbind => {
+            let Some(user) = &user else {
+                return Err(Error::Invalid("authbind verification needs --user".into()));
+            };
+            let ports: Vec<String> = target.ports.iter().map(u16::to_string).collect();
+            (
+                authbind_checks(facts, user, &target.ports),
+                format!(
+                    "user {} may bind port(s) {} through authbind",
+                    user.name,
+                    ports.join(", ")
+                ),
+            )
+        }
         _ if !target.redirects.is_empty() => (
             redirect_checks(facts, &target.redirects),
             "the redirect rules are loaded (and, where the service listened, carried a real \

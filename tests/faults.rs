@@ -244,3 +244,32 @@ fn redirect_iptables_restores_everything_at_every_step() {
         10,
     );
 }
+
+#[test]
+fn authbind_restores_everything_at_every_step() {
+    if !is_root_or_skip("authbind_restores_everything_at_every_step") {
+        return;
+    }
+    let t = TestEnv::new();
+    t.install(Path::new("/usr/bin/socat"), "usr/bin/socat");
+    let apply = [
+        "apply",
+        "--method",
+        "authbind",
+        "--binary",
+        "/usr/bin/socat",
+        "--user",
+        "nobody",
+    ]
+    .iter()
+    .chain(&["--port", "80", "--port", "873", "--yes"])
+    .map(|s| s.to_string())
+    .collect();
+    Scenario {
+        t,
+        ns: Netns::new(),
+        apply,
+        live: &[],
+    }
+    .run_all(2);
+}

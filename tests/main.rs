@@ -2,6 +2,7 @@
 
 mod support;
 
+mod authbind;
 mod behaviour;
 mod faults;
 mod inputs;

@@ -2,6 +2,7 @@
 //! operator's request to an assessment (can it work here, and why not) and a list of actions.
 //! Explanations and risks are data in `assets/methods/<id>.md`, reviewed like documentation.
 
+mod authbind;
 mod redirect;
 mod redirect_iptables;
 mod redirect_nft;
@@ -23,6 +24,7 @@ static CATALOG: &[&dyn Method] = &[
     &setcap::Setcap,
     &redirect_nft::RedirectNft,
     &redirect_iptables::RedirectIptables,
+    &authbind::Authbind,
     &sysctl::Sysctl,
 ];
 
@@ -198,6 +200,8 @@ pub trait Method: Sync {
         Doc::parse(self.markdown())
     }
 }
+
+pub use authbind::byport as authbind_file;
 
 pub fn all() -> &'static [&'static dyn Method] {
     CATALOG

@@ -231,7 +231,7 @@ impl Method for Setcap {
             user: req.user.clone(),
             binary: facts.binary.as_ref().map(|b| b.requested.clone()),
             service: None,
-            redirects: Vec::new(),
+            ..Target::default()
         }
     }
 }

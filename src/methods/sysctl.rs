@@ -157,7 +157,7 @@ impl Method for Sysctl {
             ),
             binary: None,
             service: None,
-            redirects: Vec::new(),
+            ..Target::default()
         }
     }
 }

@@ -348,7 +348,7 @@ impl Method for Systemd {
             user: None,
             binary: None,
             service: req.service_name(),
-            redirects: Vec::new(),
+            ..Target::default()
         }
     }
 }

@@ -1,0 +1,114 @@
+//! `authbind`: byport files for the service's user; the service runs under `authbind --deep`.
+
+use std::path::PathBuf;
+
+use super::{Check, Method, Request, Risk};
+use crate::facts::Facts;
+use crate::facts::elf::ExecKind;
+use crate::facts::users::UserDb;
+use crate::plan::Action;
+use crate::verify::Target;
+
+pub struct Authbind;
+
+/// authbind(1): ports 512-1023 can carry host-based trust, so their files need a leading `!`.
+pub fn byport(port: u16) -> PathBuf {
+    let bang = if (512..1024).contains(&port) { "!" } else { "" };
+    PathBuf::from(format!("/etc/authbind/byport/{bang}{port}"))
+}
+
+impl Method for Authbind {
+    fn id(&self) -> &'static str {
+        "authbind"
+    }
+
+    fn markdown(&self) -> &'static str {
+        include_str!("../../assets/methods/authbind.md")
+    }
+
+    fn risk(&self) -> Risk {
+        Risk::Medium
+    }
+
+    fn family(&self) -> &'static str {
+        "linux"
+    }
+
+    fn check(&self, facts: &Facts, req: &Request) -> Check {
+        let mut c = Check::default();
+        match req.grant_ports() {
+            Err(e) => c.input.push(e),
+            Ok(p) if p.is_empty() => c.input.push("the ports: --port N (repeatable)".into()),
+            Ok(_) => {}
+        }
+        if facts.tool("authbind").is_none() {
+            c.blockers
+                .push("authbind is not installed (Debian/Ubuntu: apt install authbind)".into());
+        }
+        match &req.user {
+            None => c
+                .input
+                .push("the user the service runs as: --user NAME".into()),
+            Some(u) if UserDb::new(&facts.root()).user(u).is_none() => {
+                c.input.push(format!(
+                    "user '{u}' does not exist; create it or give another --user"
+                ));
+            }
+            Some(_) => {}
+        }
+        let Some(b) = &facts.binary else {
+            c.input
+                .push("the binary: --binary PATH or --binary NAME".into());
+            return c;
+        };
+        let file = b.path.display();
+        match b.exec {
+            ExecKind::Elf { go: true, .. } => c.blockers.push(format!(
+                "{file} is a Go program: it makes the bind system call itself, so authbind's \
+                 preloaded library never sees it"
+            )),
+            ExecKind::Elf {
+                static_linked: true,
+                ..
+            } => c.blockers.push(format!(
+                "{file} is statically linked: no dynamic loader, so authbind's preloaded library \
+                 is never loaded"
+            )),
+            _ => {}
+        }
+        for u in b.units.iter().filter(|u| u.no_new_privileges) {
+            c.blockers.push(format!(
+                "unit {} starts it with NoNewPrivileges= (or DynamicUser=): the kernel ignores the \
+                 setuid bit of authbind's helper there",
+                u.name
+            ));
+        }
+        c.warnings
+            .push(format!("start the service as: authbind --deep {file} ARGS"));
+        c
+    }
+
+    fn actions(&self, _facts: &Facts, req: &Request) -> Vec<Action> {
+        let user = req.user.clone().unwrap_or_default();
+        req.grant_ports()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|port| Action::WriteFile {
+                path: byport(port),
+                content: String::new(),
+                mode: 0o500,
+                owner: user.clone(),
+                group: "root".into(),
+            })
+            .collect()
+    }
+
+    fn target(&self, _facts: &Facts, req: &Request) -> Target {
+        Target {
+            ports: req.grant_ports().unwrap_or_default(),
+            user: req.user.clone(),
+            authbind: true,
+            ..Target::default()
+        }
+    }
+}

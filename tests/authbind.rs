@@ -1,0 +1,139 @@
+//! authbind for real: lowport writes the byport files (under --root), and a dynamically linked
+//! program run as nobody through `authbind --deep` really binds port 80 with them. The helper
+//! reads /etc/authbind, so the check runs in a private mount namespace where the --root tree's
+//! /etc/authbind is mounted there: the host's own is never touched.
+
+use std::path::Path;
+
+use crate::support::*;
+
+/// perl binds `port` through the libc `bind()` authbind intercepts; prints ok or the errno name.
+fn perl_bind(port: u16) -> String {
+    format!(
+        "socket(S, PF_INET, SOCK_STREAM, 0) or die; print bind(S, pack_sockaddr_in({port}, \
+         INADDR_ANY)) ? 'ok' : ($!{{EACCES}} ? 'EACCES' : \"$!\")"
+    )
+}
+
+/// Runs `argv` as nobody in `ns`, with `authbind_dir` mounted over /etc/authbind.
+fn as_nobody_with(ns: &Netns, authbind_dir: &Path, argv: &[&str]) -> String {
+    let dir = authbind_dir.to_str().unwrap();
+    let mut cmd = vec![
+        "unshare",
+        "-m",
+        "sh",
+        "-c",
+        "mount --bind \"$1\" /etc/authbind && shift && exec \"$@\"",
+        "sh",
+        dir,
+        "setpriv",
+        "--reuid",
+        "nobody",
+        "--regid",
+        "nogroup",
+        "--clear-groups",
+    ];
+    cmd.extend(argv);
+    let out = ns.exec(&cmd);
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+#[test]
+fn a_dynamic_program_binds_80_as_nobody_through_authbind() {
+    if !is_root_or_skip("a_dynamic_program_binds_80_as_nobody_through_authbind") {
+        return;
+    }
+    let t = TestEnv::new();
+    t.install(Path::new("/usr/bin/socat"), "usr/bin/socat");
+    let ns = Netns::new();
+    let dir = t.root.join("etc/authbind");
+    Lowport::new()
+        .env_dirs(&t)
+        .args([
+            "apply",
+            "--method",
+            "authbind",
+            "--binary",
+            "/usr/bin/socat",
+            "--user",
+            "nobody",
+        ])
+        .args(["--port", "80", "--yes"])
+        .run()
+        .code(0)
+        .stdout_has("authbind --deep /usr/bin/socat")
+        .stderr_has("/etc/authbind/byport/80 is executable by nobody");
+    let deep = ["authbind", "--deep", "perl", "-MSocket", "-e"];
+    let with = |port: u16| {
+        let script = perl_bind(port);
+        let mut argv = deep.to_vec();
+        argv.push(&script);
+        as_nobody_with(&ns, &dir, &argv)
+    };
+    assert_eq!(with(80), "ok", "bound 80 through authbind");
+    // authbind's helper answers EPERM for a port without a byport file.
+    assert_eq!(with(81), "Operation not permitted", "81 has no byport file");
+    let script = perl_bind(80);
+    assert_eq!(
+        as_nobody_with(&ns, &dir, &["perl", "-MSocket", "-e", &script]),
+        "EACCES",
+        "not without authbind"
+    );
+
+    Lowport::new()
+        .env_dirs(&t)
+        .args(["rollback", "--last", "--yes"])
+        .run()
+        .code(0);
+    assert!(!dir.join("byport/80").exists());
+}
+
+#[test]
+fn static_binaries_are_refused_with_the_reason_and_high_ports_get_the_bang() {
+    let t = TestEnv::new();
+    t.install(Path::new("/sbin/ldconfig"), "usr/sbin/ldconfig");
+    t.install(Path::new("/usr/bin/socat"), "usr/bin/socat");
+    Lowport::new()
+        .env_dirs(&t)
+        .args([
+            "plan",
+            "--method",
+            "authbind",
+            "--binary",
+            "/usr/sbin/ldconfig",
+            "--user",
+            "nobody",
+            "--port",
+            "80",
+        ])
+        .run()
+        .code(7)
+        .stderr_has("is statically linked");
+    let plan = Lowport::new()
+        .env_dirs(&t)
+        .args([
+            "plan",
+            "--method",
+            "authbind",
+            "--binary",
+            "/usr/bin/socat",
+            "--user",
+            "nobody",
+        ])
+        .args(["--port", "80", "--port", "873", "--json"])
+        .run()
+        .code(0)
+        .json();
+    let paths: Vec<&str> = plan["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["action"]["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        paths,
+        ["/etc/authbind/byport/80", "/etc/authbind/byport/!873"]
+    );
+    assert_eq!(plan["steps"][1]["action"]["mode"], "0500");
+    assert_eq!(plan["steps"][1]["action"]["owner"], "nobody");
+}

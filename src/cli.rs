@@ -136,6 +136,12 @@ pub struct ServiceArgs {
     /// Sandbox relaxation: allow writable+executable memory (JIT runtimes: Java, Node.js)
     #[arg(long)]
     pub allow_jit: bool,
+    /// A known program's profile (fabio): its binary name, and with --config its ports
+    #[arg(long, value_parser = crate::profile::name)]
+    pub profile: Option<String>,
+    /// The program's configuration file, read for its ports and passed to it (needs --profile)
+    #[arg(long, value_name = "FILE", requires = "profile", value_parser = validate::absolute_path)]
+    pub config: Option<PathBuf>,
 }
 
 impl ServiceArgs {

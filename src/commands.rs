@@ -67,6 +67,26 @@ fn probe_request(binary: Option<&String>, ports: &[PortArg]) -> Request {
     }
 }
 
+/// The request the options describe, with a `--profile` resolved against the host (its notes go
+/// to stderr so JSON output stays clean).
+fn request_for(cli: &Cli, method: &str, t: &Target) -> Result<Request> {
+    let mut req = request(method, t);
+    if let Some(profile) = &t.service.profile {
+        let notes = crate::profile::resolve(
+            &root(cli)?,
+            profile,
+            t.service.config.as_deref(),
+            &mut req.binary,
+            &mut req.ports,
+            &mut req.service.args,
+        )?;
+        for n in notes {
+            eprintln!("{profile} profile: {n}");
+        }
+    }
+    Ok(req)
+}
+
 fn request(method: &str, t: &Target) -> Request {
     Request {
         method: method.to_string(),
@@ -119,8 +139,9 @@ fn detect(cli: &Cli, a: &DetectArgs) -> Result<Exit> {
 }
 
 fn list_methods(cli: &Cli, a: &TargetArgs) -> Result<Exit> {
-    let f = gather(cli, &request("", &a.target), true)?;
-    let list = methods::assess(&f, &request("", &a.target));
+    let req = request_for(cli, "", &a.target)?;
+    let f = gather(cli, &req, true)?;
+    let list = methods::assess(&f, &req);
     if a.fmt.json {
         print_json(
             &json!({ "format_version": FORMAT_VERSION, "os": f.os.family, "methods": list }),
@@ -133,8 +154,9 @@ fn list_methods(cli: &Cli, a: &TargetArgs) -> Result<Exit> {
 
 fn plan(cli: &Cli, a: &PlanArgs) -> Result<Exit> {
     methods::find(&a.method)?;
-    let f = gather(cli, &request(&a.method, &a.target), false)?;
-    let p = Plan::build(&f, &request(&a.method, &a.target))?;
+    let req = request_for(cli, &a.method, &a.target)?;
+    let f = gather(cli, &req, false)?;
+    let p = Plan::build(&f, &req)?;
     if let Some(out) = &a.out_file {
         let text = serde_json::to_string_pretty(&p).map_err(anyhow::Error::from)?;
         std::fs::write(out, text + "\n").map_err(|e| {
@@ -260,8 +282,9 @@ fn apply(cli: &Cli, a: &ApplyArgs) -> Result<Exit> {
         None => {
             let method = a.method.as_deref().unwrap_or_default();
             methods::find(method)?;
-            let f = gather(cli, &request(method, &a.target), false)?;
-            (Plan::build(&f, &request(method, &a.target))?, f)
+            let req = request_for(cli, method, &a.target)?;
+            let f = gather(cli, &req, false)?;
+            (Plan::build(&f, &req)?, f)
         }
     };
     let how = How {

@@ -11,6 +11,7 @@ pub mod error;
 pub mod facts;
 pub mod methods;
 pub mod plan;
+pub mod profile;
 pub mod render;
 pub mod root;
 pub mod ui;

@@ -312,3 +312,50 @@ fn an_existing_unit_gets_a_drop_in_and_keeps_its_file() {
             .contains("leaves that file as it is")
     );
 }
+
+#[test]
+fn the_fabio_profile_reads_its_ports_and_passes_its_config() {
+    let t = TestEnv::new();
+    t.install(Path::new("/usr/bin/true"), "usr/local/bin/fabio");
+    std::fs::create_dir_all(t.root.join("etc/fabio")).unwrap();
+    std::fs::write(
+        t.root.join("etc/fabio/fabio.properties"),
+        "proxy.addr = :80;proto=http,:443;proto=https;cs=web\nui.addr = :9998\n",
+    )
+    .unwrap();
+    let out = Lowport::new()
+        .env_dirs(&t)
+        .args([
+            "plan",
+            "--method",
+            "systemd",
+            "--profile",
+            "fabio",
+            "--config",
+            "/etc/fabio/fabio.properties",
+        ])
+        .arg("--json")
+        .run()
+        .code(0)
+        .stderr_has("sets proxy.addr = :443;proto=https;cs=web: port 443");
+    let plan = out.json();
+    assert_eq!(plan["request"]["ports"], serde_json::json!([80, 443]));
+    assert_eq!(plan["request"]["binary"], "fabio");
+    let unit = plan["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find_map(|s| s["action"]["content"].as_str())
+        .unwrap();
+    assert!(
+        unit.contains("ExecStart=/usr/local/bin/fabio -cfg /etc/fabio/fabio.properties\n"),
+        "{unit}"
+    );
+    assert!(unit.contains("User=fabio\n"), "{unit}");
+    Lowport::new()
+        .env_dirs(&t)
+        .args(["plan", "--method", "systemd", "--profile", "nginx"])
+        .run()
+        .code(2)
+        .stderr_has("unknown profile 'nginx'");
+}

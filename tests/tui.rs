@@ -167,8 +167,8 @@ fn high_risk_apply_is_impossible_until_acknowledged() {
     tm.wait(&["Read-only detection", "No binary given yet"]);
     tm.keys(&["Enter"]);
     tm.wait(&["[HIGH] sysctl"]);
-    // sysctl is last: the catalog lists methods safest first.
-    tm.keys(&["End"]);
+    // sysctl is next to last: the catalog lists methods safest first, socket activation last.
+    tm.keys(&["End", "Up"]);
     tm.keys(&["Enter"]);
     tm.wait(&["Method: sysctl"]);
     tm.keys(&["Enter"]);

@@ -7,6 +7,7 @@ mod redirect;
 mod redirect_iptables;
 mod redirect_nft;
 mod setcap;
+mod socket_activation;
 mod sysctl;
 mod systemd;
 
@@ -26,6 +27,7 @@ static CATALOG: &[&dyn Method] = &[
     &redirect_iptables::RedirectIptables,
     &authbind::Authbind,
     &sysctl::Sysctl,
+    &socket_activation::SocketActivation,
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]

@@ -14,7 +14,7 @@ use crate::error::{Exit, Result};
 
 pub fn run(cli: &Cli) -> Result<Exit> {
     let i = &cli.interactive;
-    let start = app::Start {
+    let mut start = app::Start {
         method: i.method.clone(),
         binary: i.target.binary.clone(),
         ports: i.target.port.clone(),
@@ -23,6 +23,19 @@ pub fn run(cli: &Cli) -> Result<Exit> {
         service: i.target.service.options(),
         is_root: nix::unistd::geteuid().is_root(),
     };
+    if let Some(profile) = &i.target.service.profile {
+        let notes = crate::profile::resolve(
+            &crate::root::Root::new(cli.root.clone()),
+            profile,
+            i.target.service.config.as_deref(),
+            &mut start.binary,
+            &mut start.ports,
+            &mut start.service.args,
+        )?;
+        for n in notes {
+            eprintln!("{profile} profile: {n}");
+        }
+    }
     let dumb = std::env::var("TERM").map_or(true, |t| t == "dumb");
     let terminal = std::io::stdin().is_terminal() && std::io::stdout().is_terminal() && !dumb;
     if i.plain || i.yes || !terminal {

@@ -1,0 +1,53 @@
+//! `socket-activation`: listed so operators see it and why lowport does not set it up.
+
+use super::{Check, Method, Request, Risk};
+use crate::facts::Facts;
+use crate::plan::Action;
+use crate::verify::Target;
+
+pub struct SocketActivation;
+
+impl Method for SocketActivation {
+    fn id(&self) -> &'static str {
+        "socket-activation"
+    }
+
+    fn markdown(&self) -> &'static str {
+        include_str!("../../assets/methods/socket-activation.md")
+    }
+
+    fn risk(&self) -> Risk {
+        Risk::Low
+    }
+
+    fn family(&self) -> &'static str {
+        "linux"
+    }
+
+    fn check(&self, facts: &Facts, _req: &Request) -> Check {
+        let program = facts.binary.as_ref().map(|b| b.path.display().to_string());
+        let fabio = program.as_deref().is_some_and(|p| p.ends_with("/fabio"));
+        let why = if fabio {
+            "fabio has no socket activation: it binds its listeners itself".to_string()
+        } else {
+            format!(
+                "it needs {} to accept a listening socket from systemd (sd_listen_fds), which \
+                 cannot be detected from the outside; if it does, write a .socket unit with \
+                 ListenStream=PORT",
+                program.as_deref().unwrap_or("the program")
+            )
+        };
+        Check {
+            blockers: vec![format!("lowport does not set this up: {why}")],
+            ..Check::default()
+        }
+    }
+
+    fn actions(&self, _facts: &Facts, _req: &Request) -> Vec<Action> {
+        Vec::new()
+    }
+
+    fn target(&self, _facts: &Facts, _req: &Request) -> Target {
+        Target::default()
+    }
+}

@@ -55,6 +55,8 @@ pub enum FieldId {
     Ports,
     User,
     Group,
+    Service,
+    Args,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,6 +73,8 @@ impl Field {
             FieldId::Ports => "Ports",
             FieldId::User => "User",
             FieldId::Group => "Group",
+            FieldId::Service => "Service",
+            FieldId::Args => "Args",
         }
     }
 
@@ -80,6 +84,8 @@ impl Field {
             FieldId::Ports => "e.g. 80 443",
             FieldId::User => "the service's user (optional)",
             FieldId::Group => "setcap: restrict execution to this group (optional)",
+            FieldId::Service => "systemd: unit name (default: the binary's name)",
+            FieldId::Args => "systemd: the binary's arguments, separated by spaces",
         }
     }
 
@@ -91,6 +97,11 @@ impl Field {
             FieldId::Ports => ports(v).err(),
             FieldId::User | FieldId::Group if v.is_empty() => None,
             FieldId::User | FieldId::Group => validate::account_name(v).err(),
+            FieldId::Service if v.is_empty() => None,
+            FieldId::Service => validate::service_name(v).err(),
+            FieldId::Args => v
+                .split_whitespace()
+                .find_map(|a| validate::exec_arg(a).err()),
         };
     }
 }
@@ -261,6 +272,16 @@ impl Model {
                 value: start.group.clone().unwrap_or_default(),
                 error: None,
             },
+            Field {
+                id: FieldId::Service,
+                value: start.service.name.clone().unwrap_or_default(),
+                error: None,
+            },
+            Field {
+                id: FieldId::Args,
+                value: start.service.args.join(" "),
+                error: None,
+            },
         ];
         fields.iter_mut().for_each(Field::validate);
         let model = Model {
@@ -325,7 +346,15 @@ impl Model {
             ports: ports(self.value(FieldId::Ports)).ok()?,
             user: self.opt(FieldId::User),
             group: self.opt(FieldId::Group),
-            service: self.service.clone(),
+            service: crate::methods::ServiceOptions {
+                name: self.opt(FieldId::Service),
+                args: self
+                    .value(FieldId::Args)
+                    .split_whitespace()
+                    .map(String::from)
+                    .collect(),
+                ..self.service.clone()
+            },
         })
     }
 

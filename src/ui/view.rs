@@ -316,8 +316,15 @@ fn settings(m: &Model, f: &mut Frame, area: Rect, t: Theme) {
         .selected()
         .map_or(String::new(), |a| format!("{} ({})", a.id, a.doc.title));
     let mut lines = vec![Line::raw(format!("Method: {method}")), Line::raw("")];
+    // Scroll so the active field stays in view; rows are counted after wrapping.
+    let inner = area.width.saturating_sub(2).max(1) as usize;
+    let rows = |l: &Line| l.width().div_ceil(inner).max(1);
+    let mut active_row = 0;
     for (i, field) in m.fields.iter().enumerate() {
         let active = i == m.field;
+        if active {
+            active_row = lines.iter().map(rows).sum();
+        }
         let cursor = if active { "▏" } else { "" };
         let label = Span::styled(
             format!("{:>7}: ", field.label()),
@@ -339,10 +346,13 @@ fn settings(m: &Model, f: &mut Frame, area: Rect, t: Theme) {
             lines.push(Line::styled(l.to_string(), t.danger()));
         }
     }
+    let visible = area.height.saturating_sub(2) as usize;
+    let offset = (active_row + 2).saturating_sub(visible) as u16;
     f.render_widget(
         Paragraph::new(lines)
             .block(boxed("Settings"))
-            .wrap(Wrap { trim: false }),
+            .wrap(Wrap { trim: false })
+            .scroll((offset, 0)),
         area,
     );
 }

@@ -161,6 +161,9 @@ impl ServiceArgs {
 pub struct TargetArgs {
     #[command(flatten)]
     pub target: Target,
+    /// Assess another host: a facts document saved with `lowport detect --json`
+    #[arg(long, value_name = "FILE")]
+    pub facts: Option<PathBuf>,
     #[command(flatten)]
     pub fmt: JsonArg,
 }

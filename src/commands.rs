@@ -140,7 +140,10 @@ fn detect(cli: &Cli, a: &DetectArgs) -> Result<Exit> {
 
 fn list_methods(cli: &Cli, a: &TargetArgs) -> Result<Exit> {
     let req = request_for(cli, "", &a.target)?;
-    let f = gather(cli, &req, true)?;
+    let f = match &a.facts {
+        Some(file) => load_facts(file)?,
+        None => gather(cli, &req, true)?,
+    };
     let list = methods::assess(&f, &req);
     if a.fmt.json {
         print_json(
@@ -150,6 +153,26 @@ fn list_methods(cli: &Cli, a: &TargetArgs) -> Result<Exit> {
         print!("{}", render::methods(&list));
     }
     Ok(Exit::Success)
+}
+
+/// A facts document from `lowport detect --json`, possibly from another host.
+fn load_facts(file: &std::path::Path) -> Result<Facts> {
+    let origin = file.display();
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| Error::Invalid(format!("cannot read facts {origin}: {e}")))?;
+    let f: Facts = serde_json::from_str(&text).map_err(|e| {
+        Error::Invalid(format!(
+            "{origin} is not a lowport facts document (detect --json): {e}"
+        ))
+    })?;
+    if f.format_version != facts::FORMAT_VERSION {
+        return Err(Error::Invalid(format!(
+            "{origin} has facts format_version {}, this lowport reads {}",
+            f.format_version,
+            facts::FORMAT_VERSION
+        )));
+    }
+    Ok(f)
 }
 
 fn plan(cli: &Cli, a: &PlanArgs) -> Result<Exit> {

@@ -385,3 +385,50 @@ fn methods_mark_a_script_unavailable_with_the_reason() {
         .code(7)
         .stderr_has("unavailable");
 }
+
+#[test]
+fn methods_assess_another_host_from_its_facts() {
+    let t = TestEnv::new();
+    let out = Lowport::new()
+        .env_dirs(&t)
+        .args(["detect", "--json"])
+        .run()
+        .code(0);
+    let mut facts = out.json();
+    // An old host: kernel 3.10, no ip_unprivileged_port_start, systemd 219.
+    facts["os"]["kernel"] = "3.10.0-1160.el7.x86_64".into();
+    facts["unprivileged_port_start"] = serde_json::Value::Null;
+    facts["init"] =
+        serde_json::json!({ "pid1": "systemd", "systemd": true, "systemd_version": 219 });
+    facts["tools"]["systemctl"] = "/usr/bin/systemctl".into();
+    let file = t.state.with_file_name("old-host.json");
+    std::fs::write(&file, facts.to_string()).unwrap();
+    let out = Lowport::new()
+        .env_dirs(&t)
+        .args(["methods", "--port", "80", "--json", "--facts"])
+        .arg(&file)
+        .run()
+        .code(0);
+    let list = out.json()["methods"].clone();
+    let blockers = |id: &str| {
+        let m = list
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["id"] == id)
+            .unwrap()
+            .clone();
+        assert_eq!(m["available"], false, "{id}");
+        m["blockers"].to_string()
+    };
+    assert!(blockers("systemd").contains("systemd 219 is too old"));
+    assert!(blockers("sysctl").contains("needs Linux 4.11"));
+    std::fs::write(&file, "{}").unwrap();
+    Lowport::new()
+        .env_dirs(&t)
+        .args(["methods", "--facts"])
+        .arg(&file)
+        .run()
+        .code(2)
+        .stderr_has("is not a lowport facts document");
+}

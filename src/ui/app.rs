@@ -229,6 +229,7 @@ pub struct Model {
     pub help: bool,
     pub is_root: bool,
     pub service: crate::methods::ServiceOptions,
+    pub notes: Vec<String>,
     /// The command line that applies the saved plan with sudo, once saved.
     pub saved: Option<PathBuf>,
     pub message: Option<String>,
@@ -246,6 +247,8 @@ pub struct Start {
     pub group: Option<String>,
     pub service: crate::methods::ServiceOptions,
     pub is_root: bool,
+    /// What a profile read from the configuration (shown on the Host screen).
+    pub notes: Vec<String>,
 }
 
 impl Model {
@@ -307,6 +310,7 @@ impl Model {
             help: false,
             is_root: start.is_root,
             service: start.service.clone(),
+            notes: start.notes.clone(),
             saved: None,
             message: None,
             quitting: false,

@@ -21,6 +21,7 @@ pub fn run(cli: &Cli) -> Result<Exit> {
         user: i.target.user.clone(),
         group: i.target.group.clone(),
         service: i.target.service.options(),
+        notes: Vec::new(),
         is_root: nix::unistd::geteuid().is_root(),
     };
     if let Some(profile) = &i.target.service.profile {
@@ -32,9 +33,10 @@ pub fn run(cli: &Cli) -> Result<Exit> {
             &mut start.ports,
             &mut start.service.args,
         )?;
-        for n in notes {
-            eprintln!("{profile} profile: {n}");
-        }
+        start.notes = notes
+            .iter()
+            .map(|n| format!("{profile} profile: {n}"))
+            .collect();
     }
     let dumb = std::env::var("TERM").map_or(true, |t| t == "dumb");
     let terminal = std::io::stdin().is_terminal() && std::io::stdout().is_terminal() && !dumb;

@@ -137,6 +137,9 @@ pub fn run(cli: &Cli, start: Start, how: How) -> Result<Exit> {
     };
     let facts = commands::gather(cli, &probe, true)?;
     print!("{}", render::facts(&facts));
+    for n in &start.notes {
+        println!("{n}");
+    }
     let mut req = Request {
         method: start.method.clone().unwrap_or_default(),
         binary: start.binary.clone(),

@@ -179,6 +179,9 @@ fn host(m: &Model, f: &mut Frame, area: Rect, t: Theme) {
                 };
                 lines.push(Line::styled(l.to_string(), style));
             }
+            for n in &m.notes {
+                lines.push(Line::raw(n.clone()));
+            }
             if facts.binary.is_none() {
                 lines.push(Line::raw(""));
                 lines.push(Line::styled(

@@ -47,8 +47,7 @@ fn a_dynamic_program_binds_80_as_nobody_through_authbind() {
     t.install(Path::new("/usr/bin/socat"), "usr/bin/socat");
     let ns = Netns::new();
     let dir = t.root.join("etc/authbind");
-    Lowport::new()
-        .env_dirs(&t)
+    t.lowport()
         .args([
             "apply",
             "--method",
@@ -80,8 +79,7 @@ fn a_dynamic_program_binds_80_as_nobody_through_authbind() {
         "not without authbind"
     );
 
-    Lowport::new()
-        .env_dirs(&t)
+    t.lowport()
         .args(["rollback", "--last", "--yes"])
         .run()
         .code(0);
@@ -93,8 +91,7 @@ fn static_binaries_are_refused_with_the_reason_and_high_ports_get_the_bang() {
     let t = TestEnv::new();
     t.install(Path::new("/sbin/ldconfig"), "usr/sbin/ldconfig");
     t.install(Path::new("/usr/bin/socat"), "usr/bin/socat");
-    Lowport::new()
-        .env_dirs(&t)
+    t.lowport()
         .args([
             "plan",
             "--method",
@@ -109,8 +106,8 @@ fn static_binaries_are_refused_with_the_reason_and_high_ports_get_the_bang() {
         .run()
         .code(7)
         .stderr_has("is statically linked");
-    let plan = Lowport::new()
-        .env_dirs(&t)
+    let plan = t
+        .lowport()
         .args([
             "plan",
             "--method",

@@ -27,30 +27,26 @@ fn second_apply_changes_nothing_and_plan_says_nothing_to_do() {
     }
     let t = TestEnv::new();
     let app = t.install(Path::new("/usr/bin/true"), "opt/app");
-    Lowport::new()
-        .env_dirs(&t)
+    t.lowport()
         .arg("plan")
         .args(setcap_args(&app))
         .run()
         .code(0)
         .stdout_has("1 to change");
-    Lowport::new()
-        .env_dirs(&t)
+    t.lowport()
         .arg("apply")
         .args(setcap_args(&app))
         .arg("--yes")
         .run()
         .code(0);
     let after = tree(&t.root);
-    Lowport::new()
-        .env_dirs(&t)
+    t.lowport()
         .arg("plan")
         .args(setcap_args(&app))
         .run()
         .code(9)
         .stdout_has("already in place");
-    Lowport::new()
-        .env_dirs(&t)
+    t.lowport()
         .arg("apply")
         .args(setcap_args(&app))
         .arg("--yes")
@@ -58,12 +54,7 @@ fn second_apply_changes_nothing_and_plan_says_nothing_to_do() {
         .code(0)
         .stdout_has("Nothing to do");
     assert_eq!(tree(&t.root), after);
-    let h = Lowport::new()
-        .env_dirs(&t)
-        .args(["history", "--json"])
-        .run()
-        .code(0)
-        .json();
+    let h = t.lowport().args(["history", "--json"]).run().code(0).json();
     assert_eq!(
         h["runs"].as_array().unwrap().len(),
         1,
@@ -81,8 +72,7 @@ fn saved_plan_applies_exactly_and_a_stale_one_is_refused() {
     let t = TestEnv::new();
     let app = t.install(Path::new("/usr/bin/true"), "opt/app");
     let plan: PathBuf = t.state.with_file_name("plan.json");
-    Lowport::new()
-        .env_dirs(&t)
+    t.lowport()
         .arg("plan")
         .args(setcap_args(&app))
         .arg("--out")
@@ -92,8 +82,7 @@ fn saved_plan_applies_exactly_and_a_stale_one_is_refused() {
     // The host drifts: someone changes the binary's mode after the plan was made.
     set_mode(&t.host(&app), 0o700);
     let before = tree(&t.root);
-    Lowport::new()
-        .env_dirs(&t)
+    t.lowport()
         .args(["apply", "--yes", "--plan"])
         .arg(&plan)
         .run()
@@ -102,16 +91,14 @@ fn saved_plan_applies_exactly_and_a_stale_one_is_refused() {
         .stderr_has("changed since the plan was made");
     assert_eq!(tree(&t.root), before);
     // Made again on the current state, it applies.
-    Lowport::new()
-        .env_dirs(&t)
+    t.lowport()
         .arg("plan")
         .args(setcap_args(&app))
         .arg("--out")
         .arg(&plan)
         .run()
         .code(0);
-    Lowport::new()
-        .env_dirs(&t)
+    t.lowport()
         .args(["apply", "--yes", "--plan"])
         .arg(&plan)
         .run()
@@ -124,8 +111,7 @@ fn a_tampered_saved_plan_is_refused() {
     let t = TestEnv::new();
     let app = t.install(Path::new("/usr/bin/true"), "opt/app");
     let plan = t.state.with_file_name("plan.json");
-    Lowport::new()
-        .env_dirs(&t)
+    t.lowport()
         .arg("plan")
         .args(setcap_args(&app))
         .arg("--out")
@@ -137,8 +123,7 @@ fn a_tampered_saved_plan_is_refused() {
     let edited = text.replacen("\"path\": \"/opt/app\"", "\"path\": \"/etc/passwd\"", 1);
     assert_ne!(text, edited);
     std::fs::write(&plan, edited).unwrap();
-    Lowport::new()
-        .env_dirs(&t)
+    t.lowport()
         .args(["apply", "--yes", "--dry-run", "--plan"])
         .arg(&plan)
         .run()
@@ -175,8 +160,8 @@ fn a_second_run_is_refused_while_the_lock_is_held() {
         assert!(waited < 250, "flock never took the lock");
     }
     let before = tree(&t.root);
-    let out = Lowport::new()
-        .env_dirs(&t)
+    let out = t
+        .lowport()
         .arg("apply")
         .args(setcap_args(&app))
         .arg("--yes")
@@ -236,12 +221,7 @@ fn rollback_refuses_to_clobber_an_edited_file_unless_forced() {
     assert!(!file.exists());
     assert_eq!(ns.sysctl(), "1024");
     // Rolling back again is a no-op that says so.
-    let h = Lowport::new()
-        .env_dirs(&t)
-        .args(["history", "--json"])
-        .run()
-        .code(0)
-        .json();
+    let h = t.lowport().args(["history", "--json"]).run().code(0).json();
     let id = h["runs"][0]["id"].as_str().unwrap().to_string();
     assert_eq!(h["runs"][0]["status"], "rolled_back");
     Lowport::new()
@@ -295,16 +275,14 @@ fn confirmation_is_required_without_yes() {
     }
     let t = TestEnv::new();
     let app = t.install(Path::new("/usr/bin/true"), "opt/app");
-    Lowport::new()
-        .env_dirs(&t)
+    t.lowport()
         .arg("apply")
         .args(setcap_args(&app))
         .stdin("no\n")
         .run()
         .code(3);
     assert_eq!(getcap(&t.host(&app)), "");
-    Lowport::new()
-        .env_dirs(&t)
+    t.lowport()
         .arg("apply")
         .args(setcap_args(&app))
         .stdin("yes\n")
@@ -326,7 +304,7 @@ fn read_commands_carry_format_version() {
         ],
         vec!["history", "--json"],
     ] {
-        let out = Lowport::new().env_dirs(&t).args(&args).run();
+        let out = t.lowport().args(&args).run();
         assert!(
             matches!(out.code, Some(0) | Some(9)),
             "{args:?}: {}",
@@ -343,8 +321,8 @@ fn methods_mark_a_script_unavailable_with_the_reason() {
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("run.sh"), "#!/bin/sh\nexec true\n").unwrap();
     set_mode(&dir.join("run.sh"), 0o755);
-    let out = Lowport::new()
-        .env_dirs(&t)
+    let out = t
+        .lowport()
         .args([
             "methods",
             "--binary",
@@ -370,8 +348,7 @@ fn methods_mark_a_script_unavailable_with_the_reason() {
             .contains("is a script run by /bin/sh"),
         "{setcap}"
     );
-    Lowport::new()
-        .env_dirs(&t)
+    t.lowport()
         .args([
             "plan",
             "--method",
@@ -389,11 +366,7 @@ fn methods_mark_a_script_unavailable_with_the_reason() {
 #[test]
 fn methods_assess_another_host_from_its_facts() {
     let t = TestEnv::new();
-    let out = Lowport::new()
-        .env_dirs(&t)
-        .args(["detect", "--json"])
-        .run()
-        .code(0);
+    let out = t.lowport().args(["detect", "--json"]).run().code(0);
     let mut facts = out.json();
     // An old host: kernel 3.10, no ip_unprivileged_port_start, systemd 219.
     facts["os"]["kernel"] = "3.10.0-1160.el7.x86_64".into();
@@ -403,8 +376,8 @@ fn methods_assess_another_host_from_its_facts() {
     facts["tools"]["systemctl"] = "/usr/bin/systemctl".into();
     let file = t.state.with_file_name("old-host.json");
     std::fs::write(&file, facts.to_string()).unwrap();
-    let out = Lowport::new()
-        .env_dirs(&t)
+    let out = t
+        .lowport()
         .args(["methods", "--port", "80", "--json", "--facts"])
         .arg(&file)
         .run()
@@ -424,8 +397,7 @@ fn methods_assess_another_host_from_its_facts() {
     assert!(blockers("systemd").contains("systemd 219 is too old"));
     assert!(blockers("sysctl").contains("needs Linux 4.11"));
     std::fs::write(&file, "{}").unwrap();
-    Lowport::new()
-        .env_dirs(&t)
+    t.lowport()
         .args(["methods", "--facts"])
         .arg(&file)
         .run()

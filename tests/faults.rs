@@ -90,11 +90,7 @@ impl Scenario {
                 self.run_fault(fault, step);
             }
         }
-        let history = Lowport::new()
-            .env_dirs(&self.t)
-            .args(["history", "--json"])
-            .run()
-            .code(0);
+        let history = self.t.lowport().args(["history", "--json"]).run().code(0);
         let runs = history.json()["runs"].as_array().unwrap().len();
         assert_eq!(runs, steps * FAULTS.len(), "one journaled run per fault");
     }

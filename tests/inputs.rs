@@ -163,12 +163,7 @@ fn bad_inputs_are_refused_with_a_clear_message_and_change_nothing() {
     assert!(cases.len() >= 30);
     let before = tree(&t.root);
     for (args, message) in &cases {
-        Lowport::new()
-            .env_dirs(&t)
-            .args(args)
-            .run()
-            .code(2)
-            .stderr_has(message);
+        t.lowport().args(args).run().code(2).stderr_has(message);
         assert_eq!(tree(&t.root), before, "{args:?} changed the root");
         assert!(!t.state.exists(), "{args:?} created the state directory");
     }

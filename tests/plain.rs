@@ -13,8 +13,7 @@ fn piped_answers_walk_the_flow_and_apply() {
     let t = TestEnv::new();
     let app = t.install(Path::new("/usr/bin/true"), "opt/app");
     // Approach 2 (setcap), keep binary and ports, no user or group, then confirm.
-    Lowport::new()
-        .env_dirs(&t)
+    t.lowport()
         .args(["--plain", "--binary", "/opt/app", "--port", "80"])
         .stdin("2\n\n\n\n\nyes\n")
         .run()
@@ -30,8 +29,8 @@ fn piped_answers_walk_the_flow_and_apply() {
 fn piped_answers_are_validated_and_asked_again() {
     let t = TestEnv::new();
     t.install(Path::new("/usr/bin/true"), "opt/app");
-    let out = Lowport::new()
-        .env_dirs(&t)
+    let out = t
+        .lowport()
         .args(["--plain", "--binary", "/opt/app"])
         .stdin("99\n2\n\n80 99999\n80\n\n\nno\n")
         .run()
@@ -67,8 +66,7 @@ fn yes_with_every_flag_asks_nothing() {
     }
     let t = TestEnv::new();
     let app = t.install(Path::new("/usr/bin/true"), "opt/app");
-    Lowport::new()
-        .env_dirs(&t)
+    t.lowport()
         .args([
             "--yes", "--method", "setcap", "--binary", "/opt/app", "--port", "80",
         ])
@@ -76,8 +74,7 @@ fn yes_with_every_flag_asks_nothing() {
         .code(0)
         .stdout_has("Applied as run");
     assert!(getcap(&t.host(&app)).contains("cap_net_bind_service=ep"));
-    Lowport::new()
-        .env_dirs(&t)
+    t.lowport()
         .args(["--yes", "--port", "80"])
         .run()
         .code(2)

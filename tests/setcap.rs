@@ -42,8 +42,7 @@ fn setcap_grants_a_real_bind_and_rollback_removes_it() {
     );
     assert!(String::from_utf8_lossy(&before.stdout).contains("EACCES"));
 
-    Lowport::new()
-        .env_dirs(&t)
+    t.lowport()
         .args([
             "apply",
             "--method",
@@ -70,8 +69,7 @@ fn setcap_grants_a_real_bind_and_rollback_removes_it() {
     );
     assert!(String::from_utf8_lossy(&bound.stdout).contains("user nobody bound port 80"));
 
-    Lowport::new()
-        .env_dirs(&t)
+    t.lowport()
         .args(["rollback", "--last", "--yes"])
         .run()
         .code(0);
@@ -90,8 +88,7 @@ fn group_restricts_execution_and_rollback_restores_owner_and_mode() {
     let app = t.install(Path::new("/usr/bin/true"), "usr/local/bin/app");
     let host = t.host(&app);
     let before = tree(&t.root);
-    Lowport::new()
-        .env_dirs(&t)
+    t.lowport()
         .args([
             "apply",
             "--method",
@@ -114,8 +111,7 @@ fn group_restricts_execution_and_rollback_restores_owner_and_mode() {
             .map(|g| g.gid.as_raw())
     );
     assert!(getcap(&host).contains("cap_net_bind_service=ep"));
-    Lowport::new()
-        .env_dirs(&t)
+    t.lowport()
         .args(["rollback", "--last", "--yes"])
         .run()
         .code(0);
@@ -131,8 +127,8 @@ fn symlinked_binary_is_resolved_and_said() {
     let real = t.install(Path::new("/usr/bin/true"), "opt/app/app-1.2");
     std::fs::create_dir_all(t.root.join("usr/bin")).unwrap();
     std::os::unix::fs::symlink("/opt/app/app-1.2", t.root.join("usr/bin/app")).unwrap();
-    let out = Lowport::new()
-        .env_dirs(&t)
+    let out = t
+        .lowport()
         .args([
             "plan",
             "--method",

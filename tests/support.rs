@@ -203,6 +203,11 @@ impl TestEnv {
         Path::new("/").join(rel)
     }
 
+    /// The program with `--root` and `--state-dir` of this environment.
+    pub fn lowport(&self) -> Lowport {
+        Lowport::new().env_dirs(self)
+    }
+
     pub fn host(&self, in_root: &Path) -> PathBuf {
         self.root.join(in_root.strip_prefix("/").unwrap())
     }

@@ -323,8 +323,8 @@ fn the_fabio_profile_reads_its_ports_and_passes_its_config() {
         "proxy.addr = :80;proto=http,:443;proto=https;cs=web\nui.addr = :9998\n",
     )
     .unwrap();
-    let out = Lowport::new()
-        .env_dirs(&t)
+    let out = t
+        .lowport()
         .args([
             "plan",
             "--method",
@@ -352,8 +352,7 @@ fn the_fabio_profile_reads_its_ports_and_passes_its_config() {
         "{unit}"
     );
     assert!(unit.contains("User=fabio\n"), "{unit}");
-    Lowport::new()
-        .env_dirs(&t)
+    t.lowport()
         .args(["plan", "--method", "systemd", "--profile", "nginx"])
         .run()
         .code(2)

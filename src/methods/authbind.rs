@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use super::{Check, Method, Request, Risk};
+use super::{Check, Meta, Method, Request, Risk};
 use crate::facts::Facts;
 use crate::facts::elf::ExecKind;
 use crate::facts::users::UserDb;
@@ -17,21 +17,16 @@ pub fn byport(port: u16) -> PathBuf {
     PathBuf::from(format!("/etc/authbind/byport/{bang}{port}"))
 }
 
+const META: Meta = Meta {
+    id: "authbind",
+    markdown: include_str!("../../assets/methods/authbind.md"),
+    risk: Risk::Medium,
+    family: "linux",
+};
+
 impl Method for Authbind {
-    fn id(&self) -> &'static str {
-        "authbind"
-    }
-
-    fn markdown(&self) -> &'static str {
-        include_str!("../../assets/methods/authbind.md")
-    }
-
-    fn risk(&self) -> Risk {
-        Risk::Medium
-    }
-
-    fn family(&self) -> &'static str {
-        "linux"
+    fn meta(&self) -> &'static Meta {
+        &META
     }
 
     fn check(&self, facts: &Facts, req: &Request) -> Check {

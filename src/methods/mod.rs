@@ -184,22 +184,39 @@ impl Doc {
     }
 }
 
-pub trait Method: Sync {
+/// What identifies a method; each method file holds one as a constant.
+pub struct Meta {
     /// Short kebab-case id used on the command line.
-    fn id(&self) -> &'static str;
+    pub id: &'static str,
     /// The markdown explanation (assets/methods/<id>.md).
-    fn markdown(&self) -> &'static str;
-    fn risk(&self) -> Risk;
+    pub markdown: &'static str,
+    pub risk: Risk,
     /// The OS family (Rust target_os name) the method exists on.
-    fn family(&self) -> &'static str;
+    pub family: &'static str,
+}
+
+pub trait Method: Sync {
+    fn meta(&self) -> &'static Meta;
     fn check(&self, facts: &Facts, req: &Request) -> Check;
     /// The actions that carry the request out; only called when `check` found no blocker.
     fn actions(&self, facts: &Facts, req: &Request) -> Vec<Action>;
     /// What `verify` must prove once the actions ran.
     fn target(&self, facts: &Facts, req: &Request) -> Target;
 
+    fn id(&self) -> &'static str {
+        self.meta().id
+    }
+
+    fn risk(&self) -> Risk {
+        self.meta().risk
+    }
+
+    fn family(&self) -> &'static str {
+        self.meta().family
+    }
+
     fn doc(&self) -> Doc {
-        Doc::parse(self.markdown())
+        Doc::parse(self.meta().markdown)
     }
 }
 

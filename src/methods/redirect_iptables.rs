@@ -1,7 +1,7 @@
 //! `redirect-iptables`: clients use the low port, iptables REDIRECT rules (IPv4 and IPv6) send
 //! them to the service's port. Each rule is checked with `-C` and removed with `-D`.
 
-use super::{Check, Method, Request, Risk, redirect};
+use super::{Check, Meta, Method, Request, Risk, redirect};
 use crate::facts::Facts;
 use crate::plan::Action;
 use crate::verify::Target;
@@ -46,21 +46,16 @@ fn command(tool: &str, op: &str, rule: &[String]) -> Vec<String> {
     argv
 }
 
+const META: Meta = Meta {
+    id: "redirect-iptables",
+    markdown: include_str!("../../assets/methods/redirect-iptables.md"),
+    risk: Risk::Medium,
+    family: "linux",
+};
+
 impl Method for RedirectIptables {
-    fn id(&self) -> &'static str {
-        "redirect-iptables"
-    }
-
-    fn markdown(&self) -> &'static str {
-        include_str!("../../assets/methods/redirect-iptables.md")
-    }
-
-    fn risk(&self) -> Risk {
-        Risk::Medium
-    }
-
-    fn family(&self) -> &'static str {
-        "linux"
+    fn meta(&self) -> &'static Meta {
+        &META
     }
 
     fn check(&self, facts: &Facts, req: &Request) -> Check {

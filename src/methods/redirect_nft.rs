@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use super::{Check, Method, Request, Risk, redirect};
+use super::{Check, Meta, Method, Request, Risk, redirect};
 use crate::facts::Facts;
 use crate::plan::Action;
 use crate::verify::Target;
@@ -52,21 +52,16 @@ fn delete_tables(nft: &str) -> Vec<String> {
     vec![nft.to_string(), script]
 }
 
+const META: Meta = Meta {
+    id: "redirect-nft",
+    markdown: include_str!("../../assets/methods/redirect-nft.md"),
+    risk: Risk::Medium,
+    family: "linux",
+};
+
 impl Method for RedirectNft {
-    fn id(&self) -> &'static str {
-        "redirect-nft"
-    }
-
-    fn markdown(&self) -> &'static str {
-        include_str!("../../assets/methods/redirect-nft.md")
-    }
-
-    fn risk(&self) -> Risk {
-        Risk::Medium
-    }
-
-    fn family(&self) -> &'static str {
-        "linux"
+    fn meta(&self) -> &'static Meta {
+        &META
     }
 
     fn check(&self, facts: &Facts, req: &Request) -> Check {

@@ -1,6 +1,6 @@
 //! `setcap`: the file capability CAP_NET_BIND_SERVICE on the resolved binary.
 
-use super::{Check, Method, Request, Risk};
+use super::{Check, Meta, Method, Request, Risk};
 use crate::facts::Facts;
 use crate::facts::caps::CAP_NET_BIND_SERVICE;
 use crate::facts::elf::ExecKind;
@@ -21,21 +21,16 @@ fn restricted_mode(mode: u32) -> u32 {
     (mode & 0o700) | 0o050
 }
 
+const META: Meta = Meta {
+    id: "setcap",
+    markdown: include_str!("../../assets/methods/setcap.md"),
+    risk: Risk::Medium,
+    family: "linux",
+};
+
 impl Method for Setcap {
-    fn id(&self) -> &'static str {
-        "setcap"
-    }
-
-    fn markdown(&self) -> &'static str {
-        include_str!("../../assets/methods/setcap.md")
-    }
-
-    fn risk(&self) -> Risk {
-        Risk::Medium
-    }
-
-    fn family(&self) -> &'static str {
-        "linux"
+    fn meta(&self) -> &'static Meta {
+        &META
     }
 
     fn check(&self, facts: &Facts, req: &Request) -> Check {

@@ -1,27 +1,22 @@
 //! `socket-activation`: listed so operators see it and why lowport does not set it up.
 
-use super::{Check, Method, Request, Risk};
+use super::{Check, Meta, Method, Request, Risk};
 use crate::facts::Facts;
 use crate::plan::Action;
 use crate::verify::Target;
 
 pub struct SocketActivation;
 
+const META: Meta = Meta {
+    id: "socket-activation",
+    markdown: include_str!("../../assets/methods/socket-activation.md"),
+    risk: Risk::Low,
+    family: "linux",
+};
+
 impl Method for SocketActivation {
-    fn id(&self) -> &'static str {
-        "socket-activation"
-    }
-
-    fn markdown(&self) -> &'static str {
-        include_str!("../../assets/methods/socket-activation.md")
-    }
-
-    fn risk(&self) -> Risk {
-        Risk::Low
-    }
-
-    fn family(&self) -> &'static str {
-        "linux"
+    fn meta(&self) -> &'static Meta {
+        &META
     }
 
     fn check(&self, facts: &Facts, _req: &Request) -> Check {

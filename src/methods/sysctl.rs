@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use super::{Check, Method, Request, Risk};
+use super::{Check, Meta, Method, Request, Risk};
 use crate::facts::{Facts, UNPRIVILEGED_PORT_START};
 use crate::plan::Action;
 use crate::verify::Target;
@@ -27,21 +27,16 @@ fn lowest(req: &Request) -> Option<u16> {
     req.grant_ports().ok()?.first().copied()
 }
 
+const META: Meta = Meta {
+    id: "sysctl",
+    markdown: include_str!("../../assets/methods/sysctl.md"),
+    risk: Risk::High,
+    family: "linux",
+};
+
 impl Method for Sysctl {
-    fn id(&self) -> &'static str {
-        "sysctl"
-    }
-
-    fn markdown(&self) -> &'static str {
-        include_str!("../../assets/methods/sysctl.md")
-    }
-
-    fn risk(&self) -> Risk {
-        Risk::High
-    }
-
-    fn family(&self) -> &'static str {
-        "linux"
+    fn meta(&self) -> &'static Meta {
+        &META
     }
 
     fn check(&self, facts: &Facts, req: &Request) -> Check {

@@ -4,7 +4,7 @@
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
 
-use super::{Check, Method, Request, Risk};
+use super::{Check, Meta, Method, Request, Risk};
 use crate::facts::users::UserDb;
 use crate::facts::{Facts, UNIT_MARKER};
 use crate::plan::Action;
@@ -156,21 +156,16 @@ fn drop_in_text(facts: &Facts, req: &Request) -> String {
     s
 }
 
+const META: Meta = Meta {
+    id: "systemd",
+    markdown: include_str!("../../assets/methods/systemd.md"),
+    risk: Risk::Low,
+    family: "linux",
+};
+
 impl Method for Systemd {
-    fn id(&self) -> &'static str {
-        "systemd"
-    }
-
-    fn markdown(&self) -> &'static str {
-        include_str!("../../assets/methods/systemd.md")
-    }
-
-    fn risk(&self) -> Risk {
-        Risk::Low
-    }
-
-    fn family(&self) -> &'static str {
-        "linux"
+    fn meta(&self) -> &'static Meta {
+        &META
     }
 
     fn check(&self, facts: &Facts, req: &Request) -> Check {

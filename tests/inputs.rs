@@ -117,7 +117,7 @@ fn bad_inputs_are_refused_with_a_clear_message_and_change_nothing() {
             v(&["plan", "--method", "setcap", "--port", "80"]),
             "--binary PATH",
         ),
-        (v(&["plan", "--method", "sysctl"]), "the ports to open"),
+        (v(&["plan", "--method", "sysctl"]), "the ports: --port N"),
         (plan(&["--port", "80:8080"]), "is a redirect"),
         (
             v(&["apply", "--plan", "/nonexistent/plan.json", "--yes"]),

@@ -31,11 +31,7 @@ impl Method for Authbind {
 
     fn check(&self, facts: &Facts, req: &Request) -> Check {
         let mut c = Check::default();
-        match req.grant_ports() {
-            Err(e) => c.input.push(e),
-            Ok(p) if p.is_empty() => c.input.push("the ports: --port N (repeatable)".into()),
-            Ok(_) => {}
-        }
+        c.grant_ports(req, true);
         if facts.tool("authbind").is_none() {
             c.blockers
                 .push("authbind is not installed (Debian/Ubuntu: apt install authbind)".into());

@@ -117,6 +117,20 @@ pub struct Check {
     pub warnings: Vec<String>,
 }
 
+impl Check {
+    /// Input checks of the methods that grant ports: no `LOW:HIGH` pair, and (when `required`)
+    /// at least one port.
+    pub fn grant_ports(&mut self, req: &Request, required: bool) {
+        match req.grant_ports() {
+            Err(e) => self.input.push(e),
+            Ok(p) if p.is_empty() && required => {
+                self.input.push("the ports: --port N (repeatable)".into());
+            }
+            Ok(_) => {}
+        }
+    }
+}
+
 /// Explanation texts, parsed from the method's markdown asset.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Doc {

@@ -41,14 +41,7 @@ impl Method for Sysctl {
 
     fn check(&self, facts: &Facts, req: &Request) -> Check {
         let mut c = Check::default();
-        match req.grant_ports() {
-            Err(e) => c.input.push(e),
-            Ok(p) if p.is_empty() => {
-                c.input
-                    .push("the ports to open: --port N (repeatable)".into());
-            }
-            Ok(_) => {}
-        }
+        c.grant_ports(req, true);
         let prober = req.user.as_deref().unwrap_or(DEFAULT_PROBE_USER);
         if crate::facts::users::UserDb::new(&facts.root())
             .user(prober)

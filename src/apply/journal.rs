@@ -198,8 +198,9 @@ pub struct Journal {
     pub dir: PathBuf,
     file: File,
     runs: PathBuf,
-    /// The run folder and its marker are not yet known to be on disk.
-    dirs_pending: bool,
+    /// Directories whose new entries (the run folder, its journal, the marker) must reach the
+    /// disk with the next durable record.
+    dirs_pending: Vec<PathBuf>,
 }
 
 fn fsync_dir(dir: &Path) -> std::io::Result<()> {
@@ -217,10 +218,8 @@ impl Journal {
         );
         if durable {
             self.file.sync_data()?;
-            if self.dirs_pending {
-                fsync_dir(&self.dir)?;
-                fsync_dir(&self.runs)?;
-                self.dirs_pending = false;
+            for dir in std::mem::take(&mut self.dirs_pending) {
+                fsync_dir(&dir)?;
             }
         }
         if let Record::End {
@@ -353,12 +352,13 @@ impl StateDir {
         };
         new(marker(&runs, &id))?;
         let file = new(dir.join(JOURNAL))?;
+        let dirs_pending = vec![dir.clone(), runs.clone()];
         let mut j = Journal {
             id,
             dir,
             file,
             runs,
-            dirs_pending: true,
+            dirs_pending,
         };
         j.append(&Record::Start {
             time: now(),
@@ -383,9 +383,10 @@ impl StateDir {
         Ok(Journal {
             id: run.id.clone(),
             dir: run.dir.clone(),
+            // Only the marker is new: the run folder is on disk already.
+            dirs_pending: vec![runs.clone()],
             file,
             runs,
-            dirs_pending: true,
         })
     }
 

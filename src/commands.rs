@@ -107,7 +107,9 @@ pub fn run(cli: &Cli) -> Result<Exit> {
         || i.target.binary.is_some()
         || !i.target.port.is_empty()
         || i.target.user.is_some()
-        || i.target.group.is_some();
+        || i.target.group.is_some()
+        || i.target.service.profile.is_some()
+        || i.target.service.options() != methods::ServiceOptions::default();
     if cli.command.is_some() && interactive_flags {
         return Err(Error::Invalid(
             "options given before the subcommand belong to the interactive mode; put them after \

@@ -358,3 +358,31 @@ fn the_fabio_profile_reads_its_ports_and_passes_its_config() {
         .code(2)
         .stderr_has("unknown profile 'nginx'");
 }
+
+#[test]
+fn rollback_will_not_drop_accounts_added_since_unless_forced() {
+    if !is_root_or_skip("rollback_will_not_drop_accounts_added_since_unless_forced") {
+        return;
+    }
+    let c = Container::new();
+    c.lowport().args(apply_args()).run().code(0);
+    // Someone adds another account after lowport created lpsvc.
+    let status = Command::new("useradd")
+        .arg("--root")
+        .arg(&c.root)
+        .args(["--system", "--no-create-home", "later"])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    c.lowport()
+        .args(["rollback", "--last", "--yes"])
+        .run()
+        .code(7)
+        .stderr_has("user lpsvc")
+        .stderr_has("--force");
+    let passwd = std::fs::read_to_string(c.root.join("etc/passwd")).unwrap();
+    assert!(
+        passwd.contains("\nlater:") && passwd.contains("\nlpsvc:"),
+        "nothing was undone"
+    );
+}

@@ -227,6 +227,8 @@ fn apply(
 
 /// Targets changed since the run last wrote them. A later rollback refuses to clobber them
 /// unless forced. Several steps may touch one target; the last one's result is what counts.
+/// Commands are left out: their undo already copes with drift (it is skipped when the check
+/// says the effect is gone).
 pub fn edited_since(run: &Run) -> Result<Vec<String>> {
     let root = crate::root::Root::new(run.plan.root.clone());
     let mut last: Vec<(String, &crate::plan::Action, &crate::plan::State)> = Vec::new();
@@ -234,6 +236,9 @@ pub fn edited_since(run: &Run) -> Result<Vec<String>> {
         let (Some(after), Some(step)) = (after, run.plan.steps.get(n - 1)) else {
             continue;
         };
+        if matches!(step.action, crate::plan::Action::RunCommands { .. }) {
+            continue;
+        }
         let target = step.action.target();
         last.retain(|(t, _, _)| *t != target);
         last.push((target, &step.action, after));

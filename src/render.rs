@@ -23,11 +23,12 @@ pub fn facts(f: &Facts) -> String {
         f.os.family,
         f.root.display()
     );
-    let _ = writeln!(
-        s,
-        "  OS:      {} (id {}, version {})",
-        f.os.pretty_name, f.os.id, f.os.version_id
-    );
+    let os = if f.os.pretty_name.is_empty() {
+        "unknown (no os-release found)".to_string()
+    } else {
+        format!("{} (id {}, version {})", f.os.pretty_name, f.os.id, f.os.version_id)
+    };
+    let _ = writeln!(s, "  OS:      {os}");
     let _ = writeln!(s, "  Kernel:  {}", f.os.kernel);
     let systemd = match (f.init.systemd, f.init.systemd_version) {
         (true, Some(v)) => format!("systemd {v}"),

@@ -26,7 +26,10 @@ pub fn facts(f: &Facts) -> String {
     let os = if f.os.pretty_name.is_empty() {
         "unknown (no os-release found)".to_string()
     } else {
-        format!("{} (id {}, version {})", f.os.pretty_name, f.os.id, f.os.version_id)
+        format!(
+            "{} (id {}, version {})",
+            f.os.pretty_name, f.os.id, f.os.version_id
+        )
     };
     let _ = writeln!(s, "  OS:      {os}");
     let _ = writeln!(s, "  Kernel:  {}", f.os.kernel);

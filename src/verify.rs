@@ -227,8 +227,21 @@ fn service_checks(facts: &Facts, name: &str) -> Vec<Check> {
         format!("{service} is active, main process {pid}"),
         format!("{service} is not running (state {state})"),
     ));
-    if let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) {
-        let amb = status_mask(&status, "CapAmb:").unwrap_or(0);
+    // With Type=simple, `systemctl restart` returns once the process is forked, before systemd
+    // has set its credentials and executed the binary: give it a moment to get there.
+    let ambient = || {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        status_mask(&status, "CapAmb:")
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    let mut amb = ambient();
+    while amb.is_some_and(|a| a & (1 << CAP_NET_BIND_SERVICE) == 0)
+        && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        amb = ambient();
+    }
+    if let Some(amb) = amb {
         out.push(check(
             "process",
             amb & (1 << CAP_NET_BIND_SERVICE) != 0,

@@ -78,18 +78,19 @@ impl Container {
             .arg(&self.state)
     }
 
-    /// Boots the container with a probe that records `unit`'s state, process and sockets.
-    fn boot(&self, unit: &str) -> (String, String, String) {
+    /// Boots the container with a probe unit, ordered after `after`, that runs `script` (no
+    /// single quotes) with /out for results and lowport's own binary at /lowport/lowport, then
+    /// powers the container off.
+    fn boot_with(&self, after: &str, script: &str) {
         let probe = format!(
-            "[Unit]\nAfter={unit}\n[Service]\nType=oneshot\nExecStart=/bin/sh -c 'sleep 0.5; \
-             systemctl is-active {unit} > /out/active; P=$(systemctl show -p MainPID --value {unit}); \
-             grep -E \"^(Uid|CapAmb)\" /proc/$P/status > /out/status; ss -ltnH > /out/listen'\n\
+            "[Unit]\nAfter={after}\n[Service]\nType=oneshot\nExecStart=/bin/sh -c '{script}'\n\
              ExecStartPost=/bin/systemctl --no-block poweroff\n"
         );
         std::fs::write(self.root.join("etc/systemd/system/probe.service"), probe).unwrap();
-        for f in ["active", "status", "listen"] {
-            let _ = std::fs::remove_file(self.out.join(f));
+        for f in std::fs::read_dir(&self.out).unwrap().flatten() {
+            std::fs::remove_file(f.path()).unwrap();
         }
+        let bin_dir = Path::new(BIN).parent().unwrap();
         let status = Command::new("timeout")
             .args(["60", "systemd-nspawn", "-D"])
             .arg(&self.root)
@@ -101,6 +102,7 @@ impl Container {
                 "-q",
             ])
             .arg(format!("--bind={}:/out", self.out.display()))
+            .arg(format!("--bind-ro={}:/lowport", bin_dir.display()))
             .args([
                 "-b",
                 "systemd.unit=multi-user.target",
@@ -114,8 +116,28 @@ impl Container {
             String::from_utf8_lossy(&status.stderr)
         );
         std::fs::remove_file(self.root.join("etc/systemd/system/probe.service")).unwrap();
-        let read = |f: &str| std::fs::read_to_string(self.out.join(f)).unwrap_or_default();
-        (read("active"), read("status"), read("listen"))
+    }
+
+    fn read(&self, file: &str) -> String {
+        std::fs::read_to_string(self.out.join(file)).unwrap_or_default()
+    }
+
+    /// Boots the container and records `unit`'s state, its process's ids and ambient
+    /// capabilities, and the listening sockets.
+    fn boot(&self, unit: &str) -> (String, String, String) {
+        self.boot_with(
+            unit,
+            &format!(
+                "sleep 0.5; systemctl is-active {unit} > /out/active; \
+                 P=$(systemctl show -p MainPID --value {unit}); \
+                 grep -E \"^(Uid|CapAmb)\" /proc/$P/status > /out/status; ss -ltnH > /out/listen"
+            ),
+        );
+        (
+            self.read("active"),
+            self.read("status"),
+            self.read("listen"),
+        )
     }
 }
 
@@ -384,5 +406,52 @@ fn rollback_will_not_drop_accounts_added_since_unless_forced() {
     assert!(
         passwd.contains("\nlater:") && passwd.contains("\nlpsvc:"),
         "nothing was undone"
+    );
+}
+
+#[test]
+fn inside_a_running_systemd_it_reloads_starts_verifies_the_process_and_rolls_back() {
+    if !is_root_or_skip(
+        "inside_a_running_systemd_it_reloads_starts_verifies_the_process_and_rolls_back",
+    ) {
+        return;
+    }
+    let c = Container::new();
+    // lowport itself runs inside the booted container, where systemd is PID 1: the live path.
+    let apply: Vec<&str> = apply_args().into_iter().filter(|a| *a != "--yes").collect();
+    let script = format!(
+        "L=/lowport/lowport; $L --state-dir /var/lib/lowport {} --yes > /out/apply.txt 2>&1; \
+         echo $? > /out/apply.rc; systemctl is-active echo80.service > /out/active; \
+         P=$(systemctl show -p MainPID --value echo80.service); grep CapAmb /proc/$P/status > /out/status; \
+         $L --state-dir /var/lib/lowport rollback --last --yes > /out/rollback.txt 2>&1; \
+         echo $? > /out/rollback.rc; systemctl is-active echo80.service > /out/after; \
+         ls /etc/systemd/system > /out/units",
+        apply.join(" ")
+    );
+    c.boot_with("multi-user.target", &script);
+    let applied = c.read("apply.txt");
+    assert_eq!(c.read("apply.rc").trim(), "0", "{applied}");
+    assert!(
+        applied.contains("runs: systemctl restart echo80.service"),
+        "{applied}"
+    );
+    assert!(applied.contains("ok   running"), "{applied}");
+    assert!(
+        applied.contains("holds cap_net_bind_service in its ambient set"),
+        "{applied}"
+    );
+    assert_eq!(c.read("active").trim(), "active");
+    assert!(c.read("status").contains("CapAmb:\t0000000000000400"));
+    assert_eq!(
+        c.read("rollback.rc").trim(),
+        "0",
+        "{}",
+        c.read("rollback.txt")
+    );
+    assert_ne!(c.read("after").trim(), "active", "stopped by the rollback");
+    assert!(
+        !c.read("units").contains("echo80.service"),
+        "{}",
+        c.read("units")
     );
 }

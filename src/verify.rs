@@ -202,55 +202,67 @@ fn service_checks(facts: &Facts, name: &str) -> Vec<Check> {
         });
         return out;
     }
-    let show = std::process::Command::new("systemctl")
-        .args([
-            "show",
-            "-p",
-            "ActiveState",
-            "-p",
-            "MainPID",
-            "--value",
-            &service,
-        ])
-        .output();
-    let text = show
-        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-        .unwrap_or_default();
-    let mut lines = text.lines();
-    let (pid, state) = (
-        lines.next().unwrap_or("0").to_string(),
-        lines.next().unwrap_or("").to_string(),
-    );
-    out.push(check(
-        "running",
-        state == "active" && pid != "0",
-        format!("{service} is active, main process {pid}"),
-        format!("{service} is not running (state {state})"),
-    ));
+    let show = || {
+        let out = std::process::Command::new("systemctl")
+            .args([
+                "show",
+                "-p",
+                "MainPID",
+                "-p",
+                "ActiveState",
+                "--value",
+                &service,
+            ])
+            .output();
+        let text = out
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default();
+        let mut lines = text.lines();
+        let pid = lines.next().unwrap_or("0").to_string();
+        (pid, lines.next().unwrap_or("").to_string())
+    };
+    let (pid, _) = show();
     // With Type=simple, `systemctl restart` returns once the process is forked, before systemd
     // has set its credentials and executed the binary: give it a moment to get there.
     let ambient = || {
         let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
         status_mask(&status, "CapAmb:")
     };
+    let has = |a: u64| a & (1 << CAP_NET_BIND_SERVICE) != 0;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
     let mut amb = ambient();
-    while amb.is_some_and(|a| a & (1 << CAP_NET_BIND_SERVICE) == 0)
-        && std::time::Instant::now() < deadline
-    {
+    while amb.is_some_and(|a| !has(a)) && std::time::Instant::now() < deadline {
         std::thread::sleep(std::time::Duration::from_millis(50));
         amb = ambient();
     }
-    if let Some(amb) = amb {
-        out.push(check(
+    // "active" is reported as soon as a simple service is forked: only a process that is still
+    // the same main process a moment later really runs.
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let (pid_after, state) = show();
+    out.push(check(
+        "running",
+        state == "active" && pid != "0" && pid_after == pid,
+        format!("{service} is active and its main process {pid} kept running"),
+        format!(
+            "{service} is not running steadily (state {state}, main process {pid} then {pid_after})"
+        ),
+    ));
+    out.push(match amb {
+        Some(a) => check(
             "process",
-            amb & (1 << CAP_NET_BIND_SERVICE) != 0,
+            has(a),
             format!(
-                "process {pid} holds cap_net_bind_service in its ambient set (CapAmb {amb:016x})"
+                "process {pid} holds cap_net_bind_service in its ambient set (CapAmb {a:016x})"
             ),
-            format!("process {pid} lacks cap_net_bind_service (CapAmb {amb:016x})"),
-        ));
-    }
+            format!("process {pid} lacks cap_net_bind_service (CapAmb {a:016x})"),
+        ),
+        None => check(
+            "process",
+            false,
+            String::new(),
+            format!("process {pid} exited before it could be checked"),
+        ),
+    });
     out
 }
 

@@ -455,3 +455,31 @@ fn inside_a_running_systemd_it_reloads_starts_verifies_the_process_and_rolls_bac
         c.read("units")
     );
 }
+
+#[test]
+fn inside_a_running_systemd_a_service_that_does_not_start_is_rolled_back() {
+    if !is_root_or_skip("inside_a_running_systemd_a_service_that_does_not_start_is_rolled_back") {
+        return;
+    }
+    let c = Container::new();
+    let passwd = std::fs::read(c.root.join("etc/passwd")).unwrap();
+    // socat refuses an unknown address type and exits at once.
+    let script = "/lowport/lowport --state-dir /var/lib/lowport apply --method systemd \
+                  --binary /usr/bin/socat --arg NOSUCH:1 --arg STDOUT --port 80 --service broken \
+                  --user lpsvc --yes > /out/apply.txt 2>&1; echo $? > /out/apply.rc; \
+                  ls /etc/systemd/system > /out/units";
+    c.boot_with("multi-user.target", script);
+    let applied = c.read("apply.txt");
+    assert_eq!(c.read("apply.rc").trim(), "4", "{applied}");
+    assert!(applied.contains("FAIL running"), "{applied}");
+    assert!(
+        applied.contains("every change was rolled back"),
+        "{applied}"
+    );
+    assert!(!c.read("units").contains("broken.service"));
+    assert_eq!(
+        std::fs::read(c.root.join("etc/passwd")).unwrap(),
+        passwd,
+        "user removed again"
+    );
+}

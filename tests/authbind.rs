@@ -134,3 +134,65 @@ fn static_binaries_are_refused_with_the_reason_and_high_ports_get_the_bang() {
     assert_eq!(plan["steps"][1]["action"]["mode"], "0500");
     assert_eq!(plan["steps"][1]["action"]["owner"], "nobody");
 }
+
+#[test]
+fn verify_binds_through_authbind_as_the_user() {
+    if !is_root_or_skip("verify_binds_through_authbind_as_the_user") {
+        return;
+    }
+    let t = TestEnv::new();
+    t.install(Path::new("/usr/bin/socat"), "usr/bin/socat");
+    // A copy nobody may execute: verify runs itself as nobody under `authbind --deep`.
+    let me = t.install(Path::new(BIN), "opt/lowport");
+    let me = t.host(&me);
+    let ns = Netns::new();
+    t.lowport()
+        .args([
+            "apply",
+            "--method",
+            "authbind",
+            "--binary",
+            "/usr/bin/socat",
+            "--user",
+            "nobody",
+        ])
+        .args(["--port", "80", "--yes"])
+        .run()
+        .code(0);
+    // On the host's /etc/authbind (here the root's, mounted over it), verify really binds.
+    let dir = t.root.join("etc/authbind");
+    let verify = |port: &str| {
+        let out = ns.exec(&[
+            "unshare",
+            "-m",
+            "sh",
+            "-c",
+            "mount --bind \"$1\" /etc/authbind && shift && exec \"$@\"",
+            "sh",
+            dir.to_str().unwrap(),
+            me.to_str().unwrap(),
+            "verify",
+            "--authbind",
+            "--user",
+            "nobody",
+            "--port",
+            port,
+        ]);
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let (code, text) = verify("80");
+    assert_eq!(code, Some(0), "{text}");
+    assert!(
+        text.contains("user nobody bound port 80 through authbind --deep"),
+        "{text}"
+    );
+    let (code, text) = verify("81");
+    assert_eq!(code, Some(8), "{text}");
+    assert!(
+        text.contains("could not bind port 81 through authbind"),
+        "{text}"
+    );
+}

@@ -54,6 +54,13 @@ pub(crate) fn gather(cli: &Cli, req: &Request, listeners: bool) -> Result<Facts>
         ports: grant_ports(&req.ports),
         listeners,
         service: req.service_name(),
+        // Every account a method may ask about: the named ones, the service's default user,
+        // and nobody (the default proof user).
+        users: [req.user.clone(), req.service_name(), Some("nobody".into())]
+            .into_iter()
+            .flatten()
+            .collect(),
+        groups: req.group.iter().cloned().collect(),
     };
     facts::gather(&root(cli)?, &probe)
 }

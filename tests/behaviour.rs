@@ -374,6 +374,9 @@ fn methods_assess_another_host_from_its_facts() {
     facts["init"] =
         serde_json::json!({ "pid1": "systemd", "systemd": true, "systemd_version": 219 });
     facts["tools"]["systemctl"] = "/usr/bin/systemctl".into();
+    // And no `nobody` in its user database: methods judge accounts from the facts, not from here.
+    assert!(facts["accounts"]["users"]["nobody"].is_object());
+    facts["accounts"]["users"]["nobody"] = serde_json::Value::Null;
     let file = t.state.with_file_name("old-host.json");
     std::fs::write(&file, facts.to_string()).unwrap();
     let out = t
@@ -396,6 +399,11 @@ fn methods_assess_another_host_from_its_facts() {
     };
     assert!(blockers("systemd").contains("systemd 219 is too old"));
     assert!(blockers("sysctl").contains("needs Linux 4.11"));
+    assert!(
+        blockers("sysctl").contains("user 'nobody'"),
+        "{}",
+        blockers("sysctl")
+    );
     std::fs::write(&file, "{}").unwrap();
     t.lowport()
         .args(["methods", "--facts"])

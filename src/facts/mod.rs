@@ -83,6 +83,8 @@ pub struct Facts {
     pub unprivileged_port_start_files: Vec<SysctlSetting>,
     pub binary: Option<BinaryFacts>,
     pub service: Option<ServiceUnit>,
+    #[serde(default)]
+    pub accounts: Accounts,
     pub ports: Vec<u16>,
     pub listeners: Vec<Listener>,
 }
@@ -144,6 +146,33 @@ pub struct Probe {
     pub listeners: bool,
     /// The systemd service to look up.
     pub service: Option<String>,
+    /// User and group names the request refers to, looked up in the target's account database.
+    pub users: Vec<String>,
+    pub groups: Vec<String>,
+}
+
+/// The accounts a request refers to, as the target system's user database has them, so that
+/// methods judge them from facts (possibly another host's) rather than from this machine.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Accounts {
+    /// User name → the account, or null when there is no such user.
+    pub users: BTreeMap<String, Option<users::Account>>,
+    /// Group name → gid, or null when there is no such group.
+    pub groups: BTreeMap<String, Option<u32>>,
+}
+
+impl Accounts {
+    pub fn user(&self, name: &str) -> Option<&users::Account> {
+        self.users.get(name).and_then(Option::as_ref)
+    }
+
+    pub fn group_gid(&self, name: &str) -> Option<u32> {
+        // root is gid 0 on every Linux system.
+        if name == "root" {
+            return Some(0);
+        }
+        self.groups.get(name).copied().flatten()
+    }
 }
 
 /// The marker lowport puts on the first line of the units it writes.
@@ -287,6 +316,18 @@ pub fn gather(root: &Root, probe: &Probe) -> Result<Facts> {
         bounding_set_has_net_bind_service: bounding_has(caps::CAP_NET_BIND_SERVICE),
         unprivileged_port_start_files: sysctl_settings(root, UNPRIVILEGED_PORT_START),
         binary,
+        accounts: Accounts {
+            users: probe
+                .users
+                .iter()
+                .map(|u| (u.clone(), db.user(u)))
+                .collect(),
+            groups: probe
+                .groups
+                .iter()
+                .map(|g| (g.clone(), db.group_gid(g)))
+                .collect(),
+        },
         service: probe.service.as_ref().map(|name| {
             let path = binary::unit_file(root, &format!("{name}.service"));
             let first = path.as_ref().and_then(|p| {

@@ -13,6 +13,8 @@ pub struct Account {
     pub gid: u32,
     /// Supplementary groups (gids) the user is a member of.
     pub groups: Vec<u32>,
+    /// The primary group's name, when the group database has it.
+    pub group: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -111,6 +113,7 @@ impl UserDb {
             g
         };
         Some(Account {
+            group: self.group_name(gid),
             name: name.to_string(),
             uid,
             gid,

@@ -5,7 +5,6 @@ use std::path::PathBuf;
 use super::{Check, Meta, Method, Request, Risk};
 use crate::facts::Facts;
 use crate::facts::elf::ExecKind;
-use crate::facts::users::UserDb;
 use crate::plan::Action;
 use crate::verify::Target;
 
@@ -40,7 +39,7 @@ impl Method for Authbind {
             None => c
                 .input
                 .push("the user the service runs as: --user NAME".into()),
-            Some(u) if UserDb::new(&facts.root()).user(u).is_none() => {
+            Some(u) if facts.accounts.user(u).is_none() => {
                 c.input.push(format!(
                     "user '{u}' does not exist; create it or give another --user"
                 ));

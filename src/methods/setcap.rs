@@ -4,7 +4,6 @@ use super::{Check, Meta, Method, Request, Risk};
 use crate::facts::Facts;
 use crate::facts::caps::CAP_NET_BIND_SERVICE;
 use crate::facts::elf::ExecKind;
-use crate::facts::users::UserDb;
 use crate::plan::Action;
 use crate::verify::Target;
 
@@ -55,7 +54,7 @@ impl Method for Setcap {
                     .into(),
             );
         }
-        let db = UserDb::new(&facts.root());
+        let db = &facts.accounts;
         if let Some(g) = &req.group
             && db.group_gid(g).is_none()
         {

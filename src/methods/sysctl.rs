@@ -43,10 +43,7 @@ impl Method for Sysctl {
         let mut c = Check::default();
         c.grant_ports(req, true);
         let prober = req.user.as_deref().unwrap_or(DEFAULT_PROBE_USER);
-        if crate::facts::users::UserDb::new(&facts.root())
-            .user(prober)
-            .is_none()
-        {
+        if facts.accounts.user(prober).is_none() {
             // A user the operator named is bad input; the default one missing is the host's state.
             let list = if req.user.is_some() {
                 &mut c.input

@@ -5,7 +5,6 @@ use std::fmt::Write;
 use std::path::{Path, PathBuf};
 
 use super::{Check, Meta, Method, Request, Risk};
-use crate::facts::users::UserDb;
 use crate::facts::{Facts, UNIT_MARKER};
 use crate::plan::Action;
 use crate::verify::Target;
@@ -137,10 +136,9 @@ fn unit_text(facts: &Facts, req: &Request, name: &str) -> String {
 /// `--group`, else the user's primary group, else (for a user lowport creates with
 /// `--user-group`) the group of the same name.
 fn group_of(facts: &Facts, req: &Request, user: &str) -> String {
-    let db = UserDb::new(&facts.root());
     req.group
         .clone()
-        .or_else(|| db.user(user).and_then(|a| db.group_name(a.gid)))
+        .or_else(|| facts.accounts.user(user).and_then(|a| a.group.clone()))
         .unwrap_or_else(|| user.to_string())
 }
 
@@ -201,7 +199,7 @@ impl Method for Systemd {
             c.input
                 .push("the binary to run: --binary PATH or --binary NAME".into());
         }
-        let db = UserDb::new(&facts.root());
+        let db = &facts.accounts;
         // A drop-in without --user keeps the vendor unit's own User=.
         let creates =
             user_of(req).filter(|u| !(drop_in && req.user.is_none()) && db.user(u).is_none());
@@ -275,7 +273,7 @@ impl Method for Systemd {
         let mut out = Vec::new();
         let drop_in = unit.path.is_some() && !unit.ours;
         if let Some(u) = user_of(req).filter(|_| !(drop_in && req.user.is_none()))
-            && UserDb::new(&facts.root()).user(&u).is_none()
+            && facts.accounts.user(&u).is_none()
         {
             out.push(Action::CreateUser { name: u });
         }

@@ -15,8 +15,9 @@ use crate::apply::{Event, Outcome};
 use crate::facts::binary::BinaryFacts;
 use crate::facts::elf::ExecKind;
 use crate::facts::mounts::Mount;
+use crate::facts::users::Account;
 use crate::facts::users::UserDb;
-use crate::facts::{Facts, Init, Os, ServiceUnit};
+use crate::facts::{Accounts, Facts, Init, Os, ServiceUnit};
 use crate::methods::{self, Request, Risk};
 use crate::plan::{Action, FileState, Plan, State, Step, action};
 use crate::root::Root;
@@ -53,6 +54,24 @@ fn facts(binary: Option<ExecKind>) -> Facts {
         kernel_no_file_caps: false,
         bounding_set_has_net_bind_service: true,
         unprivileged_port_start_files: Vec::new(),
+        accounts: Accounts {
+            users: [
+                ("fabio".to_string(), None),
+                (
+                    "nobody".to_string(),
+                    Some(Account {
+                        name: "nobody".into(),
+                        uid: 65534,
+                        gid: 65534,
+                        groups: vec![65534],
+                        group: Some("nogroup".into()),
+                    }),
+                ),
+            ]
+            .into_iter()
+            .collect(),
+            groups: BTreeMap::new(),
+        },
         service: Some(ServiceUnit {
             name: "fabio".into(),
             path: None,

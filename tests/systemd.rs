@@ -483,3 +483,57 @@ fn inside_a_running_systemd_a_service_that_does_not_start_is_rolled_back() {
         "user removed again"
     );
 }
+
+#[test]
+fn inside_a_running_systemd_a_drop_in_lets_an_existing_unit_bind_80() {
+    if !is_root_or_skip("inside_a_running_systemd_a_drop_in_lets_an_existing_unit_bind_80") {
+        return;
+    }
+    let c = Container::new();
+    // A unit someone else wrote: socat as nobody on port 80, which fails without a grant.
+    let unit = "[Unit]\nDescription=vendor echo\n[Service]\nExecStart=/usr/bin/socat TCP-LISTEN:80,fork,reuseaddr EXEC:/bin/cat\nUser=nobody\n[Install]\nWantedBy=multi-user.target\n";
+    std::fs::write(c.root.join("etc/systemd/system/vendor80.service"), unit).unwrap();
+    let script = "L=/lowport/lowport; systemctl start vendor80.service; sleep 0.3; \
+                  systemctl is-active vendor80.service > /out/before; \
+                  $L --state-dir /var/lib/lowport apply --method systemd --service vendor80 --port 80 \
+                  --yes > /out/apply.txt 2>&1; echo $? > /out/apply.rc; \
+                  systemctl is-active vendor80.service > /out/active; \
+                  $L --state-dir /var/lib/lowport rollback --last --yes > /out/rollback.txt 2>&1; \
+                  echo $? > /out/rollback.rc; sleep 0.3; systemctl is-active vendor80.service > /out/after; \
+                  ls /etc/systemd/system > /out/units";
+    c.boot_with("multi-user.target", script);
+    assert_ne!(
+        c.read("before").trim(),
+        "active",
+        "no grant: the bind fails"
+    );
+    let applied = c.read("apply.txt");
+    assert_eq!(c.read("apply.rc").trim(), "0", "{applied}");
+    assert!(
+        applied.contains("vendor80.service.d/50-lowport.conf"),
+        "{applied}"
+    );
+    assert!(
+        applied.contains("holds cap_net_bind_service in its ambient set"),
+        "{applied}"
+    );
+    assert_eq!(c.read("active").trim(), "active");
+    assert_eq!(
+        c.read("rollback.rc").trim(),
+        "0",
+        "{}",
+        c.read("rollback.txt")
+    );
+    assert_ne!(
+        c.read("after").trim(),
+        "active",
+        "without the drop-in it fails again"
+    );
+    assert!(
+        !c.read("units").contains("vendor80.service.d"),
+        "{}",
+        c.read("units")
+    );
+    let kept = std::fs::read_to_string(c.root.join("etc/systemd/system/vendor80.service")).unwrap();
+    assert_eq!(kept, unit, "the vendor file was never touched");
+}

@@ -54,12 +54,7 @@ pub(crate) fn gather(cli: &Cli, req: &Request, listeners: bool) -> Result<Facts>
         ports: grant_ports(&req.ports),
         listeners,
         service: req.service_name(),
-        // Every account a method may ask about: the named ones, the service's default user,
-        // and nobody (the default proof user).
-        users: [req.user.clone(), req.service_name(), Some("nobody".into())]
-            .into_iter()
-            .flatten()
-            .collect(),
+        users: methods::accounts_for(req),
         groups: req.group.iter().cloned().collect(),
     };
     facts::gather(&root(cli)?, &probe)
@@ -361,8 +356,9 @@ pub fn carry_out(cli: &Cli, p: &Plan, f: &mut Facts, a: How) -> Result<Exit> {
     }
     confirm(p, a.yes || a.dry_run, a.accept_risk || a.dry_run)?;
     let lock = state.lock()?;
-    state.ensure_no_unfinished()?;
     if a.dry_run {
+        // The real run checks this under the lock in `apply_verified`.
+        state.ensure_no_unfinished()?;
         if a.json {
             print_json(
                 &json!({ "format_version": FORMAT_VERSION, "outcome": { "status": "dry_run" }, "plan": p }),

@@ -217,6 +217,12 @@ pub trait Method: Sync {
     /// What `verify` must prove once the actions ran.
     fn target(&self, facts: &Facts, req: &Request) -> Target;
 
+    /// User names, beyond the request's own `--user`, whose accounts the check looks at; they
+    /// are looked up once, as facts.
+    fn accounts(&self, _req: &Request) -> Vec<String> {
+        Vec::new()
+    }
+
     fn id(&self) -> &'static str {
         self.meta().id
     }
@@ -235,6 +241,18 @@ pub trait Method: Sync {
 }
 
 pub use authbind::byport as authbind_file;
+
+/// Every user name the request's method (or, without one, any method) needs as a fact. Only
+/// these are looked up: a name-service lookup loads the NSS modules, which is not free.
+pub fn accounts_for(req: &Request) -> Vec<String> {
+    let mut names: Vec<String> = req.user.iter().cloned().collect();
+    for m in CATALOG.iter().filter(|m| req.method.is_empty() || m.id() == req.method) {
+        names.extend(m.accounts(req));
+    }
+    names.sort();
+    names.dedup();
+    names
+}
 
 pub fn all() -> &'static [&'static dyn Method] {
     CATALOG

@@ -39,6 +39,10 @@ impl Method for Sysctl {
         &META
     }
 
+    fn accounts(&self, _req: &Request) -> Vec<String> {
+        vec![DEFAULT_PROBE_USER.into()]
+    }
+
     fn check(&self, facts: &Facts, req: &Request) -> Check {
         let mut c = Check::default();
         c.grant_ports(req, true);

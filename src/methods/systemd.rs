@@ -166,6 +166,10 @@ impl Method for Systemd {
         &META
     }
 
+    fn accounts(&self, req: &Request) -> Vec<String> {
+        user_of(req).into_iter().collect()
+    }
+
     fn check(&self, facts: &Facts, req: &Request) -> Check {
         let mut c = Check::default();
         c.grant_ports(req, false);

@@ -16,16 +16,18 @@ fn perl_bind(port: u16) -> String {
 }
 
 /// Runs `argv` as nobody in `ns`, with `authbind_dir` mounted over /etc/authbind.
-fn as_nobody_with(ns: &Netns, authbind_dir: &Path, argv: &[&str]) -> String {
+/// Runs `argv` in `ns` and a private mount namespace where `authbind_dir` is /etc/authbind.
+fn with_authbind_dir(ns: &Netns, authbind_dir: &Path, argv: &[&str]) -> std::process::Output {
+    let script = "mount --bind \"$1\" /etc/authbind && shift && exec \"$@\"";
     let dir = authbind_dir.to_str().unwrap();
+    let mut cmd = vec!["unshare", "-m", "sh", "-c", script, "sh", dir];
+    cmd.extend(argv);
+    ns.exec(&cmd)
+}
+
+/// Runs `argv` as nobody with `authbind_dir` as /etc/authbind; returns its output.
+fn as_nobody_with(ns: &Netns, authbind_dir: &Path, argv: &[&str]) -> String {
     let mut cmd = vec![
-        "unshare",
-        "-m",
-        "sh",
-        "-c",
-        "mount --bind \"$1\" /etc/authbind && shift && exec \"$@\"",
-        "sh",
-        dir,
         "setpriv",
         "--reuid",
         "nobody",
@@ -34,7 +36,7 @@ fn as_nobody_with(ns: &Netns, authbind_dir: &Path, argv: &[&str]) -> String {
         "--clear-groups",
     ];
     cmd.extend(argv);
-    let out = ns.exec(&cmd);
+    let out = with_authbind_dir(ns, authbind_dir, &cmd);
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
@@ -162,22 +164,17 @@ fn verify_binds_through_authbind_as_the_user() {
     // On the host's /etc/authbind (here the root's, mounted over it), verify really binds.
     let dir = t.root.join("etc/authbind");
     let verify = |port: &str| {
-        let out = ns.exec(&[
-            "unshare",
-            "-m",
-            "sh",
-            "-c",
-            "mount --bind \"$1\" /etc/authbind && shift && exec \"$@\"",
-            "sh",
-            dir.to_str().unwrap(),
-            me.to_str().unwrap(),
+        let me = me.to_str().unwrap();
+        let argv = [
+            me,
             "verify",
             "--authbind",
             "--user",
             "nobody",
             "--port",
             port,
-        ]);
+        ];
+        let out = with_authbind_dir(&ns, &dir, &argv);
         (
             out.status.code(),
             String::from_utf8_lossy(&out.stdout).into_owned(),

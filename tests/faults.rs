@@ -18,6 +18,20 @@ struct Scenario {
 }
 
 impl Scenario {
+    /// `lowport apply ARGS` in a fresh network namespace over `t`.
+    fn new(t: TestEnv, args: &[&str], live: &'static [&'static str]) -> Scenario {
+        let apply = std::iter::once("apply")
+            .chain(args.iter().copied())
+            .map(String::from)
+            .collect();
+        Scenario {
+            t,
+            ns: Netns::new(),
+            apply,
+            live,
+        }
+    }
+
     /// Everything the scenario's plan can touch: files, the sysctl, and the live state.
     fn state(&self) -> (std::collections::BTreeMap<PathBuf, FileSnap>, String) {
         let mut live = self.ns.sysctl();
@@ -108,25 +122,21 @@ fn setcap_with_group_restores_everything_at_every_step() {
     let t = TestEnv::new();
     let app = t.install(Path::new("/usr/bin/true"), "srv/bin/app");
     setxattr(&t.host(&app), "user.origin", b"vendor");
-    let apply = [
-        "apply",
-        "--method",
-        "setcap",
-        "--binary",
-        app.to_str().unwrap(),
-        "--port",
-        "80",
-    ]
-    .iter()
-    .chain(&["--group", "nogroup", "--yes"])
-    .map(|s| s.to_string())
-    .collect();
-    Scenario {
+    Scenario::new(
         t,
-        ns: Netns::new(),
-        apply,
-        live: &[],
-    }
+        &[
+            "--method",
+            "setcap",
+            "--binary",
+            app.to_str().unwrap(),
+            "--port",
+            "80",
+            "--group",
+            "nogroup",
+            "--yes",
+        ],
+        &[],
+    )
     .run_all(2);
 }
 
@@ -148,24 +158,18 @@ fn sysctl_replacing_a_file_restores_everything_at_every_step() {
     set_mode(&file, 0o640);
     std::os::unix::fs::chown(&file, Some(65534), Some(65534)).unwrap();
     setxattr(&file, "user.note", b"keep me");
-    let apply = [
-        "apply",
-        "--method",
-        "sysctl",
-        "--port",
-        "80",
-        "--yes",
-        "--accept-risk",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    Scenario {
+    Scenario::new(
         t,
-        ns: Netns::new(),
-        apply,
-        live: &[],
-    }
+        &[
+            "--method",
+            "sysctl",
+            "--port",
+            "80",
+            "--yes",
+            "--accept-risk",
+        ],
+        &[],
+    )
     .run_all(2);
 }
 
@@ -180,42 +184,33 @@ fn systemd_unit_with_a_new_user_restores_everything_at_every_step() {
     }
     let app = t.install(Path::new("/usr/bin/true"), "usr/local/bin/app");
     // useradd, the unit, its enable link: three steps, every account file restored exactly.
-    let apply = [
-        "apply",
-        "--method",
-        "systemd",
-        "--binary",
-        app.to_str().unwrap(),
-        "--port",
-        "80",
-    ]
-    .iter()
-    .chain(&["--user", "lpfault", "--yes"])
-    .map(|s| s.to_string())
-    .collect();
-    Scenario {
+    Scenario::new(
         t,
-        ns: Netns::new(),
-        apply,
-        live: &[],
-    }
+        &[
+            "--method",
+            "systemd",
+            "--binary",
+            app.to_str().unwrap(),
+            "--port",
+            "80",
+            "--user",
+            "lpfault",
+            "--yes",
+        ],
+        &[],
+    )
     .run_all(3);
 }
 
 fn redirect_scenario(method: &str, live: &'static [&'static str], steps: usize) {
     let t = TestEnv::new();
-    let apply = [
-        "apply", "--method", method, "--port", "80:8080", "--port", "443:8443", "--yes",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    Scenario {
+    Scenario::new(
         t,
-        ns: Netns::new(),
-        apply,
+        &[
+            "--method", method, "--port", "80:8080", "--port", "443:8443", "--yes",
+        ],
         live,
-    }
+    )
     .run_all(steps);
 }
 
@@ -248,24 +243,22 @@ fn authbind_restores_everything_at_every_step() {
     }
     let t = TestEnv::new();
     t.install(Path::new("/usr/bin/socat"), "usr/bin/socat");
-    let apply = [
-        "apply",
-        "--method",
-        "authbind",
-        "--binary",
-        "/usr/bin/socat",
-        "--user",
-        "nobody",
-    ]
-    .iter()
-    .chain(&["--port", "80", "--port", "873", "--yes"])
-    .map(|s| s.to_string())
-    .collect();
-    Scenario {
+    Scenario::new(
         t,
-        ns: Netns::new(),
-        apply,
-        live: &[],
-    }
+        &[
+            "--method",
+            "authbind",
+            "--binary",
+            "/usr/bin/socat",
+            "--user",
+            "nobody",
+            "--port",
+            "80",
+            "--port",
+            "873",
+            "--yes",
+        ],
+        &[],
+    )
     .run_all(2);
 }

@@ -246,7 +246,10 @@ pub use authbind::byport as authbind_file;
 /// these are looked up: a name-service lookup loads the NSS modules, which is not free.
 pub fn accounts_for(req: &Request) -> Vec<String> {
     let mut names: Vec<String> = req.user.iter().cloned().collect();
-    for m in CATALOG.iter().filter(|m| req.method.is_empty() || m.id() == req.method) {
+    for m in CATALOG
+        .iter()
+        .filter(|m| req.method.is_empty() || m.id() == req.method)
+    {
         names.extend(m.accounts(req));
     }
     names.sort();

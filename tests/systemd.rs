@@ -537,3 +537,32 @@ fn inside_a_running_systemd_a_drop_in_lets_an_existing_unit_bind_80() {
     let kept = std::fs::read_to_string(c.root.join("etc/systemd/system/vendor80.service")).unwrap();
     assert_eq!(kept, unit, "the vendor file was never touched");
 }
+
+#[test]
+fn private_users_really_breaks_the_bind_and_verify_says_so() {
+    if !is_root_or_skip("private_users_really_breaks_the_bind_and_verify_says_so") {
+        return;
+    }
+    let c = Container::new();
+    c.lowport().args(apply_args()).run().code(0);
+    // An operator adds PrivateUsers=yes in a drop-in of their own.
+    let dropin = c.root.join("etc/systemd/system/echo80.service.d");
+    std::fs::create_dir_all(&dropin).unwrap();
+    std::fs::write(
+        dropin.join("90-operator.conf"),
+        "[Service]\nPrivateUsers=yes\n",
+    )
+    .unwrap();
+    c.lowport()
+        .args(["verify", "--service", "echo80", "--port", "80"])
+        .run()
+        .code(8)
+        .stdout_has("FAIL private-users");
+    let (active, _, listen) = c.boot(UNIT);
+    assert_ne!(
+        active.trim(),
+        "active",
+        "the capability no longer counts for the host's ports"
+    );
+    assert!(!listen.contains(":80 "), "{listen}");
+}

@@ -221,7 +221,13 @@ fn service_checks(facts: &Facts, name: &str) -> Vec<Check> {
         let pid = lines.next().unwrap_or("0").to_string();
         (pid, lines.next().unwrap_or("").to_string())
     };
-    let (pid, _) = show();
+    // Right after a start, systemd may not have recorded the main process yet.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    let (mut pid, _) = show();
+    while pid == "0" && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        pid = show().0;
+    }
     // With Type=simple, `systemctl restart` returns once the process is forked, before systemd
     // has set its credentials and executed the binary: give it a moment to get there.
     let ambient = || {
@@ -229,7 +235,6 @@ fn service_checks(facts: &Facts, name: &str) -> Vec<Check> {
         status_mask(&status, "CapAmb:")
     };
     let has = |a: u64| a & (1 << CAP_NET_BIND_SERVICE) != 0;
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
     let mut amb = ambient();
     while amb.is_some_and(|a| !has(a)) && std::time::Instant::now() < deadline {
         std::thread::sleep(std::time::Duration::from_millis(50));

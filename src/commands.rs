@@ -502,26 +502,13 @@ fn verify_cmd(cli: &Cli, a: &VerifyArgs) -> Result<Exit> {
     let mut req = probe_request(a.binary.as_ref(), &a.port);
     req.service.name = a.service.clone();
     let f = gather(cli, &req, false)?;
+    let (ports, redirects) = crate::validate::split_ports(&a.port);
     let target = verify::Target {
-        ports: a
-            .port
-            .iter()
-            .filter_map(|p| match p {
-                PortArg::Grant(n) => Some(*n),
-                PortArg::Redirect { .. } => None,
-            })
-            .collect(),
+        ports,
         user: a.user.clone(),
         binary: a.binary.clone(),
         service: a.service.clone(),
-        redirects: a
-            .port
-            .iter()
-            .filter_map(|p| match p {
-                PortArg::Redirect { public, backend } => Some((*public, *backend)),
-                PortArg::Grant(_) => None,
-            })
-            .collect(),
+        redirects,
         authbind: a.authbind,
     };
     let r = verify::run(&f, &target)?;

@@ -72,6 +72,26 @@ pub fn port_arg(s: &str) -> Result<PortArg, String> {
     }
 }
 
+/// A list of ports separated by spaces or commas, as typed in a form or a prompt.
+pub fn port_list(text: &str) -> Result<Vec<PortArg>, String> {
+    text.split([' ', ','])
+        .filter(|s| !s.is_empty())
+        .map(port_arg)
+        .collect()
+}
+
+/// Ports to grant, and (client port, service port) redirect pairs.
+pub fn split_ports(ports: &[PortArg]) -> (Vec<u16>, Vec<(u16, u16)>) {
+    let (mut grants, mut redirects) = (Vec::new(), Vec::new());
+    for p in ports {
+        match p {
+            PortArg::Grant(n) => grants.push(*n),
+            PortArg::Redirect { public, backend } => redirects.push((*public, *backend)),
+        }
+    }
+    (grants, redirects)
+}
+
 /// User and group names: POSIX portable names (letters, digits, `.`, `_`, `-`), not starting with
 /// `-`, not all digits (that would read as a numeric id), at most 32 characters.
 pub fn account_name(s: &str) -> Result<String, String> {

@@ -123,16 +123,9 @@ fn file_checks(facts: &Facts, b: &BinaryFacts, user: Option<&Account>) -> Vec<Ch
     ));
     if let Some(u) = user {
         let m = b.mode;
-        let can = if u.uid == b.uid {
-            m & 0o100 != 0
-        } else if u.groups.contains(&b.gid) || u.gid == b.gid {
-            m & 0o010 != 0
-        } else {
-            m & 0o001 != 0
-        };
         out.push(check(
             "execute",
-            can || u.uid == 0,
+            u.can_execute(b.uid, b.gid, m),
             format!(
                 "user {} can execute {file} (mode {m:04o} {}:{})",
                 u.name, b.owner, b.group

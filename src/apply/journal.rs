@@ -31,15 +31,8 @@ pub struct Who {
 
 impl Who {
     pub fn current() -> Who {
-        let name = |uid: u32| {
-            if uid == 0 {
-                return "root".to_string();
-            }
-            nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))
-                .ok()
-                .flatten()
-                .map_or_else(|| uid.to_string(), |u| u.name)
-        };
+        let db = crate::facts::users::UserDb::new(&crate::root::Root::new("/".into()));
+        let name = |uid: u32| db.user_name(uid).unwrap_or_else(|| uid.to_string());
         let uid = nix::unistd::geteuid().as_raw();
         // loginuid survives sudo and su, unlike SUDO_USER which any caller can set.
         let login = std::fs::read_to_string("/proc/self/loginuid")

@@ -17,6 +17,23 @@ pub struct Account {
     pub group: Option<String>,
 }
 
+impl Account {
+    /// Whether this account may execute a file with this owner, group and mode; root needs
+    /// any execute bit at all.
+    pub fn can_execute(&self, uid: u32, gid: u32, mode: u32) -> bool {
+        let bit = if self.uid == 0 {
+            0o111
+        } else if self.uid == uid {
+            0o100
+        } else if self.gid == gid || self.groups.contains(&gid) {
+            0o010
+        } else {
+            0o001
+        };
+        mode & bit != 0
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct UserDb {
     root: Root,
@@ -119,5 +136,39 @@ impl UserDb {
             gid,
             groups,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Account;
+
+    fn account(uid: u32, gid: u32, groups: &[u32]) -> Account {
+        Account {
+            name: "u".into(),
+            uid,
+            gid,
+            groups: groups.to_vec(),
+            group: None,
+        }
+    }
+
+    #[test]
+    fn execute_permission_follows_owner_group_other() {
+        let user = account(1000, 1000, &[1000, 27]);
+        assert!(user.can_execute(1000, 0, 0o700), "owner bit");
+        assert!(
+            !user.can_execute(1000, 0, 0o070),
+            "the owner is judged by the owner bits only"
+        );
+        assert!(user.can_execute(0, 27, 0o750), "a supplementary group");
+        assert!(!user.can_execute(0, 50, 0o750), "others have no bit");
+        assert!(user.can_execute(0, 50, 0o751));
+        let root = account(0, 0, &[0]);
+        assert!(
+            root.can_execute(1000, 1000, 0o010),
+            "root needs any execute bit"
+        );
+        assert!(!root.can_execute(1000, 1000, 0o644));
     }
 }

@@ -170,14 +170,7 @@ impl Method for Setcap {
                 .and_then(|g| db.group_gid(g))
                 .unwrap_or(b.gid);
             let uid = if req.group.is_some() { 0 } else { b.uid };
-            let can = if acct.uid == uid {
-                mode & 0o100 != 0
-            } else if acct.groups.contains(&gid) || acct.gid == gid {
-                mode & 0o010 != 0
-            } else {
-                mode & 0o001 != 0
-            };
-            if !can {
+            if !acct.can_execute(uid, gid, mode) {
                 c.blockers.push(format!(
                     "user {u} could not execute {file} (mode {mode:04o}); add {u} to the file's \
                      group or give --group with a group {u} belongs to"

@@ -94,7 +94,7 @@ impl Field {
         self.error = match self.id {
             FieldId::Binary if v.is_empty() => None,
             FieldId::Binary => validate::binary(v).err(),
-            FieldId::Ports => ports(v).err(),
+            FieldId::Ports => validate::port_list(v).err(),
             FieldId::User | FieldId::Group if v.is_empty() => None,
             FieldId::User | FieldId::Group => validate::account_name(v).err(),
             FieldId::Service if v.is_empty() => None,
@@ -104,13 +104,6 @@ impl Field {
                 .find_map(|a| validate::exec_arg(a).err()),
         };
     }
-}
-
-fn ports(text: &str) -> Result<Vec<validate::PortArg>, String> {
-    text.split([' ', ','])
-        .filter(|s| !s.is_empty())
-        .map(validate::port_arg)
-        .collect()
 }
 
 /// One row of the live step list.
@@ -347,7 +340,7 @@ impl Model {
         Some(Request {
             method: self.selected()?.id.clone(),
             binary: self.opt(FieldId::Binary),
-            ports: ports(self.value(FieldId::Ports)).ok()?,
+            ports: validate::port_list(self.value(FieldId::Ports)).ok()?,
             user: self.opt(FieldId::User),
             group: self.opt(FieldId::Group),
             service: crate::methods::ServiceOptions {
@@ -607,7 +600,7 @@ fn on_key(m: &mut Model, key: KeyEvent) -> Vec<Cmd> {
                 m.screen = Screen::Approaches;
                 let req = (
                     m.opt(FieldId::Binary),
-                    ports(m.value(FieldId::Ports)).unwrap_or_default(),
+                    validate::port_list(m.value(FieldId::Ports)).unwrap_or_default(),
                 );
                 vec![Cmd::Gather {
                     binary: req.0,

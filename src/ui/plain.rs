@@ -13,7 +13,7 @@ use crate::error::{Error, Exit, Result};
 use crate::methods::{self, Request};
 use crate::plan::Plan;
 use crate::render;
-use crate::validate::{self, PortArg};
+use crate::validate;
 
 enum Prompter {
     Terminal,
@@ -112,13 +112,6 @@ fn optional(check: fn(&str) -> Result<String, String>) -> impl Fn(&str) -> Resul
     }
 }
 
-fn port_list(v: &str) -> Result<Vec<PortArg>, String> {
-    v.split([' ', ','])
-        .filter(|s| !s.is_empty())
-        .map(validate::port_arg)
-        .collect()
-}
-
 fn some(v: String) -> Option<String> {
     Some(v).filter(|s| !s.is_empty())
 }
@@ -187,9 +180,9 @@ pub fn run(cli: &Cli, start: Start, how: How) -> Result<Exit> {
         )?);
         let ports: Vec<String> = req.ports.iter().map(ToString::to_string).collect();
         let ports = ask.input("Ports (e.g. 80 443)", &ports.join(" "), |v| {
-            port_list(v).map(|_| ())
+            validate::port_list(v).map(|_| ())
         })?;
-        req.ports = port_list(&ports).map_err(Error::Invalid)?;
+        req.ports = validate::port_list(&ports).map_err(Error::Invalid)?;
         let user = req.user.clone().unwrap_or_default();
         req.user = some(ask.input("User (optional)", &user, optional(validate::account_name))?);
         let group = req.group.clone().unwrap_or_default();

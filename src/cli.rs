@@ -7,6 +7,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::apply::DEFAULT_STATE_DIR;
 use crate::error::EXIT_CODES_HELP;
+use crate::request::{MethodId, ServiceOptions};
 use crate::validate::{self, PortArg};
 
 #[derive(Debug, Clone, Parser)]
@@ -45,8 +46,8 @@ pub struct Interactive {
     #[arg(long)]
     pub plain: bool,
     /// Method id to preselect (see `lowport methods`)
-    #[arg(long)]
-    pub method: Option<String>,
+    #[arg(long, value_parser = MethodId::parse)]
+    pub method: Option<MethodId>,
     #[command(flatten)]
     pub target: Target,
     /// Ask nothing: plain mode with every answer from the options (needs --method)
@@ -87,12 +88,12 @@ pub struct JsonArg {
 
 #[derive(Debug, Clone, Args)]
 pub struct DetectArgs {
-    /// The service's executable: an absolute path, or a command name looked up on PATH
-    #[arg(long, value_name = "PATH|NAME", value_parser = validate::binary)]
-    pub binary: Option<String>,
-    /// A port to report listeners for (repeatable)
-    #[arg(long, value_name = "N", value_parser = validate::port_arg)]
-    pub port: Vec<PortArg>,
+    #[command(flatten)]
+    pub target: Target,
+    /// Also record what planning this method reads of the host (repeatable), so that
+    /// `plan --facts` can make its plan elsewhere
+    #[arg(long, value_name = "ID", value_parser = MethodId::parse)]
+    pub method: Vec<MethodId>,
     #[command(flatten)]
     pub fmt: JsonArg,
 }
@@ -145,8 +146,8 @@ pub struct ServiceArgs {
 }
 
 impl ServiceArgs {
-    pub fn options(&self) -> crate::methods::ServiceOptions {
-        crate::methods::ServiceOptions {
+    pub fn options(&self) -> ServiceOptions {
+        ServiceOptions {
             name: self.name.clone(),
             dynamic_user: self.dynamic_user,
             args: self.args.clone(),
@@ -171,10 +172,14 @@ pub struct TargetArgs {
 #[derive(Debug, Clone, Args)]
 pub struct PlanArgs {
     /// Method id (see `lowport methods`)
-    #[arg(long)]
-    pub method: String,
+    #[arg(long, value_parser = MethodId::parse)]
+    pub method: MethodId,
     #[command(flatten)]
     pub target: Target,
+    /// Plan for another host (as any user): a facts document saved with `lowport detect
+    /// --json --method ID`; the plan is for review and export, `apply` refuses it
+    #[arg(long, value_name = "FILE")]
+    pub facts: Option<PathBuf>,
     /// Also save the plan to FILE, for `lowport apply --plan FILE`
     #[arg(long = "out", value_name = "FILE")]
     pub out_file: Option<PathBuf>,
@@ -185,8 +190,8 @@ pub struct PlanArgs {
 #[derive(Debug, Clone, Args)]
 pub struct ApplyArgs {
     /// Method id (see `lowport methods`)
-    #[arg(long, required_unless_present = "plan", conflicts_with = "plan")]
-    pub method: Option<String>,
+    #[arg(long, required_unless_present = "plan", conflicts_with = "plan", value_parser = MethodId::parse)]
+    pub method: Option<MethodId>,
     #[command(flatten)]
     pub target: Target,
     /// Apply a plan saved with `plan --out`; refused if the host changed since

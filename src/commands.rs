@@ -1,106 +1,23 @@
 //! The scripted front end: one function per subcommand, each resolving validated arguments
 //! against the host, calling the engine, and printing text or one JSON document.
 
-use std::io::{BufRead, IsTerminal, Write};
-
-use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
-
 use serde_json::json;
 
-use crate::apply::{self, Event, Outcome, StateDir, Status};
+use crate::apply::StateDir;
 use crate::cli::{
-    ApplyArgs, Cli, Command, DetectArgs, PlanArgs, RollbackArgs, Target, TargetArgs, VerifyArgs,
+    ApplyArgs, Cli, Command, DetectArgs, PlanArgs, RollbackArgs, TargetArgs, VerifyArgs,
 };
+use crate::console::{self, FORMAT_VERSION, How, print_json};
 use crate::error::{Error, Exit, Result};
-use crate::facts::{self, Facts, Probe};
-use crate::methods::{self, Request, Risk};
+use crate::facts::{self, Facts};
+use crate::methods::{self, Request};
 use crate::plan::Plan;
 use crate::render;
-use crate::root::Root;
-use crate::validate::PortArg;
+use crate::runner::{self, Context, Rolled, Which};
 use crate::verify;
 
-pub const FORMAT_VERSION: u32 = 1;
-
-fn print_json(v: &serde_json::Value) {
-    println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
-}
-
-fn grant_ports(ports: &[PortArg]) -> Vec<u16> {
-    ports
-        .iter()
-        .map(|p| match p {
-            PortArg::Grant(n) => *n,
-            PortArg::Redirect { public, .. } => *public,
-        })
-        .collect()
-}
-
-fn root(cli: &Cli) -> Result<Root> {
-    if !cli.root.is_dir() {
-        return Err(Error::Invalid(format!(
-            "--root {} is not a directory; give an existing directory",
-            cli.root.display()
-        )));
-    }
-    Ok(Root::new(cli.root.clone()))
-}
-
-/// Probes the host for what `req` names: its binary, ports and service.
-pub(crate) fn gather(cli: &Cli, req: &Request, listeners: bool) -> Result<Facts> {
-    let probe = Probe {
-        binary: req.binary.clone(),
-        ports: grant_ports(&req.ports),
-        listeners,
-        service: req.service_name(),
-        users: methods::accounts_for(req),
-        groups: req.group.iter().cloned().collect(),
-    };
-    facts::gather(&root(cli)?, &probe)
-}
-
-/// The parts of a request that detection needs, for commands that take no method.
-fn probe_request(binary: Option<&String>, ports: &[PortArg]) -> Request {
-    Request {
-        binary: binary.cloned(),
-        ports: ports.to_vec(),
-        ..Request::default()
-    }
-}
-
-/// The request the options describe, with a `--profile` resolved against the host (its notes go
-/// to stderr so JSON output stays clean).
-fn request_for(cli: &Cli, method: &str, t: &Target) -> Result<Request> {
-    let mut req = request(method, t);
-    if let Some(profile) = &t.service.profile {
-        let notes = crate::profile::resolve(
-            &root(cli)?,
-            profile,
-            t.service.config.as_deref(),
-            &mut req.binary,
-            &mut req.ports,
-            &mut req.service.args,
-        )?;
-        for n in notes {
-            eprintln!("{profile} profile: {n}");
-        }
-    }
-    Ok(req)
-}
-
-fn request(method: &str, t: &Target) -> Request {
-    Request {
-        method: method.to_string(),
-        binary: t.binary.clone(),
-        ports: t.port.clone(),
-        user: t.user.clone(),
-        group: t.group.clone(),
-        service: t.service.options(),
-    }
-}
-
-pub fn run(cli: &Cli) -> Result<Exit> {
+/// Runs a subcommand (without one, `main` starts the interactive front end instead).
+pub fn run(cli: &Cli, command: &Command) -> Result<Exit> {
     let i = &cli.interactive;
     let interactive_flags = i.plain
         || i.yes
@@ -112,28 +29,38 @@ pub fn run(cli: &Cli) -> Result<Exit> {
         || i.target.group.is_some()
         || i.target.service.profile.is_some()
         || i.target.service.options() != methods::ServiceOptions::default();
-    if cli.command.is_some() && interactive_flags {
+    if interactive_flags {
         return Err(Error::Invalid(
             "options given before the subcommand belong to the interactive mode; put them after \
              the subcommand (e.g. `lowport plan --method setcap --binary fabio --port 80`)"
                 .into(),
         ));
     }
-    match &cli.command {
-        Some(Command::Detect(a)) => detect(cli, a),
-        Some(Command::Methods(a)) => list_methods(cli, a),
-        Some(Command::Plan(a)) => plan(cli, a),
-        Some(Command::Apply(a)) => apply(cli, a),
-        Some(Command::Rollback(a)) => rollback(cli, a),
-        Some(Command::History(a)) => history(cli, a.json),
-        Some(Command::Verify(a)) => verify_cmd(cli, a),
-        Some(Command::Bind { ports }) => Ok(bind_probe(ports)),
-        None => crate::ui::run(cli),
+    let ctx = Context::new(cli);
+    match command {
+        Command::Detect(a) => detect(&ctx, a),
+        Command::Methods(a) => list_methods(&ctx, a),
+        Command::Plan(a) => plan(&ctx, a),
+        Command::Apply(a) => apply(&ctx, a),
+        Command::Rollback(a) => rollback(&ctx, a),
+        Command::History(a) => history(&ctx, a.json),
+        Command::Verify(a) => verify_cmd(&ctx, a),
+        Command::Bind { ports } => Ok(bind_probe(ports)),
     }
 }
 
-fn detect(cli: &Cli, a: &DetectArgs) -> Result<Exit> {
-    let f = gather(cli, &probe_request(a.binary.as_ref(), &a.port), true)?;
+/// Profile notes go to stderr so JSON output stays clean.
+fn want_for(ctx: &Context, t: &crate::cli::Target) -> Result<methods::Want> {
+    let (want, notes) = runner::want_for(ctx, t)?;
+    for n in notes {
+        eprintln!("{n}");
+    }
+    Ok(want)
+}
+
+fn detect(ctx: &Context, a: &DetectArgs) -> Result<Exit> {
+    let want = want_for(ctx, &a.target)?;
+    let f = runner::detect(ctx, &want, &a.method)?;
     if a.fmt.json {
         print_json(&serde_json::to_value(&f).map_err(anyhow::Error::from)?);
     } else {
@@ -142,13 +69,13 @@ fn detect(cli: &Cli, a: &DetectArgs) -> Result<Exit> {
     Ok(Exit::Success)
 }
 
-fn list_methods(cli: &Cli, a: &TargetArgs) -> Result<Exit> {
-    let req = request_for(cli, "", &a.target)?;
+fn list_methods(ctx: &Context, a: &TargetArgs) -> Result<Exit> {
+    let want = want_for(ctx, &a.target)?;
     let f = match &a.facts {
         Some(file) => load_facts(file)?,
-        None => gather(cli, &req, true)?,
+        None => runner::gather(ctx, &want, None, true)?,
     };
-    let list = methods::assess(&f, &req);
+    let list = methods::assess(&f, &want);
     if a.fmt.json {
         print_json(
             &json!({ "format_version": FORMAT_VERSION, "os": f.os.family, "methods": list }),
@@ -179,11 +106,12 @@ fn load_facts(file: &std::path::Path) -> Result<Facts> {
     Ok(f)
 }
 
-fn plan(cli: &Cli, a: &PlanArgs) -> Result<Exit> {
-    methods::find(&a.method)?;
-    let req = request_for(cli, &a.method, &a.target)?;
-    let f = gather(cli, &req, false)?;
-    let p = Plan::build(&f, &req)?;
+fn plan(ctx: &Context, a: &PlanArgs) -> Result<Exit> {
+    let req = Request::new(a.method, want_for(ctx, &a.target)?);
+    let p = match &a.facts {
+        Some(file) => runner::plan_from_facts(&load_facts(file)?, &req)?,
+        None => runner::plan(ctx, &req)?.1,
+    };
     if let Some(out) = &a.out_file {
         let text = serde_json::to_string_pretty(&p).map_err(anyhow::Error::from)?;
         std::fs::write(out, text + "\n").map_err(|e| {
@@ -195,11 +123,19 @@ fn plan(cli: &Cli, a: &PlanArgs) -> Result<Exit> {
     } else {
         print!("{}", render::plan(&p));
         if let Some(out) = &a.out_file {
-            println!(
-                "Plan saved to {}; apply it with: lowport apply --plan {}",
-                out.display(),
-                out.display()
-            );
+            if p.from_facts {
+                println!(
+                    "Plan saved to {} for review and export; it was made from facts, so \
+                     `lowport apply` refuses it",
+                    out.display()
+                );
+            } else {
+                println!(
+                    "Plan saved to {}; apply it with: lowport apply --plan {}",
+                    out.display(),
+                    out.display()
+                );
+            }
         }
     }
     Ok(if p.nothing_to_do() {
@@ -209,109 +145,20 @@ fn plan(cli: &Cli, a: &PlanArgs) -> Result<Exit> {
     })
 }
 
-/// Asks on the terminal; EOF or anything but the expected answer declines.
-fn ask(prompt: &str, expected: &str) -> Result<()> {
-    eprint!("{prompt} ");
-    let _ = std::io::stderr().flush();
-    let mut line = String::new();
-    std::io::stdin().lock().read_line(&mut line)?;
-    if line.trim() == expected {
-        Ok(())
-    } else {
-        Err(Error::Declined("not confirmed; nothing was changed".into()))
-    }
-}
-
-fn confirm(p: &Plan, yes: bool, accept_risk: bool) -> Result<()> {
-    if p.risk == Risk::High && !accept_risk {
-        if !std::io::stdin().is_terminal() {
-            return Err(Error::Declined(format!(
-                "method {} is high risk: review `lowport plan --method {}` and pass \
-                 --accept-risk to apply it from a script; nothing was changed",
-                p.method, p.method
-            )));
-        }
-        eprintln!("Method {} is HIGH RISK:", p.method);
-        for w in &p.warnings {
-            eprintln!("  ! {w}");
-        }
-        ask(
-            &format!("Type the method id ({}) to accept this risk:", p.method),
-            &p.method,
-        )?;
-    }
-    if !yes {
-        ask("Apply these changes? Type 'yes' to continue:", "yes")?;
-    }
-    Ok(())
-}
-
-fn need_root(what: &str) -> Result<()> {
-    if nix::unistd::geteuid().is_root() {
-        return Ok(());
-    }
-    Err(Error::Refused(format!(
-        "{what} changes the host and needs root; run it again with sudo. Nothing was changed."
-    )))
-}
-
-/// SIGINT, SIGTERM and SIGHUP set a flag the executor checks between steps, so it can roll back
-/// instead of dying half-way.
-fn signal_flag() -> Result<Arc<AtomicBool>> {
-    let flag = Arc::new(AtomicBool::new(false));
-    for sig in [
-        signal_hook::consts::SIGINT,
-        signal_hook::consts::SIGTERM,
-        signal_hook::consts::SIGHUP,
-    ] {
-        signal_hook::flag::register(sig, Arc::clone(&flag)).map_err(anyhow::Error::from)?;
-    }
-    Ok(flag)
-}
-
-fn outcome_exit(o: &Outcome) -> Exit {
-    match o {
-        Outcome::NothingToDo | Outcome::Applied { .. } => Exit::Success,
-        Outcome::RolledBack { .. } => Exit::RolledBack,
-        Outcome::RollbackIncomplete { .. } => Exit::RollbackIncomplete,
-    }
-}
-
-fn outcome_json(o: &Outcome) -> serde_json::Value {
-    match o {
-        Outcome::NothingToDo => json!({ "status": "nothing_to_do" }),
-        Outcome::Applied { run } => json!({ "status": "applied", "run": run }),
-        Outcome::RolledBack { run, cause } => {
-            json!({ "status": "rolled_back", "run": run, "cause": cause })
-        }
-        Outcome::RollbackIncomplete { run, cause, errors } => json!({
-            "status": "rollback_incomplete", "run": run, "cause": cause, "errors": errors,
-            "next": format!("lowport rollback {run}")
-        }),
-    }
-}
-
-fn progress(e: Event) {
-    eprintln!("{}", render::event(&e));
-}
-
-fn apply(cli: &Cli, a: &ApplyArgs) -> Result<Exit> {
-    let (p, mut f) = match &a.plan {
-        Some(file) => {
+fn apply(ctx: &Context, a: &ApplyArgs) -> Result<Exit> {
+    let (p, facts) = match (&a.plan, a.method) {
+        (Some(file), _) => {
             let text = std::fs::read_to_string(file)
                 .map_err(|e| Error::Invalid(format!("cannot read plan {}: {e}", file.display())))?;
-            let saved = Plan::load(&text, &file.display().to_string())?;
-            methods::find(&saved.method)?;
-            let f = gather(cli, &saved.request, false)?;
-            saved.ensure_current(&f)?;
-            (saved, f)
+            (Plan::load(&text, &file.display().to_string())?, None)
         }
-        None => {
-            let method = a.method.as_deref().unwrap_or_default();
-            methods::find(method)?;
-            let req = request_for(cli, method, &a.target)?;
-            let f = gather(cli, &req, false)?;
-            (Plan::build(&f, &req)?, f)
+        (None, Some(method)) => {
+            let req = Request::new(method, want_for(ctx, &a.target)?);
+            let (f, p) = runner::plan(ctx, &req)?;
+            (p, Some(f))
+        }
+        (None, None) => {
+            return Err(Error::Invalid("give --method ID or --plan FILE".into()));
         }
     };
     let how = How {
@@ -320,161 +167,64 @@ fn apply(cli: &Cli, a: &ApplyArgs) -> Result<Exit> {
         dry_run: a.dry_run,
         json: a.fmt.json,
     };
-    carry_out(cli, &p, &mut f, how)
+    console::carry_out(ctx, &p, facts, how)
 }
 
-/// How `carry_out` may proceed: what the operator already agreed to, and the output format.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct How {
-    pub yes: bool,
-    pub accept_risk: bool,
-    pub dry_run: bool,
-    pub json: bool,
-}
-
-/// Shows a plan, asks what still needs asking, and applies it: the tail every non-TUI front end
-/// shares (scripted `apply` and the plain prompts).
-pub fn carry_out(cli: &Cli, p: &Plan, f: &mut Facts, a: How) -> Result<Exit> {
-    if !a.json {
-        print!("{}", render::plan(p));
-    }
-    let state = StateDir::new(cli.state_dir.clone());
-    // Checked again under the lock below; here so that even a no-op apply reports it.
-    state.ensure_no_unfinished()?;
-    if p.nothing_to_do() {
-        if a.json {
-            print_json(
-                &json!({ "format_version": FORMAT_VERSION, "outcome": outcome_json(&Outcome::NothingToDo), "plan": p }),
-            );
-        } else {
-            println!("Nothing to do: everything is already in place. Nothing was changed.");
+fn rollback(ctx: &Context, a: &RollbackArgs) -> Result<Exit> {
+    let which = match (&a.id, a.last) {
+        (Some(id), _) => Which::Id(id.clone()),
+        (None, true) => Which::Last,
+        (None, false) => {
+            return Err(Error::Invalid(
+                "give the run to undo (see `lowport history`) or --last".into(),
+            ));
         }
-        return Ok(Exit::Success);
-    }
-    if !a.dry_run {
-        need_root("apply")?;
-    }
-    confirm(p, a.yes || a.dry_run, a.accept_risk || a.dry_run)?;
-    let lock = state.lock()?;
-    if a.dry_run {
-        // The real run checks this under the lock in `apply_verified`.
-        state.ensure_no_unfinished()?;
-        if a.json {
-            print_json(
-                &json!({ "format_version": FORMAT_VERSION, "outcome": { "status": "dry_run" }, "plan": p }),
-            );
-        } else {
+    };
+    let json_out = a.fmt.json;
+    let mut confirm = |run: &crate::apply::Run| {
+        let steps = run.to_undo();
+        if !json_out {
             println!(
-                "Dry run: every check passed; {} step(s) would run. Nothing was changed.",
-                p.pending().count()
+                "Run {} ({}, {}): {} step(s) to undo",
+                run.id,
+                run.plan.method,
+                run.status(),
+                steps.len()
+            );
+            for (n, _, _) in steps.iter().rev() {
+                if let Some(s) = run.plan.steps.get(n - 1) {
+                    println!("  {n}. {}", s.undo);
+                }
+            }
+        }
+        if a.yes {
+            Ok(())
+        } else {
+            console::ask("Roll back? Type 'yes' to continue:", "yes")
+        }
+    };
+    let rolled = runner::rollback(ctx, &which, a.force, &mut confirm, &mut console::progress)?;
+    let exit = rolled.exit();
+    match &rolled {
+        Rolled::Already(id) => {
+            println!("Run {id} is already rolled back. Nothing was changed.");
+        }
+        Rolled::Ran { outcome, .. } if json_out => {
+            print_json(
+                &json!({ "format_version": FORMAT_VERSION, "outcome": console::outcome_json(outcome) }),
             );
         }
-        return Ok(Exit::Success);
-    }
-    let flag = signal_flag()?;
-    let (outcome, report) = apply::apply_verified(p, f, &state, &lock, &flag, &mut progress)?;
-    if a.json {
-        print_json(&json!({
-            "format_version": FORMAT_VERSION, "outcome": outcome_json(&outcome), "plan": p, "verify": report
-        }));
-    } else {
-        match &outcome {
-            Outcome::Applied { run } => {
-                println!("Applied as run {run}. Undo it any time with: lowport rollback {run}")
-            }
-            Outcome::RolledBack { cause, .. } => {
-                println!("Failed ({cause}); every change was rolled back.")
-            }
-            Outcome::RollbackIncomplete { run, errors, .. } => {
-                println!("Failed, and the rollback is INCOMPLETE:");
-                for e in errors {
-                    println!("  {e}");
-                }
-                println!("The journal is kept. Fix the cause, then run: lowport rollback {run}");
-            }
-            Outcome::NothingToDo => {}
-        }
-    }
-    Ok(outcome_exit(&outcome))
-}
-
-fn rollback(cli: &Cli, a: &RollbackArgs) -> Result<Exit> {
-    if a.id.is_none() && !a.last {
-        return Err(Error::Invalid(
-            "give the run to undo (see `lowport history`) or --last".into(),
-        ));
-    }
-    let state = StateDir::new(cli.state_dir.clone());
-    if let Some(id) = &a.id {
-        // An unknown id is bad input: refuse it before asking for root or taking the lock.
-        state.load(id)?;
-    }
-    root(cli)?;
-    need_root("rollback")?;
-    let lock = state.lock()?;
-    let run = match &a.id {
-        Some(id) => state.load(id)?,
-        None => state
-            .ids()
-            .iter()
-            .rev()
-            .map(|id| state.load(id))
-            .find(|r| {
-                r.as_ref()
-                    .map_or(true, |r| r.status() != Status::RolledBack)
-            })
-            .transpose()?
-            .ok_or_else(|| {
-                Error::Refused("no run left to roll back; `lowport history` lists them".into())
-            })?,
-    };
-    if run.status() == Status::RolledBack {
-        println!(
-            "Run {} is already rolled back. Nothing was changed.",
-            run.id
-        );
-        return Ok(Exit::Success);
-    }
-    let steps = run.to_undo();
-    if !a.fmt.json {
-        println!(
-            "Run {} ({}, {}): {} step(s) to undo",
-            run.id,
-            run.plan.method,
-            run.status(),
-            steps.len()
-        );
-        for (n, _, _) in steps.iter().rev() {
-            if let Some(s) = run.plan.steps.get(n - 1) {
-                println!("  {n}. {}", s.undo);
-            }
-        }
-    }
-    if !a.yes {
-        ask("Roll back? Type 'yes' to continue:", "yes")?;
-    }
-    let mut j = state.reopen(&run, &lock)?;
-    let reason = format!("requested by {}", apply::Who::current().describe());
-    let outcome = apply::undo(&run, &mut j, &reason, a.force, &mut progress)?;
-    let exit = match outcome {
-        Outcome::RolledBack { .. } => Exit::Success,
-        _ => Exit::RollbackIncomplete,
-    };
-    if a.fmt.json {
-        print_json(&json!({ "format_version": FORMAT_VERSION, "outcome": outcome_json(&outcome) }));
-    } else if exit == Exit::Success {
-        println!("Run {} rolled back.", run.id);
-    } else {
-        println!(
-            "Rollback of run {} is INCOMPLETE; the journal is kept: fix the cause and run `lowport rollback {}` again.",
-            run.id, run.id
-        );
+        Rolled::Ran { run, .. } if exit == Exit::Success => println!("Run {run} rolled back."),
+        Rolled::Ran { run, .. } => println!(
+            "Rollback of run {run} is INCOMPLETE; the journal is kept: fix the cause and run \
+             `lowport rollback {run}` again."
+        ),
     }
     Ok(exit)
 }
 
-fn history(cli: &Cli, json_out: bool) -> Result<Exit> {
-    let state = StateDir::new(cli.state_dir.clone());
+fn history(ctx: &Context, json_out: bool) -> Result<Exit> {
+    let state: StateDir = ctx.state();
     let runs = state.runs()?;
     if json_out {
         let list: Vec<_> = runs
@@ -498,12 +248,21 @@ fn history(cli: &Cli, json_out: bool) -> Result<Exit> {
     Ok(Exit::Success)
 }
 
-fn verify_cmd(cli: &Cli, a: &VerifyArgs) -> Result<Exit> {
-    let mut req = probe_request(a.binary.as_ref(), &a.port);
-    req.service.name = a.service.clone();
-    let f = gather(cli, &req, false)?;
+fn verify_cmd(ctx: &Context, a: &VerifyArgs) -> Result<Exit> {
+    let mut want = methods::Want {
+        binary: a.binary.clone(),
+        ports: a.port.clone(),
+        ..methods::Want::default()
+    };
+    want.service.name = a.service.clone();
+    let f = runner::gather(ctx, &want, None, false)?;
     let (ports, redirects) = crate::validate::split_ports(&a.port);
     let target = verify::Target {
+        byport: if a.authbind {
+            ports.iter().map(|p| methods::authbind_file(*p)).collect()
+        } else {
+            Vec::new()
+        },
         ports,
         user: a.user.clone(),
         binary: a.binary.clone(),

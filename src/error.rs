@@ -53,16 +53,44 @@ Exit codes:
   8  verification failed
   9  plan: nothing to do, already in place";
 
+/// Why the host's state refused a request (exit 7): callers branch on this, not on the text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// The method cannot work on this host (its blockers are in the message).
+    Unavailable,
+    /// A saved plan no longer matches the host.
+    StalePlan,
+    /// The plan was made from a facts document: it is for review and export only.
+    FromFacts,
+    /// An earlier run is interrupted or its rollback incomplete.
+    UnfinishedRun,
+    /// Changing the host needs root.
+    NotRoot,
+    /// Files changed since the run being rolled back wrote them.
+    EditedSinceApply,
+    /// `rollback --last` found no run left to roll back.
+    NothingToRollBack,
+    /// The state directory cannot be created.
+    StateDir,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("{0}")]
     Invalid(String),
     #[error("{0}")]
     Declined(String),
-    #[error("{0}")]
-    Refused(String),
+    #[error("{message}")]
+    Refused { cause: Refusal, message: String },
     #[error("{0}")]
     LockHeld(String),
+    /// An I/O error on a named file or directory.
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -72,9 +100,32 @@ impl Error {
         match self {
             Error::Invalid(_) => Exit::InvalidInput,
             Error::Declined(_) => Exit::Declined,
-            Error::Refused(_) => Exit::Refused,
+            Error::Refused { .. } => Exit::Refused,
             Error::LockHeld(_) => Exit::LockHeld,
-            Error::Internal(_) => Exit::Internal,
+            Error::Io { .. } | Error::Internal(_) => Exit::Internal,
+        }
+    }
+
+    pub fn refused(cause: Refusal, message: impl Into<String>) -> Error {
+        Error::Refused {
+            cause,
+            message: message.into(),
+        }
+    }
+
+    /// An I/O error on `path` (a path or another name for what was read or written).
+    pub fn io(path: impl std::fmt::Display, source: std::io::Error) -> Error {
+        Error::Io {
+            path: path.to_string(),
+            source,
+        }
+    }
+
+    /// The refusal's cause, when this is one.
+    pub fn refusal(&self) -> Option<Refusal> {
+        match self {
+            Error::Refused { cause, .. } => Some(*cause),
+            _ => None,
         }
     }
 }

@@ -7,13 +7,17 @@
 pub mod apply;
 pub mod cli;
 pub mod commands;
+pub mod console;
 pub mod error;
 pub mod facts;
 pub mod methods;
 pub mod plan;
+pub mod planner;
 pub mod profile;
 pub mod render;
+pub mod request;
 pub mod root;
+pub mod runner;
 pub mod ui;
 pub mod validate;
 pub mod verify;

@@ -1,4 +1,4 @@
-//! Thin entry point: parse, run the command, map errors to documented exit codes.
+//! Thin entry point: parse, pick a front end, map errors to documented exit codes.
 
 use std::process::ExitCode;
 
@@ -6,7 +6,12 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = lowport::cli::Cli::parse();
-    match lowport::commands::run(&cli) {
+    // The scripted commands and the interactive front ends never call each other.
+    let result = match &cli.command {
+        Some(command) => lowport::commands::run(&cli, command),
+        None => lowport::ui::run(&cli),
+    };
+    match result {
         Ok(exit) => exit.into(),
         Err(e) => {
             eprintln!("lowport: {e:#}");

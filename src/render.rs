@@ -204,7 +204,7 @@ pub fn plan(p: &Plan) -> String {
         };
         let _ = writeln!(s, "  {}. {}{mark}", i + 1, st.summary);
         for argv in &st.commands {
-            let _ = writeln!(s, "     runs: {}", shell_words(argv));
+            let _ = writeln!(s, "     runs: {}", shell_words::join(argv));
         }
         let _ = writeln!(s, "     undo: {}", st.undo);
         for line in st.exposure.iter().flat_map(|e| e.lines()) {
@@ -217,24 +217,6 @@ pub fn plan(p: &Plan) -> String {
         }
     }
     s
-}
-
-/// Shows an argv so that it could be pasted into a shell (quoting only where needed). It is
-/// display only: lowport itself never runs a command through a shell.
-pub fn shell_words(argv: &[String]) -> String {
-    argv.iter()
-        .map(|a| {
-            let plain = !a.is_empty()
-                && a.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"-_./=+:,@%".contains(&b));
-            if plain {
-                a.clone()
-            } else {
-                format!("'{}'", a.replace('\'', r"'\''"))
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 pub fn event(e: &Event) -> String {

@@ -11,26 +11,9 @@ use crate::error::{Error, Result};
 use crate::facts::caps::{self, CAP_NET_BIND_SERVICE};
 use crate::facts::users::{Account, UserDb};
 use crate::facts::{Facts, binary::BinaryFacts};
+pub use crate::plan::Target;
 
 pub const FORMAT_VERSION: u32 = 1;
-
-/// What to prove: ports, and optionally the user who must bind them and the binary that holds
-/// the grant.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub struct Target {
-    pub ports: Vec<u16>,
-    pub user: Option<String>,
-    pub binary: Option<String>,
-    /// A systemd service that carries the grant.
-    #[serde(default)]
-    pub service: Option<String>,
-    /// Redirects (client port, service port) to prove.
-    #[serde(default)]
-    pub redirects: Vec<(u16, u16)>,
-    /// The grant goes through authbind's byport files.
-    #[serde(default)]
-    pub authbind: bool,
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -267,14 +250,14 @@ fn service_checks(facts: &Facts, name: &str) -> Vec<Check> {
 /// authbind proof: each byport file lets the user in, and on the running host (authbind's helper
 /// reads the host's /etc/authbind, never a `--root` tree) a real bind through `authbind --deep`
 /// as that user.
-fn authbind_checks(facts: &Facts, user: &Account, ports: &[u16]) -> Vec<Check> {
+fn authbind_checks(facts: &Facts, user: &Account, target: &Target) -> Vec<Check> {
     use std::os::unix::fs::MetadataExt;
     use std::os::unix::process::CommandExt;
     let root = facts.root();
     let mut out = Vec::new();
-    for port in ports {
-        let file = crate::methods::authbind_file(*port);
-        let meta = std::fs::metadata(root.host(&file));
+    let ports = &target.ports;
+    for (port, file) in ports.iter().zip(&target.byport) {
+        let meta = std::fs::metadata(root.host(file));
         out.push(check(
             &format!("byport:{port}"),
             meta.as_ref()
@@ -522,9 +505,14 @@ pub fn run(facts: &Facts, target: &Target) -> Result<Report> {
             let Some(user) = &user else {
                 return Err(Error::Invalid("authbind verification needs --user".into()));
             };
+            if target.byport.len() != target.ports.len() {
+                return Err(Error::Invalid(
+                    "authbind verification needs the byport file of every port".into(),
+                ));
+            }
             let ports: Vec<String> = target.ports.iter().map(u16::to_string).collect();
             (
-                authbind_checks(facts, user, &target.ports),
+                authbind_checks(facts, user, target),
                 format!(
                     "user {} may bind port(s) {} through authbind",
                     user.name,

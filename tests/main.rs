@@ -6,6 +6,7 @@ mod authbind;
 mod behaviour;
 mod faults;
 mod inputs;
+mod layers;
 mod plain;
 mod redirect;
 mod setcap;

@@ -77,7 +77,7 @@ fn run_all(argvs: &[Vec<String>]) -> anyhow::Result<()> {
         if !out.status.success() {
             bail!(
                 "`{}` failed ({}): {}",
-                crate::render::shell_words(argv),
+                shell_words::join(argv),
                 out.status,
                 String::from_utf8_lossy(&out.stderr).trim()
             );

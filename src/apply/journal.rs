@@ -289,7 +289,7 @@ impl StateDir {
             .mode(0o700)
             .create(self.runs_dir())
             .map_err(|e| {
-                Error::Refused(format!(
+                Error::refused(crate::error::Refusal::StateDir, format!(
                     "cannot create the state directory {}: {e}; run as root or give \
                      --state-dir",
                     self.dir.display()
@@ -444,7 +444,7 @@ impl StateDir {
     pub fn ensure_no_unfinished(&self) -> Result<()> {
         match self.unfinished()?.first() {
             None => Ok(()),
-            Some(r) => Err(Error::Refused(format!(
+            Some(r) => Err(Error::refused(crate::error::Refusal::UnfinishedRun, format!(
                 "run {} is unfinished ({}); finish it first with `lowport rollback {}`. \
                  Nothing was changed.",
                 r.id,

@@ -7,12 +7,10 @@ pub mod journal;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::error::{Error, Result};
-use crate::facts::Facts;
+use crate::error::{Error, Refusal, Result};
 use crate::facts::users::UserDb;
-use crate::methods;
 use crate::plan::{Plan, Step};
-use crate::verify::{self, Report};
+use crate::verify::Report;
 pub use journal::{DEFAULT_STATE_DIR, Journal, Lock, Record, Run, StateDir, Status, Who};
 
 /// Progress, in the order it happens.
@@ -118,49 +116,9 @@ fn run_step(step: &Step, n: usize, j: &mut Journal, plan: &Plan, db: &UserDb) ->
     Ok(())
 }
 
-/// The one entry point for front ends: applies the plan (the caller holds the lock and has the
-/// operator's confirmation), then proves the result. A failed or impossible verification rolls
-/// the run back like a failed step, so the host is never left half-done.
-pub fn apply_verified(
-    plan: &Plan,
-    facts: &mut Facts,
-    state: &StateDir,
-    lock: &Lock,
-    interrupted: &AtomicBool,
-    on: &mut dyn FnMut(Event),
-) -> Result<(Outcome, Option<Report>)> {
-    state.ensure_no_unfinished()?;
-    let outcome = apply(plan, state, lock, interrupted, on)?;
-    let Outcome::Applied { run } = &outcome else {
-        return Ok((outcome, None));
-    };
-    let verified = methods::find(&plan.method).and_then(|method| {
-        facts.refresh()?;
-        verify::run(facts, &method.target(facts, &plan.request))
-    });
-    let failure = match &verified {
-        Ok(r) if r.ok => None,
-        Ok(_) => Some("verification failed".to_string()),
-        Err(e) => Some(format!("verification could not run: {e}")),
-    };
-    if let Ok(report) = &verified {
-        on(Event::Verified {
-            report: report.clone(),
-        });
-    }
-    let outcome = match failure {
-        None => outcome,
-        Some(reason) => {
-            let loaded = state.load(run)?;
-            let mut j = state.reopen(&loaded, lock)?;
-            undo(&loaded, &mut j, &reason, true, on)?
-        }
-    };
-    Ok((outcome, verified.ok()))
-}
-
-/// Runs the plan's pending steps.
-fn apply(
+/// Runs the plan's pending steps; the caller holds the lock and has checked that no earlier run
+/// is unfinished (the runner does both, in that order).
+pub fn apply(
     plan: &Plan,
     state: &StateDir,
     lock: &Lock,
@@ -263,7 +221,7 @@ pub fn undo(
     if !force {
         let edited = edited_since(run)?;
         if !edited.is_empty() {
-            return Err(Error::Refused(format!(
+            return Err(Error::refused(Refusal::EditedSinceApply, format!(
                 "changed since run {} wrote it: {}. Rolling back would overwrite those \
                  changes; check them, then run again with --force. Nothing was changed.",
                 run.id,

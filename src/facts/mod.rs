@@ -6,6 +6,8 @@
 pub mod binary;
 pub mod caps;
 pub mod elf;
+pub mod files;
+pub mod host;
 pub mod listeners;
 pub mod mounts;
 pub mod users;
@@ -16,6 +18,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 pub use binary::BinaryFacts;
+pub use files::FileState;
+pub use host::{Answers, FactsHost, Host, LiveHost};
 pub use listeners::Listener;
 
 use crate::error::Result;
@@ -87,6 +91,10 @@ pub struct Facts {
     pub accounts: Accounts,
     pub ports: Vec<u16>,
     pub listeners: Vec<Listener>,
+    /// What planning read of this host for the request `detect` was given (`--method`): what
+    /// lets `plan --facts` make the same plan elsewhere.
+    #[serde(default, skip_serializing_if = "Answers::is_empty")]
+    pub host: Answers,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -347,5 +355,6 @@ pub fn gather(root: &Root, probe: &Probe) -> Result<Facts> {
         } else {
             Vec::new()
         },
+        host: Answers::default(),
     })
 }

@@ -2,11 +2,11 @@
 
 use std::path::PathBuf;
 
-use super::{Check, Meta, Method, Request, Risk};
+use super::{Check, Meta, Method, MethodId, Request, Risk};
 use crate::facts::Facts;
 use crate::facts::elf::ExecKind;
 use crate::plan::Action;
-use crate::verify::Target;
+use crate::plan::Target;
 
 pub struct Authbind;
 
@@ -17,7 +17,7 @@ pub fn byport(port: u16) -> PathBuf {
 }
 
 const META: Meta = Meta {
-    id: "authbind",
+    id: MethodId::Authbind,
     markdown: include_str!("../../assets/methods/authbind.md"),
     risk: Risk::Medium,
     family: "linux",
@@ -94,8 +94,10 @@ impl Method for Authbind {
     }
 
     fn target(&self, _facts: &Facts, req: &Request) -> Target {
+        let ports = req.grant_ports().unwrap_or_default();
         Target {
-            ports: req.grant_ports().unwrap_or_default(),
+            byport: ports.iter().map(|p| byport(*p)).collect(),
+            ports,
             user: req.user.clone(),
             authbind: true,
             ..Target::default()

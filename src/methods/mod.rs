@@ -13,11 +13,10 @@ mod systemd;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
 use crate::facts::Facts;
-use crate::plan::Action;
-use crate::validate::PortArg;
-use crate::verify::Target;
+pub use crate::plan::Risk;
+use crate::plan::{Action, Target};
+pub use crate::request::{MethodId, Request, ServiceOptions, Want};
 
 /// Every known method, in the order they are recommended.
 static CATALOG: &[&dyn Method] = &[
@@ -29,82 +28,6 @@ static CATALOG: &[&dyn Method] = &[
     &sysctl::Sysctl,
     &socket_activation::SocketActivation,
 ];
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Risk {
-    Low,
-    Medium,
-    High,
-}
-
-impl std::fmt::Display for Risk {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Risk::Low => "low",
-            Risk::Medium => "medium",
-            Risk::High => "high",
-        })
-    }
-}
-
-/// What the operator asks for; validated by the CLI layer before it gets here.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub struct Request {
-    pub method: String,
-    pub binary: Option<String>,
-    pub ports: Vec<PortArg>,
-    pub user: Option<String>,
-    pub group: Option<String>,
-    /// Options of methods that run the binary as a service (systemd).
-    #[serde(default)]
-    pub service: ServiceOptions,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub struct ServiceOptions {
-    /// The unit name without `.service`; defaults to the binary's file name.
-    pub name: Option<String>,
-    /// `DynamicUser=yes` instead of a named user.
-    pub dynamic_user: bool,
-    /// Arguments for the binary in ExecStart.
-    pub args: Vec<String>,
-    /// Relaxations of the sandbox, each with its cost explained in the plan.
-    pub writable: Vec<std::path::PathBuf>,
-    pub state_directory: Option<String>,
-    pub allow_jit: bool,
-}
-
-impl Request {
-    /// The systemd unit name: `--service`, or the binary's file name.
-    pub fn service_name(&self) -> Option<String> {
-        self.service.name.clone().or_else(|| {
-            let b = self.binary.as_deref()?;
-            let name = std::path::Path::new(b).file_name()?.to_str()?;
-            crate::validate::service_name(name).ok()
-        })
-    }
-
-    /// The ports to grant; `LOW:HIGH` pairs belong to redirect methods and are refused here.
-    pub fn grant_ports(&self) -> std::result::Result<Vec<u16>, String> {
-        let mut out = Vec::new();
-        for p in &self.ports {
-            match p {
-                PortArg::Grant(n) => out.push(*n),
-                PortArg::Redirect { public, .. } => {
-                    return Err(format!(
-                        "--port {p} is a redirect (LOW:HIGH); method {} grants ports: give \
-                         --port {public}",
-                        self.method
-                    ));
-                }
-            }
-        }
-        out.sort_unstable();
-        out.dedup();
-        Ok(out)
-    }
-}
 
 /// The outcome of asking a method whether it can serve a request on these facts.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -200,8 +123,8 @@ impl Doc {
 
 /// What identifies a method; each method file holds one as a constant.
 pub struct Meta {
-    /// Short kebab-case id used on the command line.
-    pub id: &'static str,
+    /// The id used on the command line and in plans.
+    pub id: MethodId,
     /// The markdown explanation (assets/methods/<id>.md).
     pub markdown: &'static str,
     pub risk: Risk,
@@ -223,7 +146,7 @@ pub trait Method: Sync {
         Vec::new()
     }
 
-    fn id(&self) -> &'static str {
+    fn id(&self) -> MethodId {
         self.meta().id
     }
 
@@ -242,15 +165,16 @@ pub trait Method: Sync {
 
 pub use authbind::byport as authbind_file;
 
-/// Every user name the request's method (or, without one, any method) needs as a fact. Only
-/// these are looked up: a name-service lookup loads the NSS modules, which is not free.
-pub fn accounts_for(req: &Request) -> Vec<String> {
-    let mut names: Vec<String> = req.user.iter().cloned().collect();
+/// Every user name a request needs as a fact: for `method`, or for any method when none is
+/// chosen yet. Only these are looked up: a name-service lookup loads the NSS modules, which is
+/// not free.
+pub fn accounts_for(want: &Want, method: Option<MethodId>) -> Vec<String> {
+    let mut names: Vec<String> = want.user.iter().cloned().collect();
     for m in CATALOG
         .iter()
-        .filter(|m| req.method.is_empty() || m.id() == req.method)
+        .filter(|m| method.is_none_or(|id| m.id() == id))
     {
-        names.extend(m.accounts(req));
+        names.extend(m.accounts(&Request::new(m.id(), want.clone())));
     }
     names.sort();
     names.dedup();
@@ -261,24 +185,23 @@ pub fn all() -> &'static [&'static dyn Method] {
     CATALOG
 }
 
-pub fn find(id: &str) -> Result<&'static dyn Method> {
-    CATALOG
-        .iter()
-        .copied()
-        .find(|m| m.id() == id)
-        .ok_or_else(|| {
-            let ids: Vec<_> = CATALOG.iter().map(|m| m.id()).collect();
-            Error::Invalid(format!(
-                "unknown method '{id}'; known methods: {}",
-                ids.join(", ")
-            ))
-        })
+/// The implementation of a method id (a test holds this and the catalog together).
+pub fn find(id: MethodId) -> &'static dyn Method {
+    match id {
+        MethodId::Systemd => &systemd::Systemd,
+        MethodId::Setcap => &setcap::Setcap,
+        MethodId::RedirectNft => &redirect_nft::RedirectNft,
+        MethodId::RedirectIptables => &redirect_iptables::RedirectIptables,
+        MethodId::Authbind => &authbind::Authbind,
+        MethodId::Sysctl => &sysctl::Sysctl,
+        MethodId::SocketActivation => &socket_activation::SocketActivation,
+    }
 }
 
 /// A method as `lowport methods` shows it: explanation, risk and availability on these facts.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Assessment {
-    pub id: String,
+    pub id: MethodId,
     pub family: String,
     pub risk: Risk,
     pub available: bool,
@@ -288,19 +211,15 @@ pub struct Assessment {
     pub check: Check,
 }
 
-/// Every method for the facts' OS family, assessed against the request.
-pub fn assess(facts: &Facts, req: &Request) -> Vec<Assessment> {
+/// Every method for the facts' OS family, assessed against what the operator wants.
+pub fn assess(facts: &Facts, want: &Want) -> Vec<Assessment> {
     CATALOG
         .iter()
         .filter(|m| m.family() == facts.os.family)
         .map(|m| {
-            let req = Request {
-                method: m.id().to_string(),
-                ..req.clone()
-            };
-            let check = m.check(facts, &req);
+            let check = m.check(facts, &Request::new(m.id(), want.clone()));
             Assessment {
-                id: m.id().to_string(),
+                id: m.id(),
                 family: m.family().to_string(),
                 risk: m.risk(),
                 available: check.blockers.is_empty(),
@@ -334,14 +253,15 @@ mod tests {
     }
 
     #[test]
-    fn ids_are_unique_kebab_case() {
-        let ids: Vec<_> = all().iter().map(|m| m.id()).collect();
-        for id in &ids {
+    fn every_id_has_exactly_one_method_in_recommended_order() {
+        let ids: Vec<MethodId> = all().iter().map(|m| m.id()).collect();
+        assert_eq!(ids, MethodId::ALL);
+        for id in MethodId::ALL {
+            assert_eq!(find(*id).id(), *id);
             assert!(
-                id.bytes().all(|b| b.is_ascii_lowercase() || b == b'-'),
+                id.as_str().bytes().all(|b| b.is_ascii_lowercase() || b == b'-'),
                 "{id}"
             );
-            assert_eq!(ids.iter().filter(|i| *i == id).count(), 1, "{id} twice");
         }
     }
 }

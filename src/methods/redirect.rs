@@ -7,30 +7,7 @@ use super::systemd::exec_word;
 use super::{Check, Request};
 use crate::facts::{Facts, UNIT_MARKER};
 use crate::plan::Action;
-use crate::verify::Target;
-
-/// The `--port LOW:HIGH` pairs; a bare `--port N` is refused with the syntax to use.
-pub fn pairs(req: &Request) -> Result<Vec<(u16, u16)>, String> {
-    let mut out = Vec::new();
-    for p in &req.ports {
-        match p {
-            crate::validate::PortArg::Redirect { public, backend } => out.push((*public, *backend)),
-            crate::validate::PortArg::Grant(n) => {
-                return Err(format!(
-                    "--port {n}: method {} redirects, give --port {n}:HIGH with the port the \
-                     service listens on (e.g. --port {n}:8080)",
-                    req.method
-                ));
-            }
-        }
-    }
-    if out.is_empty() {
-        return Err(
-            "the ports to redirect: --port LOW:HIGH (repeatable), e.g. --port 80:8080".into(),
-        );
-    }
-    Ok(out)
-}
+use crate::plan::Target;
 
 /// Checks every redirect method makes; returns the pairs when the input is usable.
 pub fn check(
@@ -45,7 +22,7 @@ pub fn check(
             "{tool} is not installed (Debian/Ubuntu: apt install {package})"
         ));
     }
-    let pairs = match pairs(req) {
+    let pairs = match req.redirect_pairs() {
         Ok(p) => p,
         Err(e) => {
             c.input.push(e);
@@ -118,7 +95,7 @@ pub fn boot_unit(
 
 pub fn target(req: &Request) -> Target {
     Target {
-        redirects: pairs(req).unwrap_or_default(),
+        redirects: req.redirect_pairs().unwrap_or_default(),
         ..Target::default()
     }
 }

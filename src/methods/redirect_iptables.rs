@@ -1,10 +1,10 @@
 //! `redirect-iptables`: clients use the low port, iptables REDIRECT rules (IPv4 and IPv6) send
 //! them to the service's port. Each rule is checked with `-C` and removed with `-D`.
 
-use super::{Check, Meta, Method, Request, Risk, redirect};
+use super::{Check, Meta, Method, MethodId, Request, Risk, redirect};
 use crate::facts::Facts;
 use crate::plan::Action;
-use crate::verify::Target;
+use crate::plan::Target;
 
 pub struct RedirectIptables;
 
@@ -47,7 +47,7 @@ fn command(tool: &str, op: &str, rule: &[String]) -> Vec<String> {
 }
 
 const META: Meta = Meta {
-    id: "redirect-iptables",
+    id: MethodId::RedirectIptables,
     markdown: include_str!("../../assets/methods/redirect-iptables.md"),
     risk: Risk::Medium,
     family: "linux",
@@ -69,7 +69,7 @@ impl Method for RedirectIptables {
     }
 
     fn actions(&self, facts: &Facts, req: &Request) -> Vec<Action> {
-        let Ok(pairs) = redirect::pairs(req) else {
+        let Ok(pairs) = req.redirect_pairs() else {
             return Vec::new();
         };
         let tools: Vec<String> = ["iptables", "ip6tables"]

@@ -2,10 +2,10 @@
 
 use std::path::Path;
 
-use super::{Check, Meta, Method, Request, Risk, redirect};
+use super::{Check, Meta, Method, MethodId, Request, Risk, redirect};
 use crate::facts::Facts;
 use crate::plan::Action;
-use crate::verify::Target;
+use crate::plan::Target;
 
 pub struct RedirectNft;
 
@@ -53,7 +53,7 @@ fn delete_tables(nft: &str) -> Vec<String> {
 }
 
 const META: Meta = Meta {
-    id: "redirect-nft",
+    id: MethodId::RedirectNft,
     markdown: include_str!("../../assets/methods/redirect-nft.md"),
     risk: Risk::Medium,
     family: "linux",
@@ -71,7 +71,7 @@ impl Method for RedirectNft {
     }
 
     fn actions(&self, facts: &Facts, req: &Request) -> Vec<Action> {
-        let Ok(pairs) = redirect::pairs(req) else {
+        let Ok(pairs) = req.redirect_pairs() else {
             return Vec::new();
         };
         let nft = facts

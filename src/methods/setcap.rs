@@ -1,11 +1,11 @@
 //! `setcap`: the file capability CAP_NET_BIND_SERVICE on the resolved binary.
 
-use super::{Check, Meta, Method, Request, Risk};
+use super::{Check, Meta, Method, MethodId, Request, Risk};
 use crate::facts::Facts;
 use crate::facts::caps::CAP_NET_BIND_SERVICE;
 use crate::facts::elf::ExecKind;
 use crate::plan::Action;
-use crate::verify::Target;
+use crate::plan::Target;
 
 pub struct Setcap;
 
@@ -21,7 +21,7 @@ fn restricted_mode(mode: u32) -> u32 {
 }
 
 const META: Meta = Meta {
-    id: "setcap",
+    id: MethodId::Setcap,
     markdown: include_str!("../../assets/methods/setcap.md"),
     risk: Risk::Medium,
     family: "linux",

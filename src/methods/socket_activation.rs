@@ -1,14 +1,14 @@
 //! `socket-activation`: listed so operators see it and why lowport does not set it up.
 
-use super::{Check, Meta, Method, Request, Risk};
+use super::{Check, Meta, Method, MethodId, Request, Risk};
 use crate::facts::Facts;
 use crate::plan::Action;
-use crate::verify::Target;
+use crate::plan::Target;
 
 pub struct SocketActivation;
 
 const META: Meta = Meta {
-    id: "socket-activation",
+    id: MethodId::SocketActivation,
     markdown: include_str!("../../assets/methods/socket-activation.md"),
     risk: Risk::Low,
     family: "linux",

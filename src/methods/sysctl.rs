@@ -2,10 +2,10 @@
 
 use std::path::PathBuf;
 
-use super::{Check, Meta, Method, Request, Risk};
+use super::{Check, Meta, Method, MethodId, Request, Risk};
 use crate::facts::{Facts, UNPRIVILEGED_PORT_START};
 use crate::plan::Action;
-use crate::verify::Target;
+use crate::plan::Target;
 
 pub struct Sysctl;
 
@@ -28,7 +28,7 @@ fn lowest(req: &Request) -> Option<u16> {
 }
 
 const META: Meta = Meta {
-    id: "sysctl",
+    id: MethodId::Sysctl,
     markdown: include_str!("../../assets/methods/sysctl.md"),
     risk: Risk::High,
     family: "linux",

@@ -4,10 +4,10 @@
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
 
-use super::{Check, Meta, Method, Request, Risk};
+use super::{Check, Meta, Method, MethodId, Request, Risk};
 use crate::facts::{Facts, UNIT_MARKER};
 use crate::plan::Action;
-use crate::verify::Target;
+use crate::plan::Target;
 
 pub struct Systemd;
 
@@ -155,7 +155,7 @@ fn drop_in_text(facts: &Facts, req: &Request) -> String {
 }
 
 const META: Meta = Meta {
-    id: "systemd",
+    id: MethodId::Systemd,
     markdown: include_str!("../../assets/methods/systemd.md"),
     risk: Risk::Low,
     family: "linux",

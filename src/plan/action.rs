@@ -3,33 +3,17 @@
 //! only reads the host.
 
 use std::collections::BTreeMap;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::facts::caps::{CAP_NET_BIND_SERVICE, FileCaps};
-use crate::facts::users::UserDb;
-use crate::facts::{read_sysctl, sysctl_path};
+use crate::facts::caps::CAP_NET_BIND_SERVICE;
+use crate::facts::files::octal;
+pub use crate::facts::files::{FileState, hex, observe_file, sha256, unhex};
+pub use crate::facts::host::succeeds;
+use crate::facts::host::{Host, LiveHost};
+use crate::facts::sysctl_path;
 use crate::root::Root;
-use crate::xattr;
-
-/// File modes travel as octal strings ("0644") in JSON, as operators read them.
-mod octal {
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(m: &u32, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&format!("{m:04o}"))
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
-        let s = String::deserialize(d)?;
-        u32::from_str_radix(&s, 8)
-            .ok()
-            .filter(|m| *m <= 0o7777)
-            .ok_or_else(|| serde::de::Error::custom(format!("'{s}' is not an octal file mode")))
-    }
-}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -101,111 +85,8 @@ pub enum State {
     Command {
         in_place: Option<bool>,
     },
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FileState {
-    pub exists: bool,
-    /// Content hash, for files lowport writes. Files whose metadata it changes (a binary of
-    /// tens of megabytes) are recognised by `identity` instead of being read whole.
-    pub sha256: Option<String>,
-    /// `device:inode:size:mtime_ns`: changes when the file is replaced or written to.
-    pub identity: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "opt_octal")]
-    pub mode: Option<u32>,
-    pub uid: Option<u32>,
-    pub gid: Option<u32>,
-    /// Extended attributes, values in hex (file capabilities live in `security.capability`).
-    pub xattrs: BTreeMap<String, String>,
-}
-
-mod opt_octal {
-    use serde::{Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(m: &Option<u32>, s: S) -> Result<S::Ok, S::Error> {
-        match m {
-            Some(m) => super::octal::serialize(m, s),
-            None => s.serialize_none(),
-        }
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
-        super::octal::deserialize(d).map(Some)
-    }
-}
-
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-pub fn unhex(s: &str) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).ok())
-        .collect()
-}
-
-pub fn sha256(bytes: &[u8]) -> String {
-    use sha2::Digest;
-    hex(&sha2::Sha256::digest(bytes))
-}
-
-impl FileState {
-    pub fn xattr_bytes(&self) -> BTreeMap<String, Vec<u8>> {
-        self.xattrs
-            .iter()
-            .filter_map(|(k, v)| Some((k.clone(), unhex(v)?)))
-            .collect()
-    }
-
-    pub fn capability(&self) -> Option<FileCaps> {
-        FileCaps::parse(&unhex(self.xattrs.get(xattr::CAPABILITY)?)?)
-    }
-}
-
-/// Reads a file's state, and with `content` also its bytes (hashed into the state).
-pub fn observe_file(host: &Path, content: bool) -> std::io::Result<(FileState, Option<Vec<u8>>)> {
-    let meta = match std::fs::symlink_metadata(host) {
-        Ok(m) => m,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let absent = FileState {
-                exists: false,
-                sha256: None,
-                identity: None,
-                mode: None,
-                uid: None,
-                gid: None,
-                xattrs: BTreeMap::new(),
-            };
-            return Ok((absent, None));
-        }
-        Err(e) => return Err(e),
-    };
-    let content = (content && meta.is_file())
-        .then(|| std::fs::read(host))
-        .transpose()?;
-    let mtime = meta.mtime() as i128 * 1_000_000_000 + i128::from(meta.mtime_nsec());
-    let state = FileState {
-        exists: true,
-        sha256: content.as_deref().map(sha256),
-        identity: Some(format!(
-            "{}:{}:{}:{mtime}",
-            meta.dev(),
-            meta.ino(),
-            meta.size()
-        )),
-        mode: Some(meta.mode() & 0o7777),
-        uid: Some(meta.uid()),
-        gid: Some(meta.gid()),
-        xattrs: xattr::all(host)?
-            .iter()
-            .map(|(k, v)| (k.clone(), hex(v)))
-            .collect(),
-    };
-    Ok((state, content))
+    /// Planned from a facts document that does not hold this target's state.
+    Unknown,
 }
 
 impl Action {
@@ -235,35 +116,40 @@ impl Action {
         }
     }
 
+    /// The target's state on the running host under `root`, read now.
     pub fn observe(&self, root: &Root) -> std::io::Result<State> {
-        Ok(match self {
-            Action::SetSysctl { key, .. } => State::Sysctl {
-                value: read_sysctl(key),
-            },
-            Action::Symlink { path, .. } => State::Link {
-                target: std::fs::read_link(root.host(path)).ok(),
-            },
-            Action::CreateUser { name } => State::Files {
-                files: ACCOUNT_FILES
-                    .iter()
-                    .map(|f| {
-                        Ok((
-                            PathBuf::from(f),
-                            observe_file(&root.host(Path::new(f)), true)?.0,
-                        ))
-                    })
-                    .collect::<std::io::Result<_>>()?,
-                user_exists: UserDb::new(root).user(name).is_some(),
-            },
-            Action::RunCommands { check, .. } => State::Command {
-                in_place: check.as_ref().map(|c| succeeds(c)),
+        self.observe_on(&LiveHost::new(root.clone()))
+    }
+
+    /// The target's state as `host` knows it; `State::Unknown` where it does not.
+    pub fn observe_on(&self, host: &dyn Host) -> std::io::Result<State> {
+        let known = match self {
+            Action::SetSysctl { key, .. } => host.sysctl(key).map(|value| State::Sysctl { value }),
+            Action::Symlink { path, .. } => host.link(path).map(|target| State::Link { target }),
+            Action::CreateUser { name } => {
+                let mut files = BTreeMap::new();
+                for f in ACCOUNT_FILES {
+                    let Some(state) = host.file(Path::new(f), true)? else {
+                        return Ok(State::Unknown);
+                    };
+                    files.insert(PathBuf::from(f), state);
+                }
+                host.user(name).map(|u| State::Files {
+                    files,
+                    user_exists: u.is_some(),
+                })
+            }
+            Action::RunCommands { check, .. } => match check {
+                None => Some(State::Command { in_place: None }),
+                Some(c) => host.check(c).map(|ok| State::Command { in_place: Some(ok) }),
             },
             _ => {
-                let host = root.host(self.path().unwrap_or(Path::new("/")));
+                let path = self.path().unwrap_or(Path::new("/"));
                 let content = matches!(self, Action::WriteFile { .. });
-                State::File(observe_file(&host, content)?.0)
+                host.file(path, content)?.map(State::File)
             }
-        })
+        };
+        Ok(known.unwrap_or(State::Unknown))
     }
 
     /// The programs this action runs, in order (paths are host paths).
@@ -280,9 +166,15 @@ impl Action {
         }
     }
 
-    /// True when the target already is as this action would leave it.
-    pub fn satisfied(&self, state: &State, db: &UserDb) -> bool {
-        let ids = |owner: &str, group: &str| (db.user(owner).map(|a| a.uid), db.group_gid(group));
+    /// True when the target already is as this action would leave it (never for a state that
+    /// is not known).
+    pub fn satisfied(&self, state: &State, host: &dyn Host) -> bool {
+        let ids = |owner: &str, group: &str| {
+            (
+                host.user(owner).flatten().map(|a| a.uid),
+                host.group_gid(group).flatten(),
+            )
+        };
         match (self, state) {
             (
                 Action::WriteFile {
@@ -326,13 +218,24 @@ impl Action {
     }
 
     /// One line saying what changes.
-    pub fn summary(&self, before: &State, db: &UserDb) -> String {
+    pub fn summary(&self, before: &State, host: &dyn Host) -> String {
         let who = |uid: Option<u32>, gid: Option<u32>| {
-            let u = uid.map(|u| db.user_name(u).unwrap_or_else(|| u.to_string()));
-            let g = gid.map(|g| db.group_name(g).unwrap_or_else(|| g.to_string()));
+            let u = uid.map(|u| host.user_name(u).flatten().unwrap_or_else(|| u.to_string()));
+            let g = gid.map(|g| host.group_name(g).flatten().unwrap_or_else(|| g.to_string()));
             format!("{}:{}", u.unwrap_or_default(), g.unwrap_or_default())
         };
         match (self, before) {
+            (Action::CreateUser { name }, _) => {
+                format!("create system user {name} (no home, no login shell)")
+            }
+            (Action::RunCommands { what, .. }, State::Unknown) => {
+                format!("{what} (whether it is in place is unknown)")
+            }
+            (Action::RunCommands { what, .. }, _) => what.clone(),
+            (_, State::Unknown) => format!(
+                "{} (its current state is unknown: the facts do not hold it)",
+                self.change()
+            ),
             (
                 Action::WriteFile {
                     path,
@@ -377,10 +280,39 @@ impl Action {
                 now.as_ref()
                     .map_or("absent".to_string(), |t| format!("-> {}", t.display()))
             ),
-            (Action::CreateUser { name }, _) => {
-                format!("create system user {name} (no home, no login shell)")
+            _ => self.target(),
+        }
+    }
+
+    /// What the action does, without the state it starts from.
+    fn change(&self) -> String {
+        match self {
+            Action::WriteFile {
+                path,
+                mode,
+                owner,
+                group,
+                ..
+            } => format!("write {} ({mode:04o} {owner}:{group})", path.display()),
+            Action::SetOwnerMode {
+                path,
+                owner,
+                group,
+                mode,
+            } => format!(
+                "set owner {owner}:{group} and mode {mode:04o} on {}",
+                path.display()
+            ),
+            Action::SetFileCap { path, caps } => {
+                format!("set file capability {caps} on {}", path.display())
             }
-            (Action::RunCommands { what, .. }, _) => what.clone(),
+            Action::SetSysctl { key, value } => format!(
+                "set {key} = {value} by writing {}",
+                sysctl_path(key).display()
+            ),
+            Action::Symlink { path, target } => {
+                format!("link {} -> {}", path.display(), target.display())
+            }
             _ => self.target(),
         }
     }
@@ -426,7 +358,7 @@ impl Action {
             (Action::RunCommands { undo, .. }, _) => format!(
                 "runs: {}",
                 undo.iter()
-                    .map(|a| crate::render::shell_words(a))
+                    .map(shell_words::join)
                     .collect::<Vec<_>>()
                     .join("; ")
             ),
@@ -435,24 +367,25 @@ impl Action {
     }
 }
 
-/// A unified diff of a planned file against what is on disk, or None for other actions.
-pub fn diff(action: &Action, root: &Root) -> Option<String> {
+/// A unified diff of a planned file against the target's current text, or None for other
+/// actions. A text the host does not know is said so instead of a guessed diff.
+pub fn diff(action: &Action, host: &dyn Host) -> Option<String> {
     let Action::WriteFile { path, content, .. } = action else {
         return None;
     };
-    let current = std::fs::read(root.host(path)).ok();
-    let old = current
-        .as_deref()
-        .map(String::from_utf8_lossy)
-        .unwrap_or_default();
     let name = path.display().to_string();
+    let Some(current) = host.text(path) else {
+        return Some(format!(
+            "(the current content of {name} is unknown: the facts do not hold it)\n"
+        ));
+    };
     let old_name = if current.is_some() {
         name.clone()
     } else {
         "/dev/null".to_string()
     };
     Some(
-        similar::TextDiff::from_lines(old.as_ref(), content.as_str())
+        similar::TextDiff::from_lines(current.as_deref().unwrap_or_default(), content.as_str())
             .unified_diff()
             .context_radius(3)
             .header(&old_name, &name)
@@ -460,18 +393,17 @@ pub fn diff(action: &Action, root: &Root) -> Option<String> {
     )
 }
 
-/// Runs a read-only check; true when it exits 0.
-pub fn succeeds(argv: &[String]) -> bool {
-    let Some((prog, args)) = argv.split_first() else {
-        return false;
+/// For a full systemd unit lowport is about to write: its `systemd-analyze security` exposure.
+/// None for other actions, or when the host has no answer.
+pub fn exposure(action: &Action, host: &dyn Host) -> Option<String> {
+    let Action::WriteFile { path, content, .. } = action else {
+        return None;
     };
-    std::process::Command::new(prog)
-        .args(args)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
+    let name = path.file_name()?.to_str()?;
+    if !name.ends_with(".service") || !content.contains("[Service]") {
+        return None;
+    }
+    host.exposure(name, content).flatten()
 }
 
 /// `useradd` for a system account with no home and no login shell, under `--root` when given.
@@ -496,37 +428,3 @@ pub fn useradd(root: &Root, name: &str) -> Vec<String> {
     argv
 }
 
-/// `systemd-analyze security --offline=true` on a full unit lowport is about to write: the
-/// overall exposure line, then every ✗ line. None for other actions, or without systemd-analyze.
-pub fn exposure(action: &Action) -> Option<String> {
-    let Action::WriteFile { path, content, .. } = action else {
-        return None;
-    };
-    let name = path.file_name()?.to_str()?;
-    if !name.ends_with(".service") || !content.contains("[Service]") {
-        return None;
-    }
-    let dir = tempfile::tempdir().ok()?;
-    let file = dir.path().join(name);
-    std::fs::write(&file, content).ok()?;
-    let out = std::process::Command::new("systemd-analyze")
-        .args(["security", "--offline=true", "--no-pager"])
-        .arg(&file)
-        .output()
-        .ok()?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    let overall = text
-        .lines()
-        .find(|l| l.contains("Overall exposure level"))?;
-    let mut lines = vec![overall.trim_start_matches(['→', ' ']).to_string()];
-    lines.extend(text.lines().filter(|l| l.starts_with('✗')).map(|l| {
-        // "✗ NAME   DESCRIPTION   VALUE": keep the name and the value, the columns are wide.
-        let words: Vec<&str> = l.split_whitespace().collect();
-        format!(
-            "✗ {} ({})",
-            words.get(1).unwrap_or(&""),
-            words.last().unwrap_or(&"")
-        )
-    }));
-    Some(lines.join("\n"))
-}

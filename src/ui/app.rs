@@ -8,8 +8,9 @@ use std::path::PathBuf;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use crate::apply::{Event, Outcome};
+use crate::error::Exit;
 use crate::facts::Facts;
-use crate::methods::{Assessment, Request, Risk};
+use crate::methods::{Assessment, MethodId, Request, Risk, Want};
 use crate::plan::Plan;
 use crate::validate;
 use crate::verify::Report;
@@ -174,7 +175,11 @@ pub enum Msg {
     },
     Methods(Vec<Assessment>),
     Progress(Event),
-    Finished(Result<(Outcome, Option<Report>), String>),
+    /// An apply or rollback ended; `exit` is what the wizard exits with if it is the last.
+    Finished {
+        result: Result<(Outcome, Option<Report>), String>,
+        exit: Exit,
+    },
     History(Result<Vec<RunRow>, String>),
     Saved(Result<PathBuf, String>),
     /// SIGTERM/SIGHUP: leave as cleanly as from `q`.
@@ -228,12 +233,14 @@ pub struct Model {
     pub message: Option<String>,
     pub quitting: bool,
     pub quit: bool,
+    /// The exit code of the last apply or rollback carried out.
+    pub exit: Option<Exit>,
 }
 
 /// What the operator gave on the command line.
 #[derive(Debug, Clone, Default)]
 pub struct Start {
-    pub method: Option<String>,
+    pub method: Option<MethodId>,
     pub binary: Option<String>,
     pub ports: Vec<validate::PortArg>,
     pub user: Option<String>,
@@ -308,6 +315,7 @@ impl Model {
             message: None,
             quitting: false,
             quit: false,
+            exit: None,
         };
         let cmd = Cmd::Gather {
             binary: start.binary.clone(),
@@ -337,8 +345,7 @@ impl Model {
     }
 
     fn request(&self) -> Option<Request> {
-        Some(Request {
-            method: self.selected()?.id.clone(),
+        let want = Want {
             binary: self.opt(FieldId::Binary),
             ports: validate::port_list(self.value(FieldId::Ports)).ok()?,
             user: self.opt(FieldId::User),
@@ -352,7 +359,8 @@ impl Model {
                     .collect(),
                 ..self.service.clone()
             },
-        })
+        };
+        Some(Request::new(self.selected()?.id, want))
     }
 
     fn running(&self) -> bool {
@@ -360,7 +368,7 @@ impl Model {
     }
 
     fn set_methods(&mut self, methods: Vec<Assessment>) {
-        let keep = self.selected().map(|m| m.id.clone());
+        let keep = self.selected().map(|m| m.id);
         self.methods = methods;
         self.cursor = keep
             .and_then(|id| self.methods.iter().position(|m| m.id == id))
@@ -503,7 +511,8 @@ pub fn update(m: &mut Model, msg: Msg) -> Vec<Cmd> {
             }
             Vec::new()
         }
-        Msg::Finished(result) => {
+        Msg::Finished { result, exit } => {
+            m.exit = Some(exit);
             if let Some(p) = &mut m.progress {
                 if let Ok((
                     Outcome::RolledBack { run, .. } | Outcome::RollbackIncomplete { run, .. },
@@ -769,7 +778,7 @@ fn on_review(m: &mut Model, key: KeyCode) -> Vec<Cmd> {
             m.ack.pop();
         }
         KeyCode::Char(c) => m.ack.push(c),
-        KeyCode::Enter if m.ack.trim() == plan.method => {
+        KeyCode::Enter if m.ack.trim() == plan.method.as_str() => {
             m.confirm = Some(Confirm::Apply(Box::new(plan)));
         }
         KeyCode::Enter => {

@@ -9,35 +9,24 @@ pub mod view;
 use std::io::IsTerminal;
 
 use crate::cli::Cli;
-use crate::commands::How;
+use crate::console::How;
 use crate::error::{Exit, Result};
+use crate::runner::{self, Context};
 
 pub fn run(cli: &Cli) -> Result<Exit> {
     let i = &cli.interactive;
-    let mut start = app::Start {
-        method: i.method.clone(),
-        binary: i.target.binary.clone(),
-        ports: i.target.port.clone(),
-        user: i.target.user.clone(),
-        group: i.target.group.clone(),
-        service: i.target.service.options(),
-        notes: Vec::new(),
+    let ctx = Context::new(cli);
+    let (want, notes) = runner::want_for(&ctx, &i.target)?;
+    let start = app::Start {
+        method: i.method,
+        binary: want.binary,
+        ports: want.ports,
+        user: want.user,
+        group: want.group,
+        service: want.service,
+        notes,
         is_root: nix::unistd::geteuid().is_root(),
     };
-    if let Some(profile) = &i.target.service.profile {
-        let notes = crate::profile::resolve(
-            &crate::root::Root::new(cli.root.clone()),
-            profile,
-            i.target.service.config.as_deref(),
-            &mut start.binary,
-            &mut start.ports,
-            &mut start.service.args,
-        )?;
-        start.notes = notes
-            .iter()
-            .map(|n| format!("{profile} profile: {n}"))
-            .collect();
-    }
     let dumb = std::env::var("TERM").map_or(true, |t| t == "dumb");
     let terminal = std::io::stdin().is_terminal() && std::io::stdout().is_terminal() && !dumb;
     if i.plain || i.yes || !terminal {
@@ -46,9 +35,9 @@ pub fn run(cli: &Cli) -> Result<Exit> {
             accept_risk: i.accept_risk,
             ..How::default()
         };
-        plain::run(cli, start, how)
+        plain::run(&ctx, start, how)
     } else {
-        runtime::run(cli, start)
+        runtime::run(&ctx, start)
     }
 }
 

@@ -7,12 +7,11 @@ use std::io::{BufRead, IsTerminal, Write};
 use dialoguer::{Input, Select};
 
 use super::app::Start;
-use crate::cli::Cli;
-use crate::commands::{self, How};
+use crate::console::{self, How};
 use crate::error::{Error, Exit, Result};
-use crate::methods::{self, Request};
-use crate::plan::Plan;
+use crate::methods::{self, Request, Want};
 use crate::render;
+use crate::runner::{self, Context};
 use crate::validate;
 
 enum Prompter {
@@ -116,80 +115,74 @@ fn some(v: String) -> Option<String> {
     Some(v).filter(|s| !s.is_empty())
 }
 
-pub fn run(cli: &Cli, start: Start, how: How) -> Result<Exit> {
+pub fn run(ctx: &Context, start: Start, how: How) -> Result<Exit> {
     if how.yes && start.method.is_none() {
         return Err(Error::Invalid(
             "--yes needs --method: nothing may be asked".into(),
         ));
     }
     let ask = Prompter::new();
-    let probe = Request {
-        binary: start.binary.clone(),
-        ports: start.ports.clone(),
-        ..Request::default()
-    };
-    let facts = commands::gather(cli, &probe, true)?;
-    print!("{}", render::facts(&facts));
-    for n in &start.notes {
-        println!("{n}");
-    }
-    let mut req = Request {
-        method: start.method.clone().unwrap_or_default(),
+    let mut want = Want {
         binary: start.binary.clone(),
         ports: start.ports.clone(),
         user: start.user.clone(),
         group: start.group.clone(),
         service: start.service.clone(),
     };
-    if req.method.is_empty() {
-        let list = methods::assess(&facts, &req);
-        println!();
-        print!("{}", render::methods(&list));
-        let items: Vec<String> = list
-            .iter()
-            .map(|a| {
-                let state = if a.available {
-                    ""
-                } else {
-                    "  (unavailable here)"
-                };
-                format!("[{}] {} - {}{state}", a.risk, a.id, a.doc.title)
-            })
-            .collect();
-        let default = list.iter().position(|a| a.available).unwrap_or(0);
-        loop {
-            let chosen = &list[ask.select("Approach", &items, default)?];
-            if chosen.available {
-                req.method = chosen.id.clone();
-                break;
-            }
-            eprintln!(
-                "{} is unavailable here: {}",
-                chosen.id,
-                chosen.check.blockers.join("; ")
-            );
-        }
+    let facts = runner::gather(ctx, &want, None, true)?;
+    print!("{}", render::facts(&facts));
+    for n in &start.notes {
+        println!("{n}");
     }
-    methods::find(&req.method)?;
+    let method = match start.method {
+        Some(m) => m,
+        None => {
+            let list = methods::assess(&facts, &want);
+            println!();
+            print!("{}", render::methods(&list));
+            let items: Vec<String> = list
+                .iter()
+                .map(|a| {
+                    let state = if a.available {
+                        ""
+                    } else {
+                        "  (unavailable here)"
+                    };
+                    format!("[{}] {} - {}{state}", a.risk, a.id, a.doc.title)
+                })
+                .collect();
+            let default = list.iter().position(|a| a.available).unwrap_or(0);
+            loop {
+                let chosen = &list[ask.select("Approach", &items, default)?];
+                if chosen.available {
+                    break chosen.id;
+                }
+                eprintln!(
+                    "{} is unavailable here: {}",
+                    chosen.id,
+                    chosen.check.blockers.join("; ")
+                );
+            }
+        }
+    };
     if !how.yes {
-        let binary = req.binary.clone().unwrap_or_default();
-        req.binary = some(ask.input(
+        let binary = want.binary.clone().unwrap_or_default();
+        want.binary = some(ask.input(
             "Binary (path or command name, empty for none)",
             &binary,
             optional(validate::binary),
         )?);
-        let ports: Vec<String> = req.ports.iter().map(ToString::to_string).collect();
+        let ports: Vec<String> = want.ports.iter().map(ToString::to_string).collect();
         let ports = ask.input("Ports (e.g. 80 443)", &ports.join(" "), |v| {
             validate::port_list(v).map(|_| ())
         })?;
-        req.ports = validate::port_list(&ports).map_err(Error::Invalid)?;
-        let user = req.user.clone().unwrap_or_default();
-        req.user = some(ask.input("User (optional)", &user, optional(validate::account_name))?);
-        let group = req.group.clone().unwrap_or_default();
-        req.group =
+        want.ports = validate::port_list(&ports).map_err(Error::Invalid)?;
+        let user = want.user.clone().unwrap_or_default();
+        want.user = some(ask.input("User (optional)", &user, optional(validate::account_name))?);
+        let group = want.group.clone().unwrap_or_default();
+        want.group =
             some(ask.input("Group (optional)", &group, optional(validate::account_name))?);
     }
-    let mut facts = commands::gather(cli, &req, false)?;
-    let plan = Plan::build(&facts, &req)?;
-    commands::carry_out(cli, &plan, &mut facts, how)
+    let (facts, plan) = runner::plan(ctx, &Request::new(method, want))?;
+    console::carry_out(ctx, &plan, Some(facts), how)
 }

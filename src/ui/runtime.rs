@@ -10,13 +10,11 @@ use ratatui::crossterm::event::{self, Event as TermEvent, KeyEventKind};
 
 use super::app::{Cmd, Model, Msg, RunRow, Start, update};
 use super::view::{Theme, view};
-use crate::apply::{self, Run, StateDir, Status};
-use crate::cli::Cli;
-use crate::commands;
+use crate::apply::{Outcome, Run, Status};
 use crate::error::{Exit, Result};
-use crate::methods::{self, Request};
-use crate::plan::Plan;
+use crate::methods::{self, Want};
 use crate::render;
+use crate::runner::{self, Applied, Context, Rolled, Which};
 
 /// Restores the terminal when the wizard ends, by return or by error. (`ratatui::init` also
 /// installs a panic hook that restores it first.)
@@ -36,7 +34,7 @@ pub fn row(run: &Run) -> RunRow {
     RunRow {
         id: run.id.clone(),
         time: time.unwrap_or_default(),
-        method: run.plan.method.clone(),
+        method: run.plan.method.to_string(),
         status: run.status().to_string(),
         rolled_back: run.status() == Status::RolledBack,
         undo: run
@@ -50,30 +48,37 @@ pub fn row(run: &Run) -> RunRow {
 
 /// Performs effects; each reports back through the channel.
 struct Effects<'a> {
-    cli: &'a Cli,
+    ctx: &'a Context,
     tx: Sender<Msg>,
     interrupt: Arc<AtomicBool>,
+}
+
+/// A progress sink that forwards the runner's events to the wizard.
+fn forward(tx: &Sender<Msg>) -> impl FnMut(crate::apply::Event) + use<> {
+    let tx = tx.clone();
+    move |e| {
+        let _ = tx.send(Msg::Progress(e));
+    }
 }
 
 impl Effects<'_> {
     fn run(&self, cmd: Cmd) {
         let tx = self.tx.clone();
-        let cli = self.cli.clone();
+        let ctx = self.ctx.clone();
         let interrupt = Arc::clone(&self.interrupt);
         match cmd {
             Cmd::Quit => {}
             Cmd::Interrupt => self.interrupt.store(true, Ordering::SeqCst),
             Cmd::Gather { binary, ports } => {
                 std::thread::spawn(move || {
-                    let req = Request {
+                    let want = Want {
                         binary,
                         ports,
-                        ..Request::default()
+                        ..Want::default()
                     };
-                    let facts = commands::gather(&cli, &req, true);
-                    let msg = match facts {
+                    let msg = match runner::gather(&ctx, &want, None, true) {
                         Ok(f) => {
-                            let _ = tx.send(Msg::Methods(methods::assess(&f, &req)));
+                            let _ = tx.send(Msg::Methods(methods::assess(&f, &want)));
                             Msg::Facts(Ok(Box::new(f)))
                         }
                         Err(e) => Msg::Facts(Err(e.to_string())),
@@ -83,10 +88,10 @@ impl Effects<'_> {
             }
             Cmd::Plan(req) => {
                 std::thread::spawn(move || {
-                    let msg = match commands::gather(&cli, &req, true) {
+                    let msg = match runner::gather(&ctx, &req, Some(req.method), true) {
                         Ok(facts) => Msg::Planned {
                             methods: methods::assess(&facts, &req),
-                            plan: Plan::build(&facts, &req)
+                            plan: runner::plan_on(&facts, &req)
                                 .map(Box::new)
                                 .map_err(|e| e.to_string()),
                             facts: Box::new(facts),
@@ -98,39 +103,56 @@ impl Effects<'_> {
             }
             Cmd::Apply(plan) => {
                 std::thread::spawn(move || {
-                    let state = StateDir::new(cli.state_dir.clone());
-                    let result = (|| {
-                        let lock = state.lock()?;
-                        let mut facts = commands::gather(&cli, &plan.request, false)?;
-                        plan.ensure_current(&facts)?;
-                        let progress = tx.clone();
-                        let mut on = move |e| {
-                            let _ = progress.send(Msg::Progress(e));
-                        };
-                        apply::apply_verified(&plan, &mut facts, &state, &lock, &interrupt, &mut on)
-                    })();
-                    let _ = tx.send(Msg::Finished(result.map_err(|e| e.to_string())));
+                    let mut on = forward(&tx);
+                    let applied = runner::apply(
+                        &ctx,
+                        &plan,
+                        runner::Apply {
+                            facts: None,
+                            dry_run: false,
+                            interrupted: &interrupt,
+                            // The wizard asked on its Review screen before sending this.
+                            confirm: &mut |_| Ok(()),
+                            on: &mut on,
+                        },
+                    );
+                    let _ = tx.send(match applied {
+                        Ok(a) => Msg::Finished {
+                            exit: a.exit(),
+                            result: Ok(match a {
+                                Applied::Ran(o, report) => (o, report),
+                                Applied::DryRun => (Outcome::NothingToDo, None),
+                            }),
+                        },
+                        Err(e) => Msg::Finished {
+                            exit: e.exit(),
+                            result: Err(e.to_string()),
+                        },
+                    });
                 });
             }
             Cmd::Rollback(id) => {
                 std::thread::spawn(move || {
-                    let state = StateDir::new(cli.state_dir.clone());
-                    let result = (|| {
-                        let lock = state.lock()?;
-                        let run = state.load(&id)?;
-                        let mut j = state.reopen(&run, &lock)?;
-                        let progress = tx.clone();
-                        let mut on = move |e| {
-                            let _ = progress.send(Msg::Progress(e));
-                        };
-                        let reason = format!("requested by {}", apply::Who::current().describe());
-                        apply::undo(&run, &mut j, &reason, false, &mut on).map(|o| (o, None))
-                    })();
-                    let _ = tx.send(Msg::Finished(result.map_err(|e| e.to_string())));
+                    let mut on = forward(&tx);
+                    let rolled =
+                        runner::rollback(&ctx, &Which::Id(id), false, &mut |_| Ok(()), &mut on);
+                    let _ = tx.send(match rolled {
+                        Ok(r) => Msg::Finished {
+                            exit: r.exit(),
+                            result: Ok(match r {
+                                Rolled::Ran { outcome, .. } => (outcome, None),
+                                Rolled::Already(_) => (Outcome::NothingToDo, None),
+                            }),
+                        },
+                        Err(e) => Msg::Finished {
+                            exit: e.exit(),
+                            result: Err(e.to_string()),
+                        },
+                    });
                 });
             }
             Cmd::LoadHistory => {
-                let runs = StateDir::new(cli.state_dir.clone()).runs();
+                let runs = self.ctx.state().runs();
                 let rows = runs
                     .map(|r| r.iter().rev().map(row).collect())
                     .map_err(|e| e.to_string());
@@ -152,7 +174,9 @@ impl Effects<'_> {
     }
 }
 
-pub fn run(cli: &Cli, start: Start) -> Result<Exit> {
+/// Runs the wizard; its exit code is that of the last apply or rollback it finished, or
+/// "declined" (3) when the operator left without carrying anything out.
+pub fn run(ctx: &Context, start: Start) -> Result<Exit> {
     let mut terminal = ratatui::try_init()?;
     let _restore = Restore;
     let theme = Theme::from_env();
@@ -185,7 +209,7 @@ pub fn run(cli: &Cli, start: Start) -> Result<Exit> {
         }
     });
     let effects = Effects {
-        cli,
+        ctx,
         tx,
         interrupt: Arc::new(AtomicBool::new(false)),
     };
@@ -201,5 +225,5 @@ pub fn run(cli: &Cli, start: Start) -> Result<Exit> {
         }
         terminal.draw(|f| view(&model, f, theme))?;
     }
-    Ok(Exit::Success)
+    Ok(model.exit.unwrap_or(Exit::Declined))
 }

@@ -12,15 +12,14 @@ use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use super::app::{Cmd, Confirm, Model, Msg, RunRow, Screen, Start, update};
 use super::view::{Theme, view};
 use crate::apply::{Event, Outcome};
+use crate::error::Exit;
 use crate::facts::binary::BinaryFacts;
 use crate::facts::elf::ExecKind;
 use crate::facts::mounts::Mount;
 use crate::facts::users::Account;
-use crate::facts::users::UserDb;
-use crate::facts::{Accounts, Facts, Init, Os, ServiceUnit};
-use crate::methods::{self, Request, Risk};
-use crate::plan::{Action, FileState, Plan, State, Step, action};
-use crate::root::Root;
+use crate::facts::{Accounts, Answers, Facts, FactsHost, Init, Os, ServiceUnit};
+use crate::methods::{self, MethodId, Request, Want};
+use crate::plan::{FileState, Plan};
 use crate::validate::PortArg;
 use crate::verify::{Check, Outcome as Proof, Report, Target};
 
@@ -99,6 +98,43 @@ fn facts(binary: Option<ExecKind>) -> Facts {
         }),
         ports: vec![80, 443],
         listeners: Vec::new(),
+        host: answers(),
+    }
+}
+
+/// What planning reads of the fixture host, as `detect --json --method …` records it.
+fn answers() -> Answers {
+    let file = |exists: bool| FileState {
+        exists,
+        sha256: None,
+        identity: exists.then(|| "2049:131:9437184:0".into()),
+        mode: exists.then_some(0o755),
+        uid: exists.then_some(0),
+        gid: exists.then_some(0),
+        xattrs: BTreeMap::new(),
+    };
+    let sysctl_d = PathBuf::from("/etc/sysctl.d/60-lowport-unprivileged-ports.conf");
+    Answers {
+        files: [(FABIO.into(), file(true)), (sysctl_d.clone(), file(false))].into(),
+        texts: [(sysctl_d, None)].into(),
+        sysctls: [(
+            "net.ipv4.ip_unprivileged_port_start".to_string(),
+            Some("1024".to_string()),
+        )]
+        .into(),
+        users: [("root".to_string(), Some(root_account()))].into(),
+        groups: [("root".to_string(), Some(0))].into(),
+        ..Answers::default()
+    }
+}
+
+fn root_account() -> Account {
+    Account {
+        name: "root".into(),
+        uid: 0,
+        gid: 0,
+        groups: vec![0],
+        group: Some("root".into()),
     }
 }
 
@@ -109,94 +145,18 @@ fn go() -> Option<ExecKind> {
     })
 }
 
-fn request(method: &str) -> Request {
-    Request {
-        method: method.into(),
+fn want() -> Want {
+    Want {
         binary: Some("fabio".into()),
         ports: vec![PortArg::Grant(80), PortArg::Grant(443)],
-        user: None,
-        group: None,
-        service: Default::default(),
+        ..Want::default()
     }
 }
 
-fn step(action: Action, before: State) -> Step {
-    // An empty root: the diff of a new file does not depend on this machine.
-    let empty = tempfile::tempdir().unwrap();
-    let root = Root::new(empty.path().to_path_buf());
-    let db = UserDb::new(&Root::new("/".into()));
-    Step {
-        in_place: false,
-        summary: action.summary(&before, &db),
-        commands: action.commands(&Root::new("/".into())),
-        diff: action::diff(&action, &root),
-        exposure: None,
-        undo: action.undo(&before, &Root::new("/".into())),
-        before,
-        action,
-    }
-}
-
-fn plan(method: &str, f: &Facts) -> Plan {
-    let file = |exists: bool| FileState {
-        exists,
-        sha256: None,
-        identity: exists.then(|| "2049:131:9437184:0".into()),
-        mode: exists.then_some(0o755),
-        uid: exists.then_some(0),
-        gid: exists.then_some(0),
-        xattrs: BTreeMap::new(),
-    };
-    let (risk, steps) = match method {
-        "setcap" => (
-            Risk::Medium,
-            vec![step(
-                Action::SetFileCap {
-                    path: FABIO.into(),
-                    caps: "cap_net_bind_service=+ep".into(),
-                },
-                State::File(file(true)),
-            )],
-        ),
-        _ => (
-            Risk::High,
-            vec![
-                step(
-                    Action::SetSysctl {
-                        key: "net.ipv4.ip_unprivileged_port_start".into(),
-                        value: "80".into(),
-                    },
-                    State::Sysctl {
-                        value: Some("1024".into()),
-                    },
-                ),
-                step(
-                    Action::WriteFile {
-                        path: "/etc/sysctl.d/60-lowport-unprivileged-ports.conf".into(),
-                        content: "net.ipv4.ip_unprivileged_port_start = 80\n".into(),
-                        mode: 0o644,
-                        owner: "root".into(),
-                        group: "root".into(),
-                    },
-                    State::File(file(false)),
-                ),
-            ],
-        ),
-    };
-    let req = request(method);
-    let m = methods::find(method).unwrap();
-    Plan {
-        format_version: 1,
-        method: method.into(),
-        title: m.doc().title,
-        risk,
-        request: req.clone(),
-        root: "/".into(),
-        hostname: "web1".into(),
-        fingerprint: "sha256:0123456789abcdef".into(),
-        warnings: m.check(f, &req).warnings,
-        steps,
-    }
+/// The plan lowport makes for the fixture host, from its facts alone.
+fn plan(method: MethodId, f: &Facts) -> Plan {
+    let req = Request::new(method, want());
+    Plan::build(f, &FactsHost::new(f.root(), &f.host), &req).unwrap()
 }
 
 fn key(m: &mut Model, code: KeyCode) -> Vec<Cmd> {
@@ -220,12 +180,12 @@ fn detected(binary: Option<ExecKind>, is_root: bool) -> Model {
     let (mut m, cmds) = Model::new(&start);
     assert!(matches!(cmds[..], [Cmd::Gather { .. }]));
     let f = facts(binary);
-    update(&mut m, Msg::Methods(methods::assess(&f, &request(""))));
+    update(&mut m, Msg::Methods(methods::assess(&f, &want())));
     update(&mut m, Msg::Facts(Ok(Box::new(f))));
     m
 }
 
-fn planned(method: &str, is_root: bool) -> Model {
+fn planned(method: MethodId, is_root: bool) -> Model {
     let mut m = detected(go(), is_root);
     key(&mut m, KeyCode::Enter);
     while m.selected().unwrap().id != method {
@@ -325,7 +285,7 @@ fn approaches_show_risk_recommendation_and_unavailable_reasons() {
     assert_eq!(m.screen, Screen::Approaches);
     assert_eq!(
         m.selected().unwrap().id,
-        "systemd",
+        MethodId::Systemd,
         "the recommended method is preselected"
     );
     snap("approaches", &m);
@@ -339,7 +299,7 @@ fn approaches_show_risk_recommendation_and_unavailable_reasons() {
     key(&mut m, KeyCode::Enter);
     assert_eq!(
         m.selected().unwrap().id,
-        "systemd",
+        MethodId::Systemd,
         "the first available method is recommended"
     );
     key(&mut m, KeyCode::Down);
@@ -376,9 +336,9 @@ fn settings_flag_invalid_input_in_place() {
 
 #[test]
 fn preview_as_root_and_as_a_normal_user() {
-    let m = planned("setcap", true);
+    let m = planned(MethodId::Setcap, true);
     snap("preview", &m);
-    let mut m = planned("setcap", false);
+    let mut m = planned(MethodId::Setcap, false);
     key(&mut m, KeyCode::Enter);
     assert!(m.confirm.is_none(), "no apply without root");
     let cmds = key(&mut m, KeyCode::Char('s'));
@@ -392,7 +352,7 @@ fn preview_as_root_and_as_a_normal_user() {
 
 #[test]
 fn high_risk_needs_the_typed_acknowledgement() {
-    let mut m = planned("sysctl", true);
+    let mut m = planned(MethodId::Sysctl, true);
     key(&mut m, KeyCode::Enter);
     assert_eq!(m.screen, Screen::Review);
     typed(&mut m, "yes");
@@ -413,7 +373,7 @@ fn high_risk_needs_the_typed_acknowledgement() {
 
 #[test]
 fn apply_progress_success_and_failure() {
-    let mut m = planned("setcap", true);
+    let mut m = planned(MethodId::Setcap, true);
     key(&mut m, KeyCode::Enter);
     snap("confirm_apply", &m);
     assert!(key(&mut m, KeyCode::Char('n')).is_empty());
@@ -441,12 +401,16 @@ fn apply_progress_success_and_failure() {
     update(&mut m, Msg::Progress(Event::Done { step: 1 }));
     let cmds = update(
         &mut m,
-        Msg::Finished(Ok((Outcome::Applied { run: run.clone() }, Some(report())))),
+        Msg::Finished {
+            result: Ok((Outcome::Applied { run: run.clone() }, Some(report()))),
+            exit: Exit::Success,
+        },
     );
     assert_eq!(cmds, vec![Cmd::LoadHistory]);
+    assert_eq!(m.exit, Some(Exit::Success));
     snap("apply_done", &m);
 
-    let mut m = planned("sysctl", true);
+    let mut m = planned(MethodId::Sysctl, true);
     key(&mut m, KeyCode::Enter);
     typed(&mut m, "sysctl");
     key(&mut m, KeyCode::Enter);
@@ -485,8 +449,12 @@ fn apply_progress_success_and_failure() {
     let cause = "step 2 failed: Read-only file system".to_string();
     update(
         &mut m,
-        Msg::Finished(Ok((Outcome::RolledBack { run, cause }, None))),
+        Msg::Finished {
+            result: Ok((Outcome::RolledBack { run, cause }, None)),
+            exit: Exit::RolledBack,
+        },
     );
+    assert_eq!(m.exit, Some(Exit::RolledBack), "the wizard exits as the apply ended");
     snap("apply_failed_rolled_back", &m);
 }
 
@@ -511,13 +479,16 @@ fn history_lists_runs_and_rolls_back_after_confirmation() {
     let cause = "requested by root".to_string();
     update(
         &mut m,
-        Msg::Finished(Ok((
-            Outcome::RolledBack {
-                run: runs()[0].id.clone(),
-                cause,
-            },
-            None,
-        ))),
+        Msg::Finished {
+            result: Ok((
+                Outcome::RolledBack {
+                    run: runs()[0].id.clone(),
+                    cause,
+                },
+                None,
+            )),
+            exit: Exit::Success,
+        },
     );
     snap("history_rolled_back", &m);
 }
@@ -535,11 +506,12 @@ fn quit_when_idle_is_immediate() {
     let mut m = detected(go(), true);
     assert_eq!(key(&mut m, KeyCode::Char('q')), vec![Cmd::Quit]);
     assert!(m.quit);
+    assert_eq!(m.exit, None, "nothing carried out: the runtime exits 3 (declined)");
 }
 
 #[test]
 fn quitting_mid_apply_rolls_back_first_then_quits() {
-    let mut m = planned("setcap", true);
+    let mut m = planned(MethodId::Setcap, true);
     key(&mut m, KeyCode::Enter);
     key(&mut m, KeyCode::Char('y'));
     update(
@@ -561,7 +533,13 @@ fn quitting_mid_apply_rolls_back_first_then_quits() {
         cause: "interrupted by a signal".into(),
     };
     assert_eq!(
-        update(&mut m, Msg::Finished(Ok((rolled, None)))),
+        update(
+            &mut m,
+            Msg::Finished {
+                result: Ok((rolled, None)),
+                exit: Exit::RolledBack
+            }
+        ),
         vec![Cmd::Quit]
     );
     assert!(m.quit);

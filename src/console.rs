@@ -1,0 +1,141 @@
+//! What the two line-oriented front ends (the scripted commands and the plain prompts) share:
+//! asking on the terminal, and showing a plan, its progress and its outcome as text or as one
+//! JSON document. The orchestration itself is the runner's.
+
+use std::io::{BufRead, IsTerminal, Write};
+
+use serde_json::json;
+
+use crate::apply::{Event, Outcome};
+use crate::error::{Error, Exit, Result};
+use crate::facts::Facts;
+use crate::plan::{Plan, Risk};
+use crate::render;
+use crate::runner::{self, Applied, Context};
+
+/// The version of the JSON documents the commands print.
+pub const FORMAT_VERSION: u32 = 1;
+
+pub fn print_json(v: &serde_json::Value) {
+    println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
+}
+
+/// Asks on the terminal; EOF or anything but the expected answer declines.
+pub fn ask(prompt: &str, expected: &str) -> Result<()> {
+    eprint!("{prompt} ");
+    let _ = std::io::stderr().flush();
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    if line.trim() == expected {
+        Ok(())
+    } else {
+        Err(Error::Declined("not confirmed; nothing was changed".into()))
+    }
+}
+
+fn confirm(p: &Plan, yes: bool, accept_risk: bool) -> Result<()> {
+    if p.risk == Risk::High && !accept_risk {
+        if !std::io::stdin().is_terminal() {
+            return Err(Error::Declined(format!(
+                "method {} is high risk: review `lowport plan --method {}` and pass \
+                 --accept-risk to apply it from a script; nothing was changed",
+                p.method, p.method
+            )));
+        }
+        eprintln!("Method {} is HIGH RISK:", p.method);
+        for w in &p.warnings {
+            eprintln!("  ! {w}");
+        }
+        ask(
+            &format!("Type the method id ({}) to accept this risk:", p.method),
+            p.method.as_str(),
+        )?;
+    }
+    if !yes {
+        ask("Apply these changes? Type 'yes' to continue:", "yes")?;
+    }
+    Ok(())
+}
+
+pub fn progress(e: Event) {
+    eprintln!("{}", render::event(&e));
+}
+
+pub fn outcome_json(o: &Outcome) -> serde_json::Value {
+    match o {
+        Outcome::NothingToDo => json!({ "status": "nothing_to_do" }),
+        Outcome::Applied { run } => json!({ "status": "applied", "run": run }),
+        Outcome::RolledBack { run, cause } => {
+            json!({ "status": "rolled_back", "run": run, "cause": cause })
+        }
+        Outcome::RollbackIncomplete { run, cause, errors } => json!({
+            "status": "rollback_incomplete", "run": run, "cause": cause, "errors": errors,
+            "next": format!("lowport rollback {run}")
+        }),
+    }
+}
+
+/// What the operator already agreed to, and the output format.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct How {
+    pub yes: bool,
+    pub accept_risk: bool,
+    pub dry_run: bool,
+    pub json: bool,
+}
+
+/// Shows a plan, asks what still needs asking, and has the runner apply it. `facts` are the
+/// ones the plan was just made on, or None for a saved plan.
+pub fn carry_out(ctx: &Context, p: &Plan, facts: Option<Facts>, how: How) -> Result<Exit> {
+    if !how.json {
+        print!("{}", render::plan(p));
+    }
+    let flag = runner::signal_flag()?;
+    let mut ask = |p: &Plan| confirm(p, how.yes || how.dry_run, how.accept_risk || how.dry_run);
+    let applied = runner::apply(
+        ctx,
+        p,
+        runner::Apply {
+            facts,
+            dry_run: how.dry_run,
+            interrupted: &flag,
+            confirm: &mut ask,
+            on: &mut progress,
+        },
+    )?;
+    if how.json {
+        let outcome = match &applied {
+            Applied::DryRun => json!({ "status": "dry_run" }),
+            Applied::Ran(o, _) => outcome_json(o),
+        };
+        let mut doc = json!({ "format_version": FORMAT_VERSION, "outcome": outcome, "plan": p });
+        if let Applied::Ran(Outcome::Applied { .. } | Outcome::RolledBack { .. } | Outcome::RollbackIncomplete { .. }, report) = &applied {
+            doc["verify"] = json!(report);
+        }
+        print_json(&doc);
+    } else {
+        match &applied {
+            Applied::DryRun => println!(
+                "Dry run: every check passed; {} step(s) would run. Nothing was changed.",
+                p.pending().count()
+            ),
+            Applied::Ran(Outcome::NothingToDo, _) => {
+                println!("Nothing to do: everything is already in place. Nothing was changed.")
+            }
+            Applied::Ran(Outcome::Applied { run }, _) => {
+                println!("Applied as run {run}. Undo it any time with: lowport rollback {run}")
+            }
+            Applied::Ran(Outcome::RolledBack { cause, .. }, _) => {
+                println!("Failed ({cause}); every change was rolled back.")
+            }
+            Applied::Ran(Outcome::RollbackIncomplete { run, errors, .. }, _) => {
+                println!("Failed, and the rollback is INCOMPLETE:");
+                for e in errors {
+                    println!("  {e}");
+                }
+                println!("The journal is kept. Fix the cause, then run: lowport rollback {run}");
+            }
+        }
+    }
+    Ok(applied.exit())
+}

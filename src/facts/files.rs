@@ -1,0 +1,134 @@
+//! File state as lowport records it: compared to detect drift, snapshotted for undo, and held
+//! in a facts document for the files a plan would touch.
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use super::caps::FileCaps;
+use crate::xattr;
+
+/// File modes travel as octal strings ("0644") in JSON, as operators read them.
+pub mod octal {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(m: &u32, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format!("{m:04o}"))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+        let s = String::deserialize(d)?;
+        u32::from_str_radix(&s, 8)
+            .ok()
+            .filter(|m| *m <= 0o7777)
+            .ok_or_else(|| serde::de::Error::custom(format!("'{s}' is not an octal file mode")))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileState {
+    pub exists: bool,
+    /// Content hash, for files lowport writes. Files whose metadata it changes (a binary of
+    /// tens of megabytes) are recognised by `identity` instead of being read whole.
+    pub sha256: Option<String>,
+    /// `device:inode:size:mtime_ns`: changes when the file is replaced or written to.
+    pub identity: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "opt_octal")]
+    pub mode: Option<u32>,
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
+    /// Extended attributes, values in hex (file capabilities live in `security.capability`).
+    pub xattrs: BTreeMap<String, String>,
+}
+
+pub mod opt_octal {
+    use serde::{Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(m: &Option<u32>, s: S) -> Result<S::Ok, S::Error> {
+        match m {
+            Some(m) => super::octal::serialize(m, s),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+        super::octal::deserialize(d).map(Some)
+    }
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+pub fn unhex(s: &str) -> Option<Vec<u8>> {
+    if !s.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).ok())
+        .collect()
+}
+
+pub fn sha256(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex(&sha2::Sha256::digest(bytes))
+}
+
+impl FileState {
+    pub fn xattr_bytes(&self) -> BTreeMap<String, Vec<u8>> {
+        self.xattrs
+            .iter()
+            .filter_map(|(k, v)| Some((k.clone(), unhex(v)?)))
+            .collect()
+    }
+
+    pub fn capability(&self) -> Option<FileCaps> {
+        FileCaps::parse(&unhex(self.xattrs.get(xattr::CAPABILITY)?)?)
+    }
+}
+
+/// Reads a file's state, and with `content` also its bytes (hashed into the state).
+pub fn observe_file(host: &Path, content: bool) -> std::io::Result<(FileState, Option<Vec<u8>>)> {
+    let meta = match std::fs::symlink_metadata(host) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let absent = FileState {
+                exists: false,
+                sha256: None,
+                identity: None,
+                mode: None,
+                uid: None,
+                gid: None,
+                xattrs: BTreeMap::new(),
+            };
+            return Ok((absent, None));
+        }
+        Err(e) => return Err(e),
+    };
+    let content = (content && meta.is_file())
+        .then(|| std::fs::read(host))
+        .transpose()?;
+    let mtime = meta.mtime() as i128 * 1_000_000_000 + i128::from(meta.mtime_nsec());
+    let state = FileState {
+        exists: true,
+        sha256: content.as_deref().map(sha256),
+        identity: Some(format!(
+            "{}:{}:{}:{mtime}",
+            meta.dev(),
+            meta.ino(),
+            meta.size()
+        )),
+        mode: Some(meta.mode() & 0o7777),
+        uid: Some(meta.uid()),
+        gid: Some(meta.gid()),
+        xattrs: xattr::all(host)?
+            .iter()
+            .map(|(k, v)| (k.clone(), hex(v)))
+            .collect(),
+    };
+    Ok((state, content))
+}
+

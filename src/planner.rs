@@ -1,0 +1,141 @@
+//! The planner: turns a method's actions into a [`Plan`], reading the target's current state
+//! only through the [`Host`] seam (the live host, or a facts document). It sits above both the
+//! plan data and the methods, so neither needs the other.
+
+use crate::error::{Error, Refusal, Result};
+use crate::facts::{Facts, Host};
+use crate::methods;
+use crate::plan::{Action, FORMAT_VERSION, Plan, Request, Step, Target, action};
+
+fn step(action: Action, host: &dyn Host) -> Result<Step> {
+    let before = action
+        .observe_on(host)
+        .map_err(|e| Error::io(action.target(), e))?;
+    Ok(Step {
+        in_place: action.satisfied(&before, host),
+        summary: action.summary(&before, host),
+        commands: action.commands(host.root()),
+        diff: action::diff(&action, host),
+        exposure: action::exposure(&action, host),
+        undo: action.undo(&before, host.root()),
+        before,
+        action,
+    })
+}
+
+fn fingerprint(req: &Request, plan_root: &std::path::Path, hostname: &str, steps: &[Step], verify: &Target) -> String {
+    let pairs: Vec<(&Action, &crate::plan::State)> =
+        steps.iter().map(|s| (&s.action, &s.before)).collect();
+    let doc = serde_json::json!({
+        "method": req.method, "root": plan_root, "host": hostname, "steps": pairs,
+        "verify": verify,
+    });
+    format!("sha256:{}", action::sha256(doc.to_string().as_bytes()))
+}
+
+impl Plan {
+    /// Plans `req` against `facts`, reading current state through `host`. Missing input is
+    /// `Invalid`; a method that cannot work on this host is refused with every reason.
+    pub fn build(facts: &Facts, host: &dyn Host, req: &Request) -> Result<Plan> {
+        let method = methods::find(req.method);
+        let check = method.check(facts, req);
+        if !check.input.is_empty() {
+            return Err(Error::Invalid(format!(
+                "method {} needs more input:\n  - {}",
+                req.method,
+                check.input.join("\n  - ")
+            )));
+        }
+        if !check.blockers.is_empty() {
+            return Err(Error::refused(
+                Refusal::Unavailable,
+                format!(
+                    "method {} is unavailable on this host:\n  - {}\nRun `lowport methods` to \
+                     see the alternatives.",
+                    req.method,
+                    check.blockers.join("\n  - ")
+                ),
+            ));
+        }
+        let mut steps = method
+            .actions(facts, req)
+            .into_iter()
+            .map(|a| step(a, host))
+            .collect::<Result<Vec<_>>>()?;
+        // Commands (reloads, restarts, rule loads) follow the state they act on: they are in
+        // place only when every other step is, and their own check (if any) agrees.
+        let is_command = |s: &Step| matches!(s.action, Action::RunCommands { .. });
+        let rest_in_place = steps.iter().filter(|s| !is_command(s)).all(|s| s.in_place);
+        for s in steps.iter_mut().filter(|s| is_command(s)) {
+            s.in_place &= rest_in_place;
+        }
+        let verify = method.target(facts, req);
+        Ok(Plan {
+            format_version: FORMAT_VERSION,
+            method: req.method,
+            title: method.doc().title,
+            risk: method.risk(),
+            request: req.clone(),
+            root: facts.root.clone(),
+            hostname: facts.hostname.clone(),
+            fingerprint: fingerprint(req, &facts.root, &facts.hostname, &steps, &verify),
+            warnings: check.warnings,
+            steps,
+            verify,
+            from_facts: !host.is_live(),
+        })
+    }
+
+    /// Re-plans this plan's request on current facts and refuses if anything differs: the host
+    /// drifted since the plan was made (or the file was edited), so what was reviewed would not
+    /// be what runs.
+    pub fn ensure_current(&self, facts: &Facts, host: &dyn Host) -> Result<()> {
+        let stale = |why: String| {
+            Err(Error::refused(
+                Refusal::StalePlan,
+                format!(
+                    "saved plan is stale: {why}. Nothing was changed; make a new plan with \
+                     `lowport plan` and review it."
+                ),
+            ))
+        };
+        if facts.hostname != self.hostname {
+            return stale(format!(
+                "it was made on host '{}', this is '{}'",
+                self.hostname, facts.hostname
+            ));
+        }
+        if facts.root != self.root {
+            return stale(format!(
+                "it was made for root {}, not {}",
+                self.root.display(),
+                facts.root.display()
+            ));
+        }
+        let now = Plan::build(facts, host, &self.request)?;
+        if now.steps.len() != self.steps.len() {
+            return stale("the method now plans a different number of steps".to_string());
+        }
+        for (old, new) in self.steps.iter().zip(&now.steps) {
+            if old.action != new.action {
+                return stale(format!(
+                    "the step for {} is no longer the same",
+                    old.action.target()
+                ));
+            }
+            if old.before != new.before {
+                return stale(format!(
+                    "{} changed since the plan was made",
+                    old.action.target()
+                ));
+            }
+        }
+        if now.verify != self.verify {
+            return stale("what it would verify is no longer the same".to_string());
+        }
+        if now.fingerprint != self.fingerprint {
+            return stale("its fingerprint does not match its content".to_string());
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,205 @@
+//! The operator's request, resolved once: the method as a typed id (parsed where the text comes
+//! in, never looked up by string again) and the ports split once into grants and redirects.
+//! Everything below the front ends takes these values.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::validate::{self, PortArg};
+
+/// Every method lowport knows, in the order they are recommended. The catalog (`methods`) maps
+/// each to its implementation; the serde and command-line spelling is the kebab-case id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MethodId {
+    Systemd,
+    Setcap,
+    RedirectNft,
+    RedirectIptables,
+    Authbind,
+    Sysctl,
+    SocketActivation,
+}
+
+impl MethodId {
+    pub const ALL: &[MethodId] = &[
+        MethodId::Systemd,
+        MethodId::Setcap,
+        MethodId::RedirectNft,
+        MethodId::RedirectIptables,
+        MethodId::Authbind,
+        MethodId::Sysctl,
+        MethodId::SocketActivation,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MethodId::Systemd => "systemd",
+            MethodId::Setcap => "setcap",
+            MethodId::RedirectNft => "redirect-nft",
+            MethodId::RedirectIptables => "redirect-iptables",
+            MethodId::Authbind => "authbind",
+            MethodId::Sysctl => "sysctl",
+            MethodId::SocketActivation => "socket-activation",
+        }
+    }
+
+    /// Parses a method id as typed by the operator; the message lists the known ones.
+    pub fn parse(s: &str) -> Result<MethodId, String> {
+        MethodId::ALL
+            .iter()
+            .copied()
+            .find(|m| m.as_str() == s)
+            .ok_or_else(|| {
+                let ids: Vec<_> = MethodId::ALL.iter().map(|m| m.as_str()).collect();
+                format!("unknown method '{s}'; known methods: {}", ids.join(", "))
+            })
+    }
+}
+
+impl std::fmt::Display for MethodId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What the operator wants, whatever the method: the part of a request that detection and the
+/// assessment of every method need before one is chosen.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Want {
+    pub binary: Option<String>,
+    pub ports: Vec<PortArg>,
+    pub user: Option<String>,
+    pub group: Option<String>,
+    /// Options of methods that run the binary as a service (systemd).
+    #[serde(default)]
+    pub service: ServiceOptions,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ServiceOptions {
+    /// The unit name without `.service`; defaults to the binary's file name.
+    pub name: Option<String>,
+    /// `DynamicUser=yes` instead of a named user.
+    pub dynamic_user: bool,
+    /// Arguments for the binary in ExecStart.
+    pub args: Vec<String>,
+    /// Relaxations of the sandbox, each with its cost explained in the plan.
+    pub writable: Vec<PathBuf>,
+    pub state_directory: Option<String>,
+    pub allow_jit: bool,
+}
+
+impl Want {
+    /// The systemd unit name: `--service`, or the binary's file name.
+    pub fn service_name(&self) -> Option<String> {
+        self.service.name.clone().or_else(|| {
+            let b = self.binary.as_deref()?;
+            let name = std::path::Path::new(b).file_name()?.to_str()?;
+            validate::service_name(name).ok()
+        })
+    }
+
+    /// Ports to grant (sorted, without duplicates), and the (client, service) redirect pairs:
+    /// the one split of the port list.
+    pub fn split_ports(&self) -> (Vec<u16>, Vec<(u16, u16)>) {
+        let (mut grants, redirects) = validate::split_ports(&self.ports);
+        grants.sort_unstable();
+        grants.dedup();
+        (grants, redirects)
+    }
+
+    /// Every port a client would use (the low side of a redirect): what detection looks at.
+    pub fn public_ports(&self) -> Vec<u16> {
+        let (mut ports, redirects) = self.split_ports();
+        ports.extend(redirects.iter().map(|(low, _)| *low));
+        ports
+    }
+}
+
+/// A request for one method. It dereferences to its [`Want`], so methods read `req.binary`
+/// as the operator gave it; the JSON shape is the flat one plans have always had.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Request {
+    pub method: MethodId,
+    #[serde(flatten)]
+    pub want: Want,
+}
+
+impl Request {
+    pub fn new(method: MethodId, want: Want) -> Request {
+        Request { method, want }
+    }
+
+    /// The ports to grant; `LOW:HIGH` pairs belong to redirect methods and are refused here.
+    pub fn grant_ports(&self) -> Result<Vec<u16>, String> {
+        let (grants, redirects) = self.split_ports();
+        match redirects.first() {
+            Some((public, backend)) => Err(format!(
+                "--port {public}:{backend} is a redirect (LOW:HIGH); method {} grants ports: \
+                 give --port {public}",
+                self.method
+            )),
+            None => Ok(grants),
+        }
+    }
+
+    /// The `--port LOW:HIGH` pairs of redirect methods; a bare `--port N` is refused with the
+    /// syntax to use.
+    pub fn redirect_pairs(&self) -> Result<Vec<(u16, u16)>, String> {
+        let (grants, redirects) = validate::split_ports(&self.ports);
+        if let Some(n) = grants.first() {
+            return Err(format!(
+                "--port {n}: method {} redirects, give --port {n}:HIGH with the port the \
+                 service listens on (e.g. --port {n}:8080)",
+                self.method
+            ));
+        }
+        if redirects.is_empty() {
+            return Err(
+                "the ports to redirect: --port LOW:HIGH (repeatable), e.g. --port 80:8080".into(),
+            );
+        }
+        Ok(redirects)
+    }
+}
+
+impl std::ops::Deref for Request {
+    type Target = Want;
+
+    fn deref(&self) -> &Want {
+        &self.want
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn method_ids_round_trip_and_unknown_ones_list_the_known() {
+        for m in MethodId::ALL {
+            assert_eq!(MethodId::parse(m.as_str()), Ok(*m));
+            let json = serde_json::to_string(m).unwrap();
+            assert_eq!(json, format!("\"{m}\""));
+        }
+        let e = MethodId::parse("setuid").unwrap_err();
+        assert!(e.contains("unknown method 'setuid'") && e.contains("redirect-nft"), "{e}");
+    }
+
+    #[test]
+    fn a_request_serialises_flat() {
+        let req = Request::new(
+            MethodId::Setcap,
+            Want {
+                ports: vec![PortArg::Grant(80)],
+                ..Want::default()
+            },
+        );
+        let v = serde_json::to_value(&req).unwrap();
+        assert_eq!(v["method"], "setcap");
+        assert_eq!(v["ports"][0], 80);
+        assert_eq!(serde_json::from_value::<Request>(v).unwrap(), req);
+    }
+}

@@ -1,0 +1,362 @@
+//! The one orchestration every front end uses: probe, plan, and carry a plan out (root, then the
+//! lock FIRST, then the unfinished-run check, then the executor, the verification, and a
+//! rollback on failure or on the interrupt flag), or roll a past run back. The scripted
+//! commands, the plain prompts and the wizard differ only in how they ask (a confirmation
+//! callback) and how they show (an [`Event`] sink).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use crate::apply::{self, Event, Outcome, Run, StateDir, Status};
+use crate::cli::{Cli, Target};
+use crate::error::{Error, Exit, Refusal, Result};
+use crate::facts::{self, Facts, FactsHost, LiveHost, Probe};
+use crate::methods::{self, MethodId, Request, Want};
+use crate::plan::Plan;
+use crate::root::Root;
+use crate::verify::{self, Report};
+
+/// Where the engine works: the target's root directory and lowport's state directory.
+#[derive(Debug, Clone)]
+pub struct Context {
+    pub root: PathBuf,
+    pub state_dir: PathBuf,
+}
+
+impl Context {
+    pub fn new(cli: &Cli) -> Context {
+        Context {
+            root: cli.root.clone(),
+            state_dir: cli.state_dir.clone(),
+        }
+    }
+
+    pub fn root(&self) -> Result<Root> {
+        if !self.root.is_dir() {
+            return Err(Error::Invalid(format!(
+                "--root {} is not a directory; give an existing directory",
+                self.root.display()
+            )));
+        }
+        Ok(Root::new(self.root.clone()))
+    }
+
+    pub fn state(&self) -> StateDir {
+        StateDir::new(self.state_dir.clone())
+    }
+}
+
+/// What to probe for `want`: its binary, ports, service, and the accounts `method` (or, before
+/// one is chosen, any method) judges.
+fn probe(want: &Want, method: Option<MethodId>, listeners: bool) -> Probe {
+    Probe {
+        binary: want.binary.clone(),
+        ports: want.public_ports(),
+        listeners,
+        service: want.service_name(),
+        users: methods::accounts_for(want, method),
+        groups: want.group.iter().cloned().collect(),
+    }
+}
+
+/// Probes the host for what `want` names.
+pub fn gather(ctx: &Context, want: &Want, method: Option<MethodId>, listeners: bool) -> Result<Facts> {
+    facts::gather(&ctx.root()?, &probe(want, method, listeners))
+}
+
+/// What the options ask for, with a `--profile` resolved against the host. The profile's notes
+/// are returned for the front end to show.
+pub fn want_for(ctx: &Context, t: &Target) -> Result<(Want, Vec<String>)> {
+    let mut want = Want {
+        binary: t.binary.clone(),
+        ports: t.port.clone(),
+        user: t.user.clone(),
+        group: t.group.clone(),
+        service: t.service.options(),
+    };
+    let mut notes = Vec::new();
+    if let Some(profile) = &t.service.profile {
+        notes = crate::profile::resolve(
+            &ctx.root()?,
+            profile,
+            t.service.config.as_deref(),
+            &mut want.binary,
+            &mut want.ports,
+            &mut want.service.args,
+        )?
+        .into_iter()
+        .map(|n| format!("{profile} profile: {n}"))
+        .collect();
+    }
+    Ok((want, notes))
+}
+
+/// Plans `req` on the live host; the facts are kept for the apply that may follow.
+pub fn plan(ctx: &Context, req: &Request) -> Result<(Facts, Plan)> {
+    let facts = gather(ctx, req, Some(req.method), false)?;
+    let plan = plan_on(&facts, req)?;
+    Ok((facts, plan))
+}
+
+/// Plans `req` on the live host these facts were gathered from.
+pub fn plan_on(facts: &Facts, req: &Request) -> Result<Plan> {
+    Plan::build(facts, &LiveHost::new(facts.root()), req)
+}
+
+/// Gathers facts as `detect` does and, for each of `methods`, plans on the live host so that the
+/// facts document holds every answer planning needed (`plan --facts` replays them).
+pub fn detect(ctx: &Context, want: &Want, methods: &[MethodId]) -> Result<Facts> {
+    let one = match methods {
+        [m] => Some(*m),
+        _ => None,
+    };
+    let mut facts = gather(ctx, want, one, true)?;
+    let host = LiveHost::new(facts.root());
+    for m in methods {
+        // A method that cannot be planned here records what it read; `plan --facts` then
+        // meets the same refusal.
+        let _ = Plan::build(&facts, &host, &Request::new(*m, want.clone()));
+    }
+    facts.host = host.answers();
+    Ok(facts)
+}
+
+/// Plans `req` from a facts document (possibly another host's), as any user. Refused when the
+/// document was gathered for something else than the request names: that would be a guess.
+pub fn plan_from_facts(facts: &Facts, req: &Request) -> Result<Plan> {
+    let missing = |what: String| {
+        Error::Invalid(format!(
+            "the facts document does not hold {what}; gather it again with `lowport detect \
+             --json --method {}` and the same options",
+            req.method
+        ))
+    };
+    let given = facts.binary.as_ref().map(|b| b.requested.as_str());
+    if req.binary.as_deref() != given {
+        return Err(missing(match &req.binary {
+            Some(b) => format!("the binary {b}"),
+            None => "a request without a binary".into(),
+        }));
+    }
+    let service = facts.service.as_ref().map(|s| s.name.clone());
+    if req.service_name() != service {
+        return Err(missing(format!(
+            "the service {}",
+            req.service_name().unwrap_or_default()
+        )));
+    }
+    for u in methods::accounts_for(req, Some(req.method)) {
+        if !facts.accounts.users.contains_key(&u) {
+            return Err(missing(format!("the user {u}")));
+        }
+    }
+    if let Some(g) = &req.group {
+        if !facts.accounts.groups.contains_key(g) {
+            return Err(missing(format!("the group {g}")));
+        }
+    }
+    Plan::build(facts, &FactsHost::new(facts.root(), &facts.host), req)
+}
+
+fn need_root(what: &str) -> Result<()> {
+    if nix::unistd::geteuid().is_root() {
+        return Ok(());
+    }
+    Err(Error::refused(
+        Refusal::NotRoot,
+        format!(
+            "{what} changes the host and needs root; run it again with sudo. Nothing was changed."
+        ),
+    ))
+}
+
+/// SIGINT, SIGTERM and SIGHUP set a flag the executor checks between steps, so it can roll back
+/// instead of dying half-way.
+pub fn signal_flag() -> Result<Arc<AtomicBool>> {
+    let flag = Arc::new(AtomicBool::new(false));
+    for sig in [
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGHUP,
+    ] {
+        signal_hook::flag::register(sig, Arc::clone(&flag)).map_err(anyhow::Error::from)?;
+    }
+    Ok(flag)
+}
+
+/// How an apply ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Applied {
+    /// `--dry-run`: every check passed; nothing ran.
+    DryRun,
+    /// The executor's outcome (a failed verification is rolled back like a failed step), and
+    /// the verification's report when it ran.
+    Ran(Outcome, Option<Report>),
+}
+
+impl Applied {
+    pub fn exit(&self) -> Exit {
+        match self {
+            Applied::DryRun => Exit::Success,
+            Applied::Ran(o, _) => outcome_exit(o),
+        }
+    }
+}
+
+pub fn outcome_exit(o: &Outcome) -> Exit {
+    match o {
+        Outcome::NothingToDo | Outcome::Applied { .. } => Exit::Success,
+        Outcome::RolledBack { .. } => Exit::RolledBack,
+        Outcome::RollbackIncomplete { .. } => Exit::RollbackIncomplete,
+    }
+}
+
+/// The front end's part of an apply.
+pub struct Apply<'a> {
+    /// The facts the plan was just made on; None for a saved or earlier-reviewed plan, which is
+    /// then checked against the host again under the lock.
+    pub facts: Option<Facts>,
+    pub dry_run: bool,
+    pub interrupted: &'a AtomicBool,
+    /// Asked once everything is checked and something would change; an error declines.
+    pub confirm: &'a mut dyn FnMut(&Plan) -> Result<()>,
+    pub on: &'a mut dyn FnMut(Event),
+}
+
+/// Carries `plan` out: root, lock, unfinished runs, drift, confirmation, executor,
+/// verification, and a rollback when a step, the verification or a signal says so.
+pub fn apply(ctx: &Context, plan: &Plan, a: Apply) -> Result<Applied> {
+    if plan.from_facts {
+        return Err(Error::refused(
+            Refusal::FromFacts,
+            "this plan was made from a facts document (plan --facts): it is for review and \
+             export, and knows nothing of this host's files. Make the plan here with `lowport \
+             plan`. Nothing was changed.",
+        ));
+    }
+    if !a.dry_run {
+        need_root("apply")?;
+    }
+    let state = ctx.state();
+    let lock = state.lock()?;
+    state.ensure_no_unfinished()?;
+    let mut facts = match a.facts {
+        Some(f) => f,
+        None => {
+            let f = gather(ctx, &plan.request, Some(plan.method), false)?;
+            plan.ensure_current(&f, &LiveHost::new(f.root()))?;
+            f
+        }
+    };
+    if plan.nothing_to_do() {
+        return Ok(Applied::Ran(Outcome::NothingToDo, None));
+    }
+    (a.confirm)(plan)?;
+    if a.dry_run {
+        return Ok(Applied::DryRun);
+    }
+    let outcome = apply::apply(plan, &state, &lock, a.interrupted, a.on)?;
+    let Outcome::Applied { run } = &outcome else {
+        return Ok(Applied::Ran(outcome, None));
+    };
+    let verified = facts
+        .refresh()
+        .and_then(|()| verify::run(&facts, &plan.verify));
+    let failure = match &verified {
+        Ok(r) if r.ok => None,
+        Ok(_) => Some("verification failed".to_string()),
+        Err(e) => Some(format!("verification could not run: {e}")),
+    };
+    if let Ok(report) = &verified {
+        (a.on)(Event::Verified {
+            report: report.clone(),
+        });
+    }
+    let outcome = match failure {
+        None => outcome,
+        Some(reason) => {
+            let loaded = state.load(run)?;
+            let mut j = state.reopen(&loaded, &lock)?;
+            apply::undo(&loaded, &mut j, &reason, true, a.on)?
+        }
+    };
+    Ok(Applied::Ran(outcome, verified.ok()))
+}
+
+/// Which run to roll back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Which {
+    Id(String),
+    /// The most recent run that is not rolled back yet.
+    Last,
+}
+
+/// How a rollback ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rolled {
+    /// The run was rolled back before; nothing was changed.
+    Already(String),
+    Ran { run: String, outcome: Outcome },
+}
+
+impl Rolled {
+    pub fn exit(&self) -> Exit {
+        match self {
+            Rolled::Already(_)
+            | Rolled::Ran {
+                outcome: Outcome::RolledBack { .. },
+                ..
+            } => Exit::Success,
+            Rolled::Ran { .. } => Exit::RollbackIncomplete,
+        }
+    }
+}
+
+/// Rolls a past run back: the id is checked first (bad input), then root, then the lock.
+pub fn rollback(
+    ctx: &Context,
+    which: &Which,
+    force: bool,
+    confirm: &mut dyn FnMut(&Run) -> Result<()>,
+    on: &mut dyn FnMut(Event),
+) -> Result<Rolled> {
+    let state = ctx.state();
+    if let Which::Id(id) = which {
+        // An unknown id is bad input: refuse it before asking for root or taking the lock.
+        state.load(id)?;
+    }
+    ctx.root()?;
+    need_root("rollback")?;
+    let lock = state.lock()?;
+    let run = match which {
+        Which::Id(id) => state.load(id)?,
+        Which::Last => state
+            .ids()
+            .iter()
+            .rev()
+            .map(|id| state.load(id))
+            .find(|r| {
+                r.as_ref()
+                    .map_or(true, |r| r.status() != Status::RolledBack)
+            })
+            .transpose()?
+            .ok_or_else(|| {
+                Error::refused(
+                    Refusal::NothingToRollBack,
+                    "no run left to roll back; `lowport history` lists them",
+                )
+            })?,
+    };
+    if run.status() == Status::RolledBack {
+        return Ok(Rolled::Already(run.id));
+    }
+    confirm(&run)?;
+    let mut j = state.reopen(&run, &lock)?;
+    let reason = format!("requested by {}", apply::Who::current().describe());
+    let outcome = apply::undo(&run, &mut j, &reason, force, on)?;
+    Ok(Rolled::Ran {
+        run: run.id,
+        outcome,
+    })
+}

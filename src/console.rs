@@ -109,7 +109,13 @@ pub fn carry_out(ctx: &Context, p: &Plan, facts: Option<Facts>, how: How) -> Res
             Applied::Ran(o, _) => outcome_json(o),
         };
         let mut doc = json!({ "format_version": FORMAT_VERSION, "outcome": outcome, "plan": p });
-        if let Applied::Ran(Outcome::Applied { .. } | Outcome::RolledBack { .. } | Outcome::RollbackIncomplete { .. }, report) = &applied {
+        if let Applied::Ran(
+            Outcome::Applied { .. }
+            | Outcome::RolledBack { .. }
+            | Outcome::RollbackIncomplete { .. },
+            report,
+        ) = &applied
+        {
             doc["verify"] = json!(report);
         }
         print_json(&doc);

@@ -23,7 +23,13 @@ fn step(action: Action, host: &dyn Host) -> Result<Step> {
     })
 }
 
-fn fingerprint(req: &Request, plan_root: &std::path::Path, hostname: &str, steps: &[Step], verify: &Target) -> String {
+fn fingerprint(
+    req: &Request,
+    plan_root: &std::path::Path,
+    hostname: &str,
+    steps: &[Step],
+    verify: &Target,
+) -> String {
     let pairs: Vec<(&Action, &crate::plan::State)> =
         steps.iter().map(|s| (&s.action, &s.before)).collect();
     let doc = serde_json::json!({

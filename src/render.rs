@@ -187,6 +187,12 @@ pub fn plan(p: &Plan) -> String {
         p.root.display(),
         p.fingerprint
     );
+    if p.from_facts {
+        let _ = writeln!(
+            s,
+            "Made from a facts document, for review and export: `lowport apply` refuses it"
+        );
+    }
     for w in &p.warnings {
         let _ = writeln!(s, "  ! {w}");
     }

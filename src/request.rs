@@ -185,7 +185,10 @@ mod tests {
             assert_eq!(json, format!("\"{m}\""));
         }
         let e = MethodId::parse("setuid").unwrap_err();
-        assert!(e.contains("unknown method 'setuid'") && e.contains("redirect-nft"), "{e}");
+        assert!(
+            e.contains("unknown method 'setuid'") && e.contains("redirect-nft"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -61,7 +61,12 @@ fn probe(want: &Want, method: Option<MethodId>, listeners: bool) -> Probe {
 }
 
 /// Probes the host for what `want` names.
-pub fn gather(ctx: &Context, want: &Want, method: Option<MethodId>, listeners: bool) -> Result<Facts> {
+pub fn gather(
+    ctx: &Context,
+    want: &Want,
+    method: Option<MethodId>,
+    listeners: bool,
+) -> Result<Facts> {
     facts::gather(&ctx.root()?, &probe(want, method, listeners))
 }
 
@@ -151,10 +156,10 @@ pub fn plan_from_facts(facts: &Facts, req: &Request) -> Result<Plan> {
             return Err(missing(format!("the user {u}")));
         }
     }
-    if let Some(g) = &req.group {
-        if !facts.accounts.groups.contains_key(g) {
-            return Err(missing(format!("the group {g}")));
-        }
+    if let Some(g) = &req.group
+        && !facts.accounts.groups.contains_key(g)
+    {
+        return Err(missing(format!("the group {g}")));
     }
     Plan::build(facts, &FactsHost::new(facts.root(), &facts.host), req)
 }
@@ -192,7 +197,7 @@ pub enum Applied {
     DryRun,
     /// The executor's outcome (a failed verification is rolled back like a failed step), and
     /// the verification's report when it ran.
-    Ran(Outcome, Option<Report>),
+    Ran(Outcome, Option<Box<Report>>),
 }
 
 impl Applied {
@@ -281,7 +286,7 @@ pub fn apply(ctx: &Context, plan: &Plan, a: Apply) -> Result<Applied> {
             apply::undo(&loaded, &mut j, &reason, true, a.on)?
         }
     };
-    Ok(Applied::Ran(outcome, verified.ok()))
+    Ok(Applied::Ran(outcome, verified.ok().map(Box::new)))
 }
 
 /// Which run to roll back.
@@ -297,7 +302,10 @@ pub enum Which {
 pub enum Rolled {
     /// The run was rolled back before; nothing was changed.
     Already(String),
-    Ran { run: String, outcome: Outcome },
+    Ran {
+        run: String,
+        outcome: Outcome,
+    },
 }
 
 impl Rolled {

@@ -142,27 +142,7 @@ fn a_second_run_is_refused_while_the_lock_is_held() {
     }
     let t = TestEnv::new();
     let app = t.install(Path::new("/usr/bin/true"), "opt/app");
-    std::fs::create_dir_all(&t.state).unwrap();
-    let lock = t.state.join("lock");
-    // util-linux flock holds the same kind of lock lowport takes, until we kill it.
-    let mut holder = Command::new("flock")
-        .arg(&lock)
-        .args(["sleep", "60"])
-        .spawn()
-        .unwrap();
-    let mut waited = 0;
-    while Command::new("flock")
-        .args(["-n"])
-        .arg(&lock)
-        .arg("true")
-        .status()
-        .unwrap()
-        .success()
-    {
-        std::thread::sleep(std::time::Duration::from_millis(20));
-        waited += 1;
-        assert!(waited < 250, "flock never took the lock");
-    }
+    let mut holder = hold_lock(&t);
     let before = tree(&t.root);
     let out = t
         .lowport()
@@ -175,6 +155,42 @@ fn a_second_run_is_refused_while_the_lock_is_held() {
     out.code(6).stderr_has("holds the lock");
     assert_eq!(tree(&t.root), before);
     assert_eq!(getcap(&t.host(&app)), "");
+}
+
+#[test]
+fn a_run_in_progress_is_reported_as_the_lock_not_as_unfinished() {
+    if !is_root_or_skip("a_run_in_progress_is_reported_as_the_lock_not_as_unfinished") {
+        return;
+    }
+    let t = TestEnv::new();
+    let app = t.install(Path::new("/usr/bin/true"), "opt/app");
+    // A run that is still going has an open journal, exactly like one killed half-way; what
+    // tells them apart is that its process holds the lock.
+    t.lowport()
+        .arg("apply")
+        .args(setcap_args(&app))
+        .arg("--yes")
+        .env("LOWPORT_TEST_FAULT", "kill-before:1")
+        .run()
+        .killed();
+    let mut holder = hold_lock(&t);
+    let out = t
+        .lowport()
+        .arg("apply")
+        .args(setcap_args(&app))
+        .arg("--yes")
+        .run();
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+    out.code(6).stderr_has("holds the lock");
+    // Once the lock is free, the unfinished run is what refuses.
+    t.lowport()
+        .arg("apply")
+        .args(setcap_args(&app))
+        .arg("--yes")
+        .run()
+        .code(7)
+        .stderr_has("unfinished");
 }
 
 #[test]

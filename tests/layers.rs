@@ -163,8 +163,11 @@ fn the_check_finds_an_upward_use_and_a_sideways_one() {
         "use crate::{error::Result, ui::run};\n// crate::runner in a comment is no use\n",
     )
     .unwrap();
-    std::fs::write(src.join("facts.rs"), "pub fn f() -> crate::error::Result<()> { Ok(()) }\n")
-        .unwrap();
+    std::fs::write(
+        src.join("facts.rs"),
+        "pub fn f() -> crate::error::Result<()> { Ok(()) }\n",
+    )
+    .unwrap();
     let v: BTreeMap<_, _> = violations(src)
         .into_iter()
         .map(|l| (l.split(": ").nth(1).unwrap().to_string(), l))

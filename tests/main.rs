@@ -9,6 +9,7 @@ mod inputs;
 mod layers;
 mod plain;
 mod redirect;
+mod scenarios;
 mod setcap;
 mod sysctl;
 mod systemd;

@@ -211,6 +211,39 @@ impl TestEnv {
     pub fn host(&self, in_root: &Path) -> PathBuf {
         self.root.join(in_root.strip_prefix("/").unwrap())
     }
+
+    /// How many runs the state directory records (its lock file is no record).
+    pub fn runs(&self) -> usize {
+        std::fs::read_dir(self.state.join("runs")).map_or(0, |d| d.count())
+    }
+}
+
+/// Holds lowport's lock of `t` from another process (util-linux flock takes the same kind of
+/// lock) until the returned child is killed. `--no-fork` makes that child the lock's only
+/// holder, so killing it frees the lock.
+pub fn hold_lock(t: &TestEnv) -> std::process::Child {
+    std::fs::create_dir_all(&t.state).unwrap();
+    let lock = t.state.join("lock");
+    let holder = Command::new("flock")
+        .arg("--no-fork")
+        .arg(&lock)
+        .args(["sleep", "60"])
+        .spawn()
+        .unwrap();
+    let mut waited = 0;
+    while Command::new("flock")
+        .args(["-n"])
+        .arg(&lock)
+        .arg("true")
+        .status()
+        .unwrap()
+        .success()
+    {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        waited += 1;
+        assert!(waited < 250, "flock never took the lock");
+    }
+    holder
 }
 
 pub fn set_mode(p: &Path, mode: u32) {

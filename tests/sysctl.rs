@@ -69,35 +69,5 @@ fn high_risk_needs_accept_risk_in_scripts() {
         .stderr_has("--accept-risk");
     assert_eq!(ns.sysctl(), "1024");
     assert!(!t.root.join(DROP_IN).exists());
-    assert!(!t.state.exists(), "nothing recorded either");
-}
-
-#[test]
-fn overlap_with_local_port_range_is_refused() {
-    if !is_root_or_skip("overlap_with_local_port_range_is_refused") {
-        return;
-    }
-    let t = TestEnv::new();
-    let ns = Netns::new();
-    // The kernel keeps the ephemeral range above the privileged one, so an overlap only exists
-    // where the boundary was already lowered (as container runtimes do).
-    for setting in [
-        "net.ipv4.ip_unprivileged_port_start=0",
-        "net.ipv4.ip_local_port_range=500 60999",
-    ] {
-        let set = ns.exec(&["sysctl", "-qw", setting]);
-        assert!(
-            set.status.success(),
-            "{}",
-            String::from_utf8_lossy(&set.stderr)
-        );
-    }
-    Lowport::new()
-        .netns(&ns)
-        .env_dirs(&t)
-        .args(["plan", "--method", "sysctl", "--port", "600"])
-        .run()
-        .code(7)
-        .stderr_has("ip_local_port_range starts at 500");
-    assert_eq!(ns.sysctl(), "0");
+    assert_eq!(t.runs(), 0, "nothing recorded either");
 }

@@ -289,11 +289,14 @@ impl StateDir {
             .mode(0o700)
             .create(self.runs_dir())
             .map_err(|e| {
-                Error::refused(crate::error::Refusal::StateDir, format!(
-                    "cannot create the state directory {}: {e}; run as root or give \
+                Error::refused(
+                    crate::error::Refusal::StateDir,
+                    format!(
+                        "cannot create the state directory {}: {e}; run as root or give \
                      --state-dir",
-                    self.dir.display()
-                ))
+                        self.dir.display()
+                    ),
+                )
             })
     }
 
@@ -444,13 +447,16 @@ impl StateDir {
     pub fn ensure_no_unfinished(&self) -> Result<()> {
         match self.unfinished()?.first() {
             None => Ok(()),
-            Some(r) => Err(Error::refused(crate::error::Refusal::UnfinishedRun, format!(
-                "run {} is unfinished ({}); finish it first with `lowport rollback {}`. \
+            Some(r) => Err(Error::refused(
+                crate::error::Refusal::UnfinishedRun,
+                format!(
+                    "run {} is unfinished ({}); finish it first with `lowport rollback {}`. \
                  Nothing was changed.",
-                r.id,
-                r.status(),
-                r.id
-            ))),
+                    r.id,
+                    r.status(),
+                    r.id
+                ),
+            )),
         }
     }
 

@@ -221,12 +221,15 @@ pub fn undo(
     if !force {
         let edited = edited_since(run)?;
         if !edited.is_empty() {
-            return Err(Error::refused(Refusal::EditedSinceApply, format!(
-                "changed since run {} wrote it: {}. Rolling back would overwrite those \
+            return Err(Error::refused(
+                Refusal::EditedSinceApply,
+                format!(
+                    "changed since run {} wrote it: {}. Rolling back would overwrite those \
                  changes; check them, then run again with --force. Nothing was changed.",
-                run.id,
-                edited.join(", ")
-            )));
+                    run.id,
+                    edited.join(", ")
+                ),
+            ));
         }
     }
     let root = crate::root::Root::new(run.plan.root.clone());

@@ -131,4 +131,3 @@ pub fn observe_file(host: &Path, content: bool) -> std::io::Result<(FileState, O
     };
     Ok((state, content))
 }
-

@@ -186,9 +186,11 @@ impl Host for LiveHost {
     }
 
     fn group_gid(&self, name: &str) -> Known<Option<u32>> {
-        Some(self.kept(|a| &mut a.groups, name.to_string(), || {
-            self.db.group_gid(name)
-        }))
+        Some(self.kept(
+            |a| &mut a.groups,
+            name.to_string(),
+            || self.db.group_gid(name),
+        ))
     }
 
     fn group_name(&self, gid: u32) -> Known<Option<String>> {

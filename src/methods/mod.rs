@@ -259,7 +259,9 @@ mod tests {
         for id in MethodId::ALL {
             assert_eq!(find(*id).id(), *id);
             assert!(
-                id.as_str().bytes().all(|b| b.is_ascii_lowercase() || b == b'-'),
+                id.as_str()
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b == b'-'),
                 "{id}"
             );
         }

@@ -141,7 +141,9 @@ impl Action {
             }
             Action::RunCommands { check, .. } => match check {
                 None => Some(State::Command { in_place: None }),
-                Some(c) => host.check(c).map(|ok| State::Command { in_place: Some(ok) }),
+                Some(c) => host
+                    .check(c)
+                    .map(|ok| State::Command { in_place: Some(ok) }),
             },
             _ => {
                 let path = self.path().unwrap_or(Path::new("/"));
@@ -221,7 +223,11 @@ impl Action {
     pub fn summary(&self, before: &State, host: &dyn Host) -> String {
         let who = |uid: Option<u32>, gid: Option<u32>| {
             let u = uid.map(|u| host.user_name(u).flatten().unwrap_or_else(|| u.to_string()));
-            let g = gid.map(|g| host.group_name(g).flatten().unwrap_or_else(|| g.to_string()));
+            let g = gid.map(|g| {
+                host.group_name(g)
+                    .flatten()
+                    .unwrap_or_else(|| g.to_string())
+            });
             format!("{}:{}", u.unwrap_or_default(), g.unwrap_or_default())
         };
         match (self, before) {
@@ -427,4 +433,3 @@ pub fn useradd(root: &Root, name: &str) -> Vec<String> {
     argv.extend(["/usr/sbin/nologin".into(), "--".into(), name.into()]);
     argv
 }
-

@@ -120,7 +120,7 @@ impl Effects<'_> {
                         Ok(a) => Msg::Finished {
                             exit: a.exit(),
                             result: Ok(match a {
-                                Applied::Ran(o, report) => (o, report),
+                                Applied::Ran(o, report) => (o, report.map(|r| *r)),
                                 Applied::DryRun => (Outcome::NothingToDo, None),
                             }),
                         },

@@ -454,7 +454,11 @@ fn apply_progress_success_and_failure() {
             exit: Exit::RolledBack,
         },
     );
-    assert_eq!(m.exit, Some(Exit::RolledBack), "the wizard exits as the apply ended");
+    assert_eq!(
+        m.exit,
+        Some(Exit::RolledBack),
+        "the wizard exits as the apply ended"
+    );
     snap("apply_failed_rolled_back", &m);
 }
 
@@ -506,7 +510,10 @@ fn quit_when_idle_is_immediate() {
     let mut m = detected(go(), true);
     assert_eq!(key(&mut m, KeyCode::Char('q')), vec![Cmd::Quit]);
     assert!(m.quit);
-    assert_eq!(m.exit, None, "nothing carried out: the runtime exits 3 (declined)");
+    assert_eq!(
+        m.exit, None,
+        "nothing carried out: the runtime exits 3 (declined)"
+    );
 }
 
 #[test]

@@ -1,0 +1,165 @@
+//! Golden scenarios: facts in, plan out, as any user on any machine. Each folder under
+//! `tests/scenarios/` holds `facts.json` (a `lowport detect --json --method …` document of the
+//! target host), `args` (the `plan` arguments, one per line) and `plan.txt`: the exit code,
+//! stdout and stderr of `lowport plan --facts facts.json ARGS`, compared exactly.
+//!
+//! After an intended change, `LOWPORT_BLESS=1 cargo test --test main scenarios::` rewrites the
+//! `plan.txt` files; review each diff against /work/shared/reference/approaches.md before
+//! committing it.
+
+use std::path::{Path, PathBuf};
+
+use crate::support::*;
+
+fn dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/scenarios")
+}
+
+/// What `plan --facts` printed for a scenario, in the golden file's layout.
+fn outcome(name: &str) -> String {
+    let d = dir().join(name);
+    let args = std::fs::read_to_string(d.join("args")).unwrap();
+    let out = Lowport::new()
+        .arg("plan")
+        .arg("--facts")
+        .arg(d.join("facts.json"))
+        .args(args.lines().map(str::trim).filter(|l| !l.is_empty()))
+        // A state directory nobody can create: planning from facts must not need one.
+        .env("LOWPORT_STATE_DIR", "/nonexistent/lowport-state")
+        .run();
+    let mut text = format!("exit {}\n{}", out.code.unwrap_or(-1), out.stdout);
+    if !out.stderr.is_empty() {
+        text.push_str("--- stderr\n");
+        text.push_str(&out.stderr);
+    }
+    text
+}
+
+fn check(name: &str) {
+    let golden = dir().join(name).join("plan.txt");
+    let got = outcome(name);
+    if std::env::var_os("LOWPORT_BLESS").is_some() {
+        std::fs::write(&golden, &got).unwrap();
+        return;
+    }
+    let want = std::fs::read_to_string(&golden)
+        .unwrap_or_else(|e| panic!("{}: {e}; bless it with LOWPORT_BLESS=1", golden.display()));
+    if got != want {
+        let diff = similar::TextDiff::from_lines(&want, &got)
+            .unified_diff()
+            .header("plan.txt", "now")
+            .to_string();
+        panic!("scenario {name} changed (LOWPORT_BLESS=1 rewrites it):\n{diff}");
+    }
+}
+
+/// `detect --json --method M` records every answer planning needs: the plan made from that
+/// document elsewhere is the plan made live, except for its mark.
+#[test]
+fn a_plan_from_detected_facts_is_the_live_plan() {
+    let t = TestEnv::new();
+    for args in [
+        ["--method", "sysctl", "--port", "80"],
+        ["--method", "redirect-nft", "--port", "80:9999"],
+        ["--method", "redirect-iptables", "--port", "443:9443"],
+    ] {
+        let facts = t
+            .lowport()
+            .arg("detect")
+            .args(args)
+            .arg("--json")
+            .run()
+            .code(0);
+        let file = t.state.with_file_name("facts.json");
+        std::fs::write(&file, &facts.stdout).unwrap();
+        let plan = |extra: &[&str]| {
+            let out = t
+                .lowport()
+                .arg("plan")
+                .args(args)
+                .args(extra)
+                .arg("--json")
+                .run();
+            let mut v = out.json();
+            let mark = v.as_object_mut().unwrap().remove("from_facts");
+            (out.code, v, mark)
+        };
+        let (live_code, live, live_mark) = plan(&[]);
+        let (code, from_facts, mark) = plan(&["--facts", file.to_str().unwrap()]);
+        assert_eq!(code, live_code, "{args:?}");
+        assert_eq!(from_facts, live, "{args:?}");
+        assert_eq!((live_mark, mark), (Some(false.into()), Some(true.into())));
+    }
+}
+
+/// A plan made from facts is for review and export: `apply` refuses it before anything else,
+/// as any user.
+#[test]
+fn apply_refuses_a_plan_made_from_facts() {
+    let t = TestEnv::new();
+    let plan = t.state.with_file_name("plan.json");
+    let facts = dir().join("sysctl_lowers_the_boundary/facts.json");
+    t.lowport()
+        .args(["plan", "--method", "sysctl", "--port", "80", "--facts"])
+        .arg(&facts)
+        .arg("--out")
+        .arg(&plan)
+        .run()
+        .code(0)
+        .stdout_has("`lowport apply` refuses it");
+    t.lowport()
+        .arg("apply")
+        .arg("--plan")
+        .arg(&plan)
+        .args(["--yes", "--accept-risk"])
+        .run()
+        .code(7)
+        .stderr_has("made from a facts document");
+    assert_eq!(t.runs(), 0);
+}
+
+macro_rules! scenarios {
+    ($($name:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $name() {
+                check(stringify!($name));
+            }
+        )*
+
+        /// Every folder is a listed scenario, so none is silently skipped.
+        #[test]
+        fn every_folder_is_a_scenario() {
+            let listed = [$(stringify!($name)),*];
+            for e in std::fs::read_dir(dir()).unwrap().flatten() {
+                if e.path().is_dir() {
+                    let name = e.file_name().to_string_lossy().into_owned();
+                    assert!(listed.contains(&name.as_str()), "{name} is not listed");
+                }
+            }
+        }
+    };
+}
+
+scenarios!(
+    authbind_dynamic_binary,
+    authbind_static_go_refused,
+    redirect_iptables,
+    redirect_nft,
+    redirect_nft_bare_port_invalid,
+    setcap_already_in_place,
+    setcap_fabio,
+    setcap_fabio_json,
+    setcap_group_fabio,
+    setcap_nosuid_refused,
+    setcap_script_refused,
+    setcap_state_unknown,
+    setcap_user_not_in_facts,
+    socket_activation_unavailable,
+    sysctl_lowers_the_boundary,
+    sysctl_old_kernel_refused,
+    sysctl_overlap_refused,
+    systemd_drop_in_for_a_packaged_unit,
+    systemd_dynamic_user,
+    systemd_new_unit_and_user,
+);

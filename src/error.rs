@@ -137,3 +137,26 @@ impl From<std::io::Error> for Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn causes_are_typed_and_map_to_their_exit_codes() {
+        let e = Error::refused(Refusal::UnfinishedRun, "run x is unfinished");
+        assert_eq!(
+            (e.exit(), e.refusal()),
+            (Exit::Refused, Some(Refusal::UnfinishedRun))
+        );
+        assert_eq!(e.to_string(), "run x is unfinished");
+        let lock = Error::LockHeld("held".into());
+        assert_eq!((lock.exit(), lock.refusal()), (Exit::LockHeld, None));
+        let io = Error::io(
+            "/etc/passwd",
+            std::io::Error::from(std::io::ErrorKind::PermissionDenied),
+        );
+        assert_eq!(io.exit(), Exit::Internal);
+        assert!(io.to_string().starts_with("/etc/passwd: "), "{io}");
+    }
+}

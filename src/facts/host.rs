@@ -306,3 +306,53 @@ fn exposure(name: &str, content: &str) -> Option<String> {
     }));
     Some(lines.join("\n"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_live_host_reads_a_target_once_and_a_document_replays_it() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("etc")).unwrap();
+        let conf = dir.path().join("etc/app.conf");
+        std::fs::write(&conf, "one\n").unwrap();
+        let live = LiveHost::new(Root::new(dir.path().to_path_buf()));
+        let path = Path::new("/etc/app.conf");
+        let first = live.file(path, true).unwrap().unwrap();
+        // Written behind its back: a plan in progress keeps seeing what it first read.
+        std::fs::write(&conf, "two\n").unwrap();
+        assert_eq!(live.file(path, true).unwrap(), Some(first.clone()));
+        assert_eq!(live.text(path), Some(Some("one\n".to_string())));
+        assert_eq!(live.link(Path::new("/etc/none")), Some(None));
+        let answers = live.answers();
+        let doc = FactsHost::new(Root::new("/".into()), &answers);
+        assert_eq!(doc.file(path, true).unwrap(), Some(first));
+        assert_eq!(doc.text(path), Some(Some("one\n".to_string())));
+        assert_eq!(doc.link(Path::new("/etc/none")), Some(None));
+        assert!(!doc.is_live() && live.is_live());
+    }
+
+    #[test]
+    fn a_document_knows_only_what_it_holds() {
+        let answers = Answers::default();
+        let doc = FactsHost::new(Root::new("/".into()), &answers);
+        assert_eq!(doc.file(Path::new("/etc/passwd"), false).unwrap(), None);
+        assert_eq!(doc.sysctl("net.ipv4.ip_unprivileged_port_start"), None);
+        assert_eq!(doc.check(&["true".to_string()]), None);
+        assert_eq!(doc.user("root"), None);
+        assert_eq!(doc.group_name(0), None);
+        let mut without_hash = Answers::default();
+        let state = observe_file(Path::new("/proc/self/status"), false)
+            .unwrap()
+            .0;
+        without_hash.files.insert("/f".into(), state);
+        let doc = FactsHost::new(Root::new("/".into()), &without_hash);
+        assert!(doc.file(Path::new("/f"), false).unwrap().is_some());
+        assert_eq!(
+            doc.file(Path::new("/f"), true).unwrap(),
+            None,
+            "a state recorded without its content hash does not answer for content"
+        );
+    }
+}

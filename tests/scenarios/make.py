@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Makes tests/scenarios/*/facts.json and args: a temporary root per scenario, `lowport detect
+"""Makes tests/scenarios/*/facts.json and args (as root: `python3 tests/scenarios/make.py
+target/debug/lowport tests/scenarios`): a temporary root per scenario, `lowport detect
 --json --method M` on it (as root), then a few documented edits (root '/', a fixed host name)."""
 import json, os, shutil, subprocess, sys, tempfile
 LP = sys.argv[1]; OUT = sys.argv[2]
@@ -84,3 +85,36 @@ scenario("redirect_nft_bare_port_invalid", ["--port", "80", "--method", "redirec
 scenario("authbind_static_go_refused", B + ["--port", "80", "--user", "nobody", "--method", "authbind"], ["--method", "authbind"] + B + ["--port", "80", "--user", "nobody"], edit=go_static)
 scenario("authbind_dynamic_binary", B + ["--port", "80", "--port", "600", "--user", "nobody", "--method", "authbind"], ["--method", "authbind"] + B + ["--port", "80", "--port", "600", "--user", "nobody"])
 scenario("socket_activation_unavailable", B + P + ["--method", "socket-activation"], ["--method", "socket-activation"] + B + P, edit=go_static)
+def other_caps(f):
+    go_static(f)
+    f["binary"]["capability"] = {"revision": 2, "permitted": 1 << 13 | 1 << 10, "inheritable": 0, "effective": True, "text": "cap_net_bind_service,cap_net_raw=ep", "rootid": None}
+scenario("setcap_other_capability_refused", B + P + ["--method", "setcap"], ["--method", "setcap"] + B + P, edit=other_caps)
+scenario("setcap_binary_not_in_facts", B + P + ["--method", "setcap"], ["--method", "setcap", "--binary", "/opt/fabio/fabio"] + P, edit=go_static)
+def writable(f):
+    go_static(f); f["binary"]["writable_by_non_root"] = ["/usr/local/bin is writable by group staff"]
+scenario("setcap_writable_by_non_root_refused", B + P + ["--method", "setcap"], ["--method", "setcap"] + B + P, edit=writable)
+def nnp_unit(f):
+    go_static(f); f["binary"]["units"] = [{"name": "fabio.service", "path": "/etc/systemd/system/fabio.service", "no_new_privileges": True}]
+scenario("setcap_unit_with_no_new_privileges_refused", B + P + ["--method", "setcap"], ["--method", "setcap"] + B + P, edit=nnp_unit)
+def no_file_caps(f):
+    go_static(f); f["kernel_no_file_caps"] = True
+scenario("setcap_kernel_without_file_caps_refused", B + P + ["--method", "setcap"], ["--method", "setcap"] + B + P, edit=no_file_caps)
+def old_systemd(f):
+    go_static(f); f["init"] = {"pid1": "systemd", "systemd": True, "systemd_version": 219}
+scenario("systemd_too_old_refused", B + P + ["--method", "systemd"], ["--method", "systemd"] + B + P, edit=old_systemd)
+scenario("systemd_as_nobody_warned", B + P + ["--user", "nobody", "--method", "systemd"], ["--method", "systemd"] + B + P + ["--user", "nobody"], edit=go_static)
+def no_systemctl(f): f["tools"]["systemctl"] = None
+scenario("redirect_nft_without_systemd", R + ["--method", "redirect-nft"], ["--method", "redirect-nft"] + R, edit=no_systemctl)
+def no_iptables(f):
+    f["tools"]["iptables"] = None; f["tools"]["ip6tables"] = None
+scenario("redirect_iptables_missing_tool_refused", R + ["--method", "redirect-iptables"], ["--method", "redirect-iptables"] + R, edit=no_iptables)
+def lowered(r):
+    os.makedirs(r + "/etc/sysctl.d")
+    with open(r + "/etc/sysctl.d/60-lowport-unprivileged-ports.conf", "w") as fh:
+        fh.write("# Written by lowport: unprivileged processes may bind ports from 80 up.\n# Undo with `lowport rollback`, or delete this file and run\n# `sysctl -w net.ipv4.ip_unprivileged_port_start=1024`.\nnet.ipv4.ip_unprivileged_port_start = 80\n")
+    os.chmod(r + "/etc/sysctl.d/60-lowport-unprivileged-ports.conf", 0o644)
+def live_80(f):
+    f["unprivileged_port_start"] = 80
+    f["host"]["sysctls"]["net.ipv4.ip_unprivileged_port_start"] = "80"
+scenario("sysctl_already_in_place", ["--port", "80", "--method", "sysctl"], ["--method", "sysctl", "--port", "80"], setup=lowered, edit=live_80)
+scenario("authbind_needs_a_user", B + ["--port", "80", "--method", "authbind"], ["--method", "authbind"] + B + ["--port", "80"])

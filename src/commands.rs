@@ -72,7 +72,11 @@ fn detect(ctx: &Context, a: &DetectArgs) -> Result<Exit> {
 fn list_methods(ctx: &Context, a: &TargetArgs) -> Result<Exit> {
     let want = want_for(ctx, &a.target)?;
     let f = match &a.facts {
-        Some(file) => load_facts(file)?,
+        Some(file) => {
+            let f = load_facts(file)?;
+            runner::ensure_facts_cover(&f, &want, None)?;
+            f
+        }
         None => runner::gather(ctx, &want, None, true)?,
     };
     let list = methods::assess(&f, &want);

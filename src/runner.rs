@@ -127,40 +127,48 @@ pub fn detect(ctx: &Context, want: &Want, methods: &[MethodId]) -> Result<Facts>
     Ok(facts)
 }
 
-/// Plans `req` from a facts document (possibly another host's), as any user. Refused when the
-/// document was gathered for something else than the request names: that would be a guess.
-pub fn plan_from_facts(facts: &Facts, req: &Request) -> Result<Plan> {
+/// Refuses a facts document that was gathered for something else than `want` names (another
+/// binary, service, user or group): judging those from it would be a guess.
+pub fn ensure_facts_cover(facts: &Facts, want: &Want, method: Option<MethodId>) -> Result<()> {
     let missing = |what: String| {
-        Error::Invalid(format!(
-            "the facts document does not hold {what}; gather it again with `lowport detect \
-             --json --method {}` and the same options",
-            req.method
-        ))
+        let again = method.map_or("lowport detect --json".to_string(), |m| {
+            format!("lowport detect --json --method {m}")
+        });
+        Err(Error::Invalid(format!(
+            "the facts document does not hold {what}; gather it again with `{again}` and the \
+             same options"
+        )))
     };
     let given = facts.binary.as_ref().map(|b| b.requested.as_str());
-    if req.binary.as_deref() != given {
-        return Err(missing(match &req.binary {
+    if want.binary.as_deref() != given {
+        return missing(match &want.binary {
             Some(b) => format!("the binary {b}"),
             None => "a request without a binary".into(),
-        }));
+        });
     }
     let service = facts.service.as_ref().map(|s| s.name.clone());
-    if req.service_name() != service {
-        return Err(missing(format!(
+    if want.service_name() != service {
+        return missing(format!(
             "the service {}",
-            req.service_name().unwrap_or_default()
-        )));
+            want.service_name().unwrap_or_default()
+        ));
     }
-    for u in methods::accounts_for(req, Some(req.method)) {
+    for u in methods::accounts_for(want, method) {
         if !facts.accounts.users.contains_key(&u) {
-            return Err(missing(format!("the user {u}")));
+            return missing(format!("the user {u}"));
         }
     }
-    if let Some(g) = &req.group
+    if let Some(g) = &want.group
         && !facts.accounts.groups.contains_key(g)
     {
-        return Err(missing(format!("the group {g}")));
+        return missing(format!("the group {g}"));
     }
+    Ok(())
+}
+
+/// Plans `req` from a facts document (possibly another host's), as any user.
+pub fn plan_from_facts(facts: &Facts, req: &Request) -> Result<Plan> {
+    ensure_facts_cover(facts, req, Some(req.method))?;
     Plan::build(facts, &FactsHost::new(facts.root(), &facts.host), req)
 }
 

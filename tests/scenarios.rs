@@ -118,6 +118,33 @@ fn apply_refuses_a_plan_made_from_facts() {
     assert_eq!(t.runs(), 0);
 }
 
+/// `methods --facts` judges only what the document holds: a user it was not gathered for is
+/// refused, not reported as missing on that host.
+#[test]
+fn methods_from_facts_refuse_what_the_document_does_not_hold() {
+    let t = TestEnv::new();
+    let detected = t
+        .lowport()
+        .args(["detect", "--port", "80", "--json"])
+        .run()
+        .code(0);
+    let facts = t.state.with_file_name("facts.json");
+    std::fs::write(&facts, &detected.stdout).unwrap();
+    let methods = |extra: &[&str]| {
+        t.lowport()
+            .args(["methods", "--port", "80", "--json"])
+            .args(extra)
+            .arg("--facts")
+            .arg(&facts)
+            .run()
+    };
+    methods(&["--user", "www"])
+        .code(2)
+        .stderr_has("does not hold the user www");
+    let list = methods(&[]).code(0).json();
+    assert_eq!(list["methods"].as_array().unwrap().len(), 7);
+}
+
 macro_rules! scenarios {
     ($($name:ident),* $(,)?) => {
         $(

@@ -122,6 +122,8 @@ pub enum StepState {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Progress {
     pub title: String,
+    /// A rollback of an earlier run, not an apply.
+    pub rollback: bool,
     /// (plan step number, what it does, where it is).
     pub steps: Vec<(usize, String, StepState)>,
     pub log: Vec<String>,
@@ -630,6 +632,7 @@ fn on_confirm(m: &mut Model, c: Confirm, key: KeyCode) -> Vec<Cmd> {
                 Confirm::Apply(plan) => {
                     m.progress = Some(Progress {
                         title: format!("Applying {}", plan.method),
+                        rollback: false,
                         steps: plan
                             .steps
                             .iter()
@@ -646,6 +649,7 @@ fn on_confirm(m: &mut Model, c: Confirm, key: KeyCode) -> Vec<Cmd> {
                 Confirm::Rollback(run) => {
                     m.progress = Some(Progress {
                         title: format!("Rolling back run {}", run.id),
+                        rollback: true,
                         steps: run
                             .undo
                             .iter()

@@ -551,7 +551,7 @@ fn apply(m: &Model, f: &mut Frame, area: Rect, t: Theme) {
                     )));
                 }
                 Outcome::NothingToDo => lines.push(Line::raw("Nothing to do: already in place.")),
-                Outcome::RolledBack { run, cause } if p.title.starts_with("Rolling back") => {
+                Outcome::RolledBack { run, cause } if p.rollback => {
                     lines.push(Line::styled(
                         format!("Run {run} rolled back ({cause})."),
                         t.ok(),

@@ -119,9 +119,12 @@ pub fn detect(ctx: &Context, want: &Want, methods: &[MethodId]) -> Result<Facts>
     let mut facts = gather(ctx, want, one, true)?;
     let host = LiveHost::new(facts.root());
     for m in methods {
-        // A method that cannot be planned here records what it read; `plan --facts` then
-        // meets the same refusal.
-        let _ = Plan::build(&facts, &host, &Request::new(*m, want.clone()));
+        // A method that cannot serve the request here is no error for detection: `plan
+        // --facts` meets the same refusal. Failing to read the host is one.
+        match Plan::build(&facts, &host, &Request::new(*m, want.clone())) {
+            Ok(_) | Err(Error::Invalid(_) | Error::Refused { .. }) => {}
+            Err(e) => return Err(e),
+        }
     }
     facts.host = host.answers();
     Ok(facts)

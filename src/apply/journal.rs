@@ -293,7 +293,7 @@ impl StateDir {
                     crate::error::Refusal::StateDir,
                     format!(
                         "cannot create the state directory {}: {e}; run as root or give \
-                     --state-dir",
+                         --state-dir",
                         self.dir.display()
                     ),
                 )
@@ -451,7 +451,7 @@ impl StateDir {
                 crate::error::Refusal::UnfinishedRun,
                 format!(
                     "run {} is unfinished ({}); finish it first with `lowport rollback {}`. \
-                 Nothing was changed.",
+                     Nothing was changed.",
                     r.id,
                     r.status(),
                     r.id

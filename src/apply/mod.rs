@@ -225,7 +225,7 @@ pub fn undo(
                 Refusal::EditedSinceApply,
                 format!(
                     "changed since run {} wrote it: {}. Rolling back would overwrite those \
-                 changes; check them, then run again with --force. Nothing was changed.",
+                     changes; check them, then run again with --force. Nothing was changed.",
                     run.id,
                     edited.join(", ")
                 ),

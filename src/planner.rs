@@ -145,3 +145,75 @@ impl Plan {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::facts::{Answers, FactsHost};
+    use crate::plan::{MethodId, State};
+    use crate::request::Want;
+    use crate::validate::PortArg;
+
+    fn fixture() -> Facts {
+        serde_json::from_str(include_str!(
+            "../tests/scenarios/sysctl_lowers_the_boundary/facts.json"
+        ))
+        .unwrap()
+    }
+
+    fn sysctl() -> Request {
+        Request::new(
+            MethodId::Sysctl,
+            Want {
+                ports: vec![PortArg::Grant(80)],
+                ..Want::default()
+            },
+        )
+    }
+
+    #[test]
+    fn what_the_facts_do_not_hold_is_unknown_and_never_in_place() {
+        let facts = fixture();
+        let empty = Answers::default();
+        let plan = Plan::build(&facts, &FactsHost::new(facts.root(), &empty), &sysctl()).unwrap();
+        assert!(plan.from_facts);
+        assert!(!plan.steps.is_empty());
+        for s in &plan.steps {
+            assert_eq!(s.before, State::Unknown, "{}", s.summary);
+            assert!(!s.in_place, "{}", s.summary);
+            assert!(s.summary.contains("unknown"), "{}", s.summary);
+        }
+        // With the answers detection recorded, the same steps start from known states.
+        let known = Plan::build(
+            &facts,
+            &FactsHost::new(facts.root(), &facts.host),
+            &sysctl(),
+        )
+        .unwrap();
+        let actions = |p: &Plan| p.steps.iter().map(|s| s.action.clone()).collect::<Vec<_>>();
+        assert_eq!(actions(&known), actions(&plan));
+        assert!(known.steps.iter().all(|s| s.before != State::Unknown));
+        assert_ne!(known.fingerprint, plan.fingerprint);
+    }
+
+    #[test]
+    fn a_plan_checked_against_other_states_is_stale() {
+        let facts = fixture();
+        let host = FactsHost::new(facts.root(), &facts.host);
+        let plan = Plan::build(&facts, &host, &sysctl()).unwrap();
+        assert!(plan.ensure_current(&facts, &host).is_ok());
+        let mut drifted = facts.host.clone();
+        drifted.sysctls.insert(
+            "net.ipv4.ip_unprivileged_port_start".into(),
+            Some("900".into()),
+        );
+        let e = plan
+            .ensure_current(&facts, &FactsHost::new(facts.root(), &drifted))
+            .unwrap_err();
+        assert_eq!(e.refusal(), Some(Refusal::StalePlan), "{e}");
+        let mut elsewhere = facts.clone();
+        elsewhere.hostname = "web2".into();
+        let e = plan.ensure_current(&elsewhere, &host).unwrap_err();
+        assert!(e.to_string().contains("made on host 'web1'"), "{e}");
+    }
+}

@@ -107,6 +107,36 @@ fn saved_plan_applies_exactly_and_a_stale_one_is_refused() {
 }
 
 #[test]
+fn a_plan_without_its_verification_target_is_stale() {
+    if !is_root_or_skip("a_plan_without_its_verification_target_is_stale") {
+        return;
+    }
+    let t = TestEnv::new();
+    let app = t.install(Path::new("/usr/bin/true"), "opt/app");
+    let plan: PathBuf = t.state.with_file_name("plan.json");
+    t.lowport()
+        .arg("plan")
+        .args(setcap_args(&app))
+        .arg("--out")
+        .arg(&plan)
+        .run()
+        .code(0);
+    // As an older lowport saved it: no `verify`. It loads (so do runs journaled then), but it
+    // cannot run without saying what it proves.
+    let mut doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&plan).unwrap()).unwrap();
+    doc.as_object_mut().unwrap().remove("verify");
+    std::fs::write(&plan, doc.to_string()).unwrap();
+    t.lowport()
+        .args(["apply", "--yes", "--plan"])
+        .arg(&plan)
+        .run()
+        .code(7)
+        .stderr_has("what it would verify is no longer the same");
+    assert_eq!(getcap(&t.host(&app)), "");
+}
+
+#[test]
 fn a_tampered_saved_plan_is_refused() {
     // lowport refuses binaries and trees a non-root user owns: this needs root-owned files.
     if !is_root_or_skip("a_tampered_saved_plan_is_refused") {

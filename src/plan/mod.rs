@@ -47,7 +47,9 @@ pub struct Plan {
     pub fingerprint: String,
     pub warnings: Vec<String>,
     pub steps: Vec<Step>,
-    /// What verification must prove once the steps ran.
+    /// What verification must prove once the steps ran. Runs journaled by an older lowport
+    /// lack it and still roll back; a saved plan without it is stale (it re-plans differently).
+    #[serde(default)]
     pub verify: Target,
     /// Made from a facts document, not this machine: for review and export, never applied.
     #[serde(default)]

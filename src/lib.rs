@@ -1,8 +1,11 @@
 //! lowport: let a service bind ports below 1024 without running it as root.
 //!
-//! facts (read-only probing) → methods (pure: facts + request → checks and actions) → plan
-//! (data: previewed, saved, executed as is) → apply (the only writer: lock, journal, rollback)
-//! → verify (a real bind, or every condition that decides a file capability).
+//! One way through: facts (read-only probing; `facts::Host` is the seam planning reads the host
+//! through) → request (resolved once) → methods (pure: facts + request → checks, actions, what
+//! to verify) → planner → plan (data: previewed, saved, executed as is) → apply (the only
+//! writer: lock, journal, rollback) → verify (a real bind, or every condition that decides a
+//! file capability) → runner (the one orchestration) → front ends (commands, ui). A module uses
+//! only modules below it; `tests/layers.rs` holds the order and fails on any use against it.
 
 pub mod apply;
 pub mod cli;

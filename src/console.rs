@@ -109,12 +109,9 @@ pub fn carry_out(ctx: &Context, p: &Plan, facts: Option<Facts>, how: How) -> Res
             Applied::Ran(o, _) => outcome_json(o),
         };
         let mut doc = json!({ "format_version": FORMAT_VERSION, "outcome": outcome, "plan": p });
-        if let Applied::Ran(
-            Outcome::Applied { .. }
-            | Outcome::RolledBack { .. }
-            | Outcome::RollbackIncomplete { .. },
-            report,
-        ) = &applied
+        // A run reports its verification (null when it did not get that far).
+        if let Applied::Ran(o, report) = &applied
+            && *o != Outcome::NothingToDo
         {
             doc["verify"] = json!(report);
         }

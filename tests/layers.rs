@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// The layers, lowest first. A module may use modules of lower layers only; modules within one
-/// layer never use each other.
+/// layer never use each other. An entry is a top-level module, or a submodule (`facts::acl`)
+/// placed on its own; a file belongs to the longest entry its path names.
 const LAYERS: &[&[&str]] = &[
     // Leaves: typed errors, the `--root` mapping, input validation, extended attributes.
     &["error", "root", "validate", "xattr"],
@@ -35,15 +36,31 @@ const LAYERS: &[&[&str]] = &[
     &["commands", "ui"],
 ];
 
-fn layer_of(module: &str) -> Option<usize> {
-    LAYERS.iter().position(|l| l.contains(&module))
+type Layers<'a> = &'a [&'a [&'a str]];
+
+fn layer_of(layers: Layers, module: &str) -> Option<usize> {
+    layers.iter().position(|l| l.contains(&module))
 }
 
-/// The top-level module a source file belongs to (`src/plan/action.rs` → `plan`).
-fn module_of(src: &Path, file: &Path) -> Option<String> {
-    let rel = file.strip_prefix(src).ok()?;
-    let first = rel.components().next()?.as_os_str().to_str()?;
-    Some(first.trim_end_matches(".rs").to_string())
+/// The longest declared module that `segments` (a module path) names, else its first segment.
+fn declared(layers: Layers, segments: &[String]) -> String {
+    (1..=segments.len())
+        .rev()
+        .map(|n| segments[..n].join("::"))
+        .find(|m| layer_of(layers, m).is_some())
+        .unwrap_or_else(|| segments.first().cloned().unwrap_or_default())
+}
+
+/// The module a source file belongs to (`src/plan/action.rs` → `plan`, unless `plan::action`
+/// is declared on its own).
+fn module_of(layers: Layers, src: &Path, file: &Path) -> Option<String> {
+    let rel = file.strip_prefix(src).ok()?.with_extension("");
+    let segments: Vec<String> = rel
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .filter(|c| c != "mod")
+        .collect();
+    Some(declared(layers, &segments))
 }
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -57,13 +74,29 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-/// The crate modules a line names: `crate::X…` and each item of `crate::{X, Y::…}`.
-fn uses(line: &str) -> Vec<String> {
-    let ident = |s: &str| -> String {
-        s.trim()
-            .chars()
-            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-            .collect()
+/// The crate modules a line names: `crate::X…` and each item of `crate::{X, Y::…}`, each as the
+/// longest declared module its path names.
+fn uses(layers: Layers, line: &str) -> Vec<String> {
+    // `a::b::{c, d}` or `a::b::Item` → the leading identifiers joined by `::`.
+    let path = |s: &str| -> Vec<String> {
+        let mut out = Vec::new();
+        let mut rest = s.trim();
+        loop {
+            let ident: String = rest
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            if ident.is_empty() {
+                break;
+            }
+            rest = &rest[ident.len()..];
+            out.push(ident);
+            match rest.strip_prefix("::") {
+                Some(r) => rest = r,
+                None => break,
+            }
+        }
+        out
     };
     let mut out = Vec::new();
     for (i, _) in line.match_indices("crate::") {
@@ -78,39 +111,39 @@ fn uses(line: &str) -> Vec<String> {
                     '}' if depth == 0 => break,
                     '}' => depth -= 1,
                     ',' if depth == 0 => {
-                        out.push(ident(&item));
+                        out.push(path(&item));
                         item.clear();
                         continue;
                     }
                     _ => {}
                 }
-                if depth == 0 {
-                    item.push(c);
-                }
+                item.push(c);
             }
-            out.push(ident(&item));
+            out.push(path(&item));
         } else {
-            out.push(ident(rest));
+            out.push(path(rest));
         }
     }
-    out.retain(|m| !m.is_empty() && m != "self");
-    out
+    out.into_iter()
+        .filter(|p| p.first().is_some_and(|m| m != "self"))
+        .map(|p| declared(layers, &p))
+        .collect()
 }
 
-fn violations(src: &Path) -> Vec<String> {
+fn violations(layers: Layers, src: &Path) -> Vec<String> {
     let mut files = Vec::new();
     rust_files(src, &mut files);
     files.sort();
     let mut out = Vec::new();
     for file in files {
-        let Some(module) = module_of(src, &file) else {
+        let Some(module) = module_of(layers, src, &file) else {
             continue;
         };
         // The binary's entry point and the crate root only wire modules together.
         if module == "main" || module == "lib" {
             continue;
         }
-        let Some(own) = layer_of(&module) else {
+        let Some(own) = layer_of(layers, &module) else {
             out.push(format!(
                 "{}: module {module} is in no layer; add it to LAYERS",
                 file.display()
@@ -122,11 +155,11 @@ fn violations(src: &Path) -> Vec<String> {
             if line.trim_start().starts_with("//") {
                 continue;
             }
-            for used in uses(line) {
+            for used in uses(layers, line) {
                 if used == module {
                     continue;
                 }
-                match layer_of(&used) {
+                match layer_of(layers, &used) {
                     Some(l) if l < own => {}
                     Some(_) => out.push(format!(
                         "{}:{}: {module} uses {used}, which is not below it",
@@ -148,7 +181,7 @@ fn violations(src: &Path) -> Vec<String> {
 #[test]
 fn every_module_uses_only_modules_below_it() {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-    let v = violations(&src);
+    let v = violations(LAYERS, &src);
     assert!(v.is_empty(), "the flow has a cycle:\n{}", v.join("\n"));
 }
 
@@ -168,7 +201,7 @@ fn the_check_finds_an_upward_use_and_a_sideways_one() {
         "pub fn f() -> crate::error::Result<()> { Ok(()) }\n",
     )
     .unwrap();
-    let v: BTreeMap<_, _> = violations(src)
+    let v: BTreeMap<_, _> = violations(LAYERS, src)
         .into_iter()
         .map(|l| (l.split(": ").nth(1).unwrap().to_string(), l))
         .collect();
@@ -178,6 +211,28 @@ fn the_check_finds_an_upward_use_and_a_sideways_one() {
             "commands uses ui, which is not below it",
             "plan uses methods, which is not below it"
         ],
+        "{v:?}"
+    );
+}
+
+#[test]
+fn a_submodule_can_be_a_layer_of_its_own() {
+    let layers: Layers = &[&["leaf"], &["facts::acl"], &["programs"], &["facts"]];
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path();
+    std::fs::create_dir_all(src.join("facts")).unwrap();
+    std::fs::write(src.join("leaf.rs"), "").unwrap();
+    std::fs::write(
+        src.join("facts/acl.rs"),
+        "use crate::leaf;\nuse crate::facts::caps::X;\n",
+    )
+    .unwrap();
+    std::fs::write(src.join("facts/mod.rs"), "use crate::programs::find;\n").unwrap();
+    std::fs::write(src.join("programs.rs"), "use crate::facts::acl::Acl;\n").unwrap();
+    let v = violations(layers, src);
+    assert_eq!(v.len(), 1, "{v:?}");
+    assert!(
+        v[0].ends_with("facts::acl uses facts, which is not below it"),
         "{v:?}"
     );
 }

@@ -3,6 +3,8 @@
 //! JSON document. The orchestration itself is the runner's.
 
 use std::io::{BufRead, IsTerminal, Write};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 use serde_json::json;
 
@@ -90,8 +92,11 @@ pub fn carry_out(ctx: &Context, p: &Plan, facts: Option<Facts>, how: How) -> Res
     if !how.json {
         print!("{}", render::plan(p));
     }
-    let flag = runner::signal_flag()?;
-    let mut ask = |p: &Plan| confirm(p, how.yes || how.dry_run, how.accept_risk || how.dry_run);
+    let flag = Arc::new(AtomicBool::new(false));
+    let mut ask = |p: &Plan| {
+        confirm(p, how.yes || how.dry_run, how.accept_risk || how.dry_run)?;
+        runner::watch_signals(&flag)
+    };
     let applied = runner::apply(
         ctx,
         p,

@@ -187,18 +187,18 @@ fn need_root(what: &str) -> Result<()> {
     ))
 }
 
-/// SIGINT, SIGTERM and SIGHUP set a flag the executor checks between steps, so it can roll back
-/// instead of dying half-way.
-pub fn signal_flag() -> Result<Arc<AtomicBool>> {
-    let flag = Arc::new(AtomicBool::new(false));
+/// From now on SIGINT, SIGTERM and SIGHUP set `flag`, which the executor checks between steps,
+/// so it can roll back instead of dying half-way. Front ends call it once the operator agreed:
+/// before that, Ctrl-C simply ends lowport.
+pub fn watch_signals(flag: &Arc<AtomicBool>) -> Result<()> {
     for sig in [
         signal_hook::consts::SIGINT,
         signal_hook::consts::SIGTERM,
         signal_hook::consts::SIGHUP,
     ] {
-        signal_hook::flag::register(sig, Arc::clone(&flag)).map_err(anyhow::Error::from)?;
+        signal_hook::flag::register(sig, Arc::clone(flag)).map_err(anyhow::Error::from)?;
     }
-    Ok(flag)
+    Ok(())
 }
 
 /// How an apply ended.

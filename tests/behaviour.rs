@@ -224,6 +224,50 @@ fn a_run_in_progress_is_reported_as_the_lock_not_as_unfinished() {
 }
 
 #[test]
+fn ctrl_c_at_the_confirmation_ends_lowport_and_changes_nothing() {
+    if !is_root_or_skip("ctrl_c_at_the_confirmation_ends_lowport_and_changes_nothing") {
+        return;
+    }
+    let t = TestEnv::new();
+    let app = t.install(Path::new("/usr/bin/true"), "opt/app");
+    let mut child = Command::new(BIN)
+        .arg("--root")
+        .arg(&t.root)
+        .arg("--state-dir")
+        .arg(&t.state)
+        .arg("apply")
+        .args(setcap_args(&app))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until it asks (the prompt is on stderr), then press Ctrl-C.
+    let mut stderr = child.stderr.take().unwrap();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 256];
+    while !String::from_utf8_lossy(&seen).contains("Type 'yes'") {
+        let n = std::io::Read::read(&mut stderr, &mut buf).unwrap();
+        assert!(n > 0, "no prompt: {}", String::from_utf8_lossy(&seen));
+        seen.extend_from_slice(&buf[..n]);
+    }
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let status = child.wait().unwrap();
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(
+        status.signal(),
+        Some(2),
+        "{status:?}: Ctrl-C ends the prompt"
+    );
+    assert_eq!(t.runs(), 0);
+    assert_eq!(getcap(&t.host(&app)), "");
+}
+
+#[test]
 fn rollback_refuses_to_clobber_an_edited_file_unless_forced() {
     if !is_root_or_skip("rollback_refuses_to_clobber_an_edited_file_unless_forced") {
         return;

@@ -205,4 +205,40 @@ mod tests {
         assert_eq!(v["ports"][0], 80);
         assert_eq!(serde_json::from_value::<Request>(v).unwrap(), req);
     }
+
+    #[test]
+    fn the_port_list_is_split_once_into_grants_and_redirects() {
+        let want = Want {
+            ports: vec![
+                PortArg::Grant(443),
+                PortArg::Redirect {
+                    public: 80,
+                    backend: 8080,
+                },
+                PortArg::Grant(443),
+                PortArg::Grant(22),
+            ],
+            ..Want::default()
+        };
+        assert_eq!(want.split_ports(), (vec![22, 443], vec![(80, 8080)]));
+        assert_eq!(want.public_ports(), vec![22, 443, 80]);
+        let grant = Request::new(MethodId::Setcap, want.clone());
+        let e = grant.grant_ports().unwrap_err();
+        assert!(
+            e.contains("--port 80:8080 is a redirect") && e.contains("give --port 80"),
+            "{e}"
+        );
+        let redirect = Request::new(MethodId::RedirectNft, want);
+        let e = redirect.redirect_pairs().unwrap_err();
+        assert!(
+            e.starts_with("--port 443: method redirect-nft redirects"),
+            "{e}"
+        );
+        let none = Request::new(MethodId::RedirectNft, Want::default());
+        assert!(
+            none.redirect_pairs()
+                .unwrap_err()
+                .contains("--port LOW:HIGH")
+        );
+    }
 }

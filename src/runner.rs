@@ -379,3 +379,80 @@ pub fn rollback(
         outcome,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::validate::PortArg;
+
+    fn fixture() -> Facts {
+        serde_json::from_str(include_str!(
+            "../tests/scenarios/setcap_group_fabio/facts.json"
+        ))
+        .unwrap()
+    }
+
+    fn want() -> Want {
+        Want {
+            binary: Some("/usr/local/bin/fabio".into()),
+            ports: vec![PortArg::Grant(80)],
+            user: Some("fabio".into()),
+            group: Some("fabio".into()),
+            ..Want::default()
+        }
+    }
+
+    #[test]
+    fn facts_cover_only_what_they_were_gathered_for() {
+        let facts = fixture();
+        assert!(ensure_facts_cover(&facts, &want(), Some(MethodId::Setcap)).is_ok());
+        let refused = |w: Want| {
+            ensure_facts_cover(&facts, &w, Some(MethodId::Setcap))
+                .unwrap_err()
+                .to_string()
+        };
+        let e = refused(Want {
+            group: Some("staff".into()),
+            ..want()
+        });
+        assert!(e.contains("does not hold the group staff"), "{e}");
+        let e = refused(Want {
+            binary: None,
+            ..want()
+        });
+        assert!(e.contains("a request without a binary"), "{e}");
+        let e = refused(Want {
+            service: crate::request::ServiceOptions {
+                name: Some("web".into()),
+                ..Default::default()
+            },
+            ..want()
+        });
+        assert!(e.contains("the service web"), "{e}");
+    }
+
+    #[test]
+    fn a_plan_from_facts_is_refused_by_apply_before_anything_else() {
+        let facts = fixture();
+        let plan = plan_from_facts(&facts, &Request::new(MethodId::Setcap, want())).unwrap();
+        assert!(plan.from_facts);
+        let ctx = Context {
+            root: "/nonexistent".into(),
+            state_dir: "/nonexistent".into(),
+        };
+        let stop = AtomicBool::new(false);
+        let e = apply(
+            &ctx,
+            &plan,
+            Apply {
+                facts: None,
+                dry_run: true,
+                interrupted: &stop,
+                confirm: &mut |_| panic!("nothing may be asked"),
+                on: &mut |_| {},
+            },
+        )
+        .unwrap_err();
+        assert_eq!(e.refusal(), Some(Refusal::FromFacts), "{e}");
+    }
+}

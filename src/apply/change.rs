@@ -46,7 +46,7 @@ pub fn snapshot(
     };
     let mut backups = BTreeMap::new();
     for (i, path) in rewritten.iter().enumerate() {
-        if let (_, Some(content)) = observe_file(&root.host(path), true)? {
+        if let (_, Some(content)) = observe_file(&root.entry(path), true)? {
             let name = format!("step-{step}.{i}.backup");
             journal.save_backup(&name, &content)?;
             backups.insert(path.clone(), name);
@@ -160,9 +160,9 @@ pub fn execute(action: &Action, root: &Root, db: &UserDb) -> anyhow::Result<()> 
             for d in missing_dirs(root, path) {
                 std::fs::DirBuilder::new()
                     .mode(0o755)
-                    .create(root.host(&d))?;
+                    .create(root.entry(&d))?;
             }
-            write_atomic(&root.host(path), content.as_bytes(), *mode, uid, gid)
+            write_atomic(&root.entry(path), content.as_bytes(), *mode, uid, gid)
         }
         Action::SetOwnerMode {
             path,
@@ -171,7 +171,7 @@ pub fn execute(action: &Action, root: &Root, db: &UserDb) -> anyhow::Result<()> 
             mode,
         } => {
             let (uid, gid) = ids(db, owner, group)?;
-            let host = root.host(path);
+            let host = root.entry(path);
             std::os::unix::fs::lchown(&host, Some(uid), Some(gid))?;
             std::fs::set_permissions(&host, std::fs::Permissions::from_mode(*mode))?;
             Ok(())
@@ -179,7 +179,7 @@ pub fn execute(action: &Action, root: &Root, db: &UserDb) -> anyhow::Result<()> 
         Action::SetFileCap { path, .. } => {
             run_all(&action.commands(root))?;
             // Confirm from the attribute itself rather than trusting the exit status.
-            let (state, _) = observe_file(&root.host(path), false)?;
+            let (state, _) = observe_file(&root.entry(path), false)?;
             if !state
                 .capability()
                 .is_some_and(|c| c.grants(CAP_NET_BIND_SERVICE))
@@ -196,9 +196,9 @@ pub fn execute(action: &Action, root: &Root, db: &UserDb) -> anyhow::Result<()> 
             for d in missing_dirs(root, path) {
                 std::fs::DirBuilder::new()
                     .mode(0o755)
-                    .create(root.host(&d))?;
+                    .create(root.entry(&d))?;
             }
-            let host = root.host(path);
+            let host = root.entry(path);
             // A link in a temporary name renamed over the target replaces it atomically.
             let tmp = host.with_file_name(format!(".lowport-link-{}", std::process::id()));
             let _ = std::fs::remove_file(&tmp);
@@ -218,7 +218,10 @@ fn restore_file(
     backup: Option<&String>,
     read: &impl Fn(&str) -> std::io::Result<Vec<u8>>,
 ) -> anyhow::Result<()> {
-    let host = root.host(path);
+    let host = root.entry(path);
+    if let Some(target) = &f.link {
+        return restore_link(&host, target, f);
+    }
     if f.exists {
         let name = backup.ok_or_else(|| anyhow!("no backup recorded for {}", path.display()))?;
         let content = read(name).with_context(|| format!("reading backup {name}"))?;
@@ -237,6 +240,21 @@ fn restore_file(
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(e).with_context(|| format!("removing {}", host.display())),
     }
+    if let Some(parent) = host.parent() {
+        fsync_dir(parent).ok();
+    }
+    Ok(())
+}
+
+/// Puts a symlink back as it was (a masked unit's `-> /dev/null`, say): the same target, the same
+/// owner, replacing whatever is there now in one rename.
+fn restore_link(host: &Path, target: &Path, f: &FileState) -> anyhow::Result<()> {
+    let tmp = host.with_file_name(format!(".lowport-link-{}", std::process::id()));
+    let _ = std::fs::remove_file(&tmp);
+    std::os::unix::fs::symlink(target, &tmp)?;
+    std::os::unix::fs::lchown(&tmp, f.uid, f.gid)?;
+    std::fs::rename(&tmp, host)
+        .with_context(|| format!("restoring the link {}", host.display()))?;
     if let Some(parent) = host.parent() {
         fsync_dir(parent).ok();
     }
@@ -264,7 +282,7 @@ pub fn restore(
     let remove_created = || {
         for d in snap.created_dirs.iter().rev() {
             // Only if empty: never delete what someone else put there since.
-            let _ = std::fs::remove_dir(root.host(d));
+            let _ = std::fs::remove_dir(root.entry(d));
         }
     };
     match (action, &snap.state) {
@@ -280,7 +298,7 @@ pub fn restore(
             Ok(())
         }
         (Action::Symlink { path, .. }, State::Link { target }) => {
-            let host = root.host(path);
+            let host = root.entry(path);
             match std::fs::remove_file(&host) {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
                 _ => {}
@@ -302,7 +320,7 @@ pub fn restore(
             run_all(undo)
         }
         (Action::SetOwnerMode { path, .. } | Action::SetFileCap { path, .. }, State::File(f)) => {
-            restore_meta(&root.host(path), f)
+            restore_meta(&root.entry(path), f)
         }
         (Action::SetSysctl { key, .. }, State::Sysctl { value: Some(v) }) => write_sysctl(key, v),
         _ => bail!(

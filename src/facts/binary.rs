@@ -211,6 +211,17 @@ pub fn unit_file(root: &Root, name: &str) -> Option<PathBuf> {
         })
 }
 
+/// The link that masks a unit (`NAME -> /dev/null`), when the first unit directory (by
+/// precedence) holding an entry for the name holds that.
+pub fn masked(root: &Root, name: &str) -> Option<PathBuf> {
+    let first = unit_dirs()
+        .iter()
+        .map(|d| Path::new(d).join(name))
+        .find(|p| std::fs::symlink_metadata(root.entry(p)).is_ok())?;
+    let target = std::fs::read_link(root.entry(&first)).ok()?;
+    (target == Path::new("/dev/null")).then_some(first)
+}
+
 /// A unit's own text followed by its drop-ins from every unit directory, in the order systemd
 /// applies them.
 pub fn unit_texts(root: &Root, unit: &str, own: String) -> Vec<String> {

@@ -185,6 +185,9 @@ pub struct ServiceUnit {
     pub path: Option<PathBuf>,
     /// That file was written by lowport (it carries the marker): it may be regenerated.
     pub ours: bool,
+    /// The unit is masked: this link to /dev/null stands where its file would be.
+    #[serde(default)]
+    pub masked: Option<PathBuf>,
 }
 
 impl Facts {
@@ -336,6 +339,7 @@ pub fn gather(root: &Root, probe: &Probe) -> Result<Facts> {
             });
             let ours = first.is_some_and(|l| l.starts_with(UNIT_MARKER));
             ServiceUnit {
+                masked: binary::masked(root, &format!("{name}.service")),
                 name: name.clone(),
                 path,
                 ours,

@@ -73,6 +73,9 @@ pub struct ServiceOptions {
     pub writable: Vec<std::path::PathBuf>,
     pub state_directory: Option<String>,
     pub allow_jit: bool,
+    /// Replace a masked unit (a link to /dev/null) with lowport's; without it a mask is kept.
+    #[serde(default)]
+    pub unmask: bool,
 }
 
 impl Request {

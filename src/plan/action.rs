@@ -117,6 +117,10 @@ pub struct FileState {
     pub gid: Option<u32>,
     /// Extended attributes, values in hex (file capabilities live in `security.capability`).
     pub xattrs: BTreeMap<String, String>,
+    /// The target when the entry is a symbolic link (a masked unit points to /dev/null): undo
+    /// puts back the same link.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link: Option<PathBuf>,
 }
 
 mod opt_octal {
@@ -179,6 +183,7 @@ pub fn observe_file(host: &Path, content: bool) -> std::io::Result<(FileState, O
                 uid: None,
                 gid: None,
                 xattrs: BTreeMap::new(),
+                link: None,
             };
             return Ok((absent, None));
         }
@@ -204,6 +209,11 @@ pub fn observe_file(host: &Path, content: bool) -> std::io::Result<(FileState, O
             .iter()
             .map(|(k, v)| (k.clone(), hex(v)))
             .collect(),
+        link: if meta.file_type().is_symlink() {
+            Some(std::fs::read_link(host)?)
+        } else {
+            None
+        },
     };
     Ok((state, content))
 }
@@ -241,7 +251,7 @@ impl Action {
                 value: read_sysctl(key),
             },
             Action::Symlink { path, .. } => State::Link {
-                target: std::fs::read_link(root.host(path)).ok(),
+                target: std::fs::read_link(root.entry(path)).ok(),
             },
             Action::CreateUser { name } => State::Files {
                 files: ACCOUNT_FILES
@@ -249,7 +259,7 @@ impl Action {
                     .map(|f| {
                         Ok((
                             PathBuf::from(f),
-                            observe_file(&root.host(Path::new(f)), true)?.0,
+                            observe_file(&root.entry(Path::new(f)), true)?.0,
                         ))
                     })
                     .collect::<std::io::Result<_>>()?,
@@ -259,7 +269,7 @@ impl Action {
                 in_place: check.as_ref().map(|c| succeeds(c)),
             },
             _ => {
-                let host = root.host(self.path().unwrap_or(Path::new("/")));
+                let host = root.entry(self.path().unwrap_or(Path::new("/")));
                 let content = matches!(self, Action::WriteFile { .. });
                 State::File(observe_file(&host, content)?.0)
             }
@@ -392,6 +402,13 @@ impl Action {
                 "remove {}, and any directory lowport created for it",
                 path.display()
             ),
+            (Action::WriteFile { path, .. }, State::File(FileState { link: Some(t), .. })) => {
+                format!(
+                    "put back the symbolic link {} -> {}",
+                    path.display(),
+                    t.display()
+                )
+            }
             (Action::WriteFile { path, .. }, State::File(_)) => format!(
                 "restore the previous {} (content, mode, owner, extended attributes; \
                  kept in the journal)",

@@ -76,6 +76,7 @@ fn facts(binary: Option<ExecKind>) -> Facts {
             name: "fabio".into(),
             path: None,
             ours: false,
+            masked: None,
         }),
         binary: binary.map(|exec| BinaryFacts {
             requested: "fabio".into(),
@@ -146,6 +147,7 @@ fn plan(method: &str, f: &Facts) -> Plan {
         uid: exists.then_some(0),
         gid: exists.then_some(0),
         xattrs: BTreeMap::new(),
+        link: None,
     };
     let (risk, steps) = match method {
         "setcap" => (

@@ -12,6 +12,7 @@ pub mod facts;
 pub mod methods;
 pub mod plan;
 pub mod profile;
+pub mod programs;
 pub mod render;
 pub mod root;
 pub mod ui;

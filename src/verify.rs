@@ -196,7 +196,10 @@ fn service_checks(facts: &Facts, name: &str) -> Vec<Check> {
         return out;
     }
     let show = || {
-        let out = std::process::Command::new("systemctl")
+        let Ok(mut cmd) = crate::programs::command("systemctl") else {
+            return ("0".to_string(), String::new());
+        };
+        let out = cmd
             .args([
                 "show",
                 "-p",
@@ -300,7 +303,13 @@ fn authbind_checks(facts: &Facts, user: &Account, ports: &[u16]) -> Vec<Check> {
     let Ok(me) = std::env::current_exe() else {
         return out;
     };
-    let mut cmd = std::process::Command::new("authbind");
+    let mut cmd = match crate::programs::command("authbind") {
+        Ok(c) => c,
+        Err(e) => {
+            out.push(check("bind", false, String::new(), e));
+            return out;
+        }
+    };
     cmd.arg("--deep")
         .arg(&me)
         .arg("__bind")
@@ -335,9 +344,9 @@ fn authbind_checks(facts: &Facts, user: &Account, ports: &[u16]) -> Vec<Check> {
 /// the service's port, a local connection to the client port really reaches it.
 fn redirect_checks(facts: &Facts, pairs: &[(u16, u16)]) -> Vec<Check> {
     let listing = |argv: &[&str]| -> String {
-        std::process::Command::new(argv[0])
-            .args(&argv[1..])
-            .output()
+        crate::programs::command(argv[0])
+            .ok()
+            .and_then(|mut c| c.args(&argv[1..]).output().ok())
             .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
             .unwrap_or_default()
     };

@@ -69,7 +69,8 @@ fn run_all(argvs: &[Vec<String>]) -> anyhow::Result<()> {
         let Some((prog, args)) = argv.split_first() else {
             continue;
         };
-        let out = std::process::Command::new(prog)
+        let out = crate::programs::command(prog)
+            .map_err(|e| anyhow!(e))?
             .args(args)
             .stdin(std::process::Stdio::null())
             .output()

@@ -311,8 +311,11 @@ impl Method for Systemd {
         let name = &unit.name;
         let service = format!("{name}.service");
         let live = live(facts);
+        let program = facts
+            .tool("systemctl")
+            .map_or("systemctl".to_string(), |p| p.display().to_string());
         let systemctl = |args: &[&str]| -> Vec<String> {
-            std::iter::once("systemctl")
+            std::iter::once(program.as_str())
                 .chain(args.iter().copied())
                 .map(String::from)
                 .collect()

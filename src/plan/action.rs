@@ -280,7 +280,7 @@ impl Action {
     pub fn commands(&self, root: &Root) -> Vec<Vec<String>> {
         match self {
             Action::SetFileCap { path, caps } => vec![vec![
-                "setcap".into(),
+                crate::programs::shown("setcap"),
                 caps.clone(),
                 root.host(path).display().to_string(),
             ]],
@@ -482,8 +482,10 @@ pub fn succeeds(argv: &[String]) -> bool {
     let Some((prog, args)) = argv.split_first() else {
         return false;
     };
-    std::process::Command::new(prog)
-        .args(args)
+    let Ok(mut cmd) = crate::programs::command(prog) else {
+        return false;
+    };
+    cmd.args(args)
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
@@ -493,7 +495,7 @@ pub fn succeeds(argv: &[String]) -> bool {
 
 /// `useradd` for a system account with no home and no login shell, under `--root` when given.
 pub fn useradd(root: &Root, name: &str) -> Vec<String> {
-    let mut argv: Vec<String> = vec!["useradd".into()];
+    let mut argv: Vec<String> = vec![crate::programs::shown("useradd")];
     if !root.is_host() {
         argv.extend(["--root".into(), root.dir().display().to_string()]);
     }
@@ -526,7 +528,8 @@ pub fn exposure(action: &Action) -> Option<String> {
     let dir = tempfile::tempdir().ok()?;
     let file = dir.path().join(name);
     std::fs::write(&file, content).ok()?;
-    let out = std::process::Command::new("systemd-analyze")
+    let out = crate::programs::command("systemd-analyze")
+        .ok()?
         .args(["security", "--offline=true", "--no-pager"])
         .arg(&file)
         .output()

@@ -84,6 +84,7 @@ fn facts(binary: Option<ExecKind>) -> Facts {
             symlinks: Vec::new(),
             exec,
             interpreter: None,
+            acl: Vec::new(),
             uid: 0,
             gid: 0,
             owner: "root".into(),

@@ -83,7 +83,7 @@ fn request_for(cli: &Cli, method: &str, t: &Target) -> Result<Request> {
             &mut req.service.args,
         )?;
         for n in notes {
-            eprintln!("{profile} profile: {n}");
+            eprintln!("{profile} profile: {}", render::clean(&n));
         }
     }
     Ok(req)
@@ -233,7 +233,7 @@ fn confirm(p: &Plan, yes: bool, accept_risk: bool) -> Result<()> {
         }
         eprintln!("Method {} is HIGH RISK:", p.method);
         for w in &p.warnings {
-            eprintln!("  ! {w}");
+            eprintln!("  ! {}", render::clean(w));
         }
         ask(
             &format!("Type the method id ({}) to accept this risk:", p.method),
@@ -298,13 +298,10 @@ fn progress(e: Event) {
 fn apply(cli: &Cli, a: &ApplyArgs) -> Result<Exit> {
     let (p, mut f) = match &a.plan {
         Some(file) => {
-            let text = std::fs::read_to_string(file)
-                .map_err(|e| Error::Invalid(format!("cannot read plan {}: {e}", file.display())))?;
-            let saved = Plan::load(&text, &file.display().to_string())?;
-            methods::find(&saved.method)?;
+            let saved = Plan::load(&read_plan(file)?, &file.display().to_string())?;
             let f = gather(cli, &saved.request, false)?;
-            saved.ensure_current(&f)?;
-            (saved, f)
+            // Shown and run: the plan made now from the request, not the file's own text.
+            (saved.ensure_current(&f)?, f)
         }
         None => {
             let method = a.method.as_deref().unwrap_or_default();
@@ -321,6 +318,32 @@ fn apply(cli: &Cli, a: &ApplyArgs) -> Result<Exit> {
         json: a.fmt.json,
     };
     carry_out(cli, &p, &mut f, how)
+}
+
+/// A saved plan's text, from a file only root (or the caller) can have written: lowport runs
+/// what a plan says as root, so a file others could edit is refused.
+fn read_plan(file: &std::path::Path) -> Result<String> {
+    use std::io::Read;
+    use std::os::unix::fs::MetadataExt;
+    let shown = file.display();
+    let cannot = |e: std::io::Error| Error::Invalid(format!("cannot read plan {shown}: {e}"));
+    let mut f = std::fs::File::open(file).map_err(cannot)?;
+    // Judged on the open file, so what was checked is what is read.
+    let m = f.metadata().map_err(cannot)?;
+    let me = nix::unistd::geteuid().as_raw();
+    if (m.uid() != 0 && m.uid() != me) || m.mode() & 0o022 != 0 {
+        return Err(Error::Refused(format!(
+            "plan {shown} is owned by uid {} with mode {:04o}: someone other than root could have \
+             written it, and lowport would carry it out as root. Review it, then run `chown root \
+             {shown}` and `chmod go-w {shown}`, or make a new plan with `lowport plan --out`. \
+             Nothing was changed.",
+            m.uid(),
+            m.mode() & 0o7777
+        )));
+    }
+    let mut text = String::new();
+    f.read_to_string(&mut text).map_err(cannot)?;
+    Ok(text)
 }
 
 /// How `carry_out` may proceed: what the operator already agreed to, and the output format.
@@ -383,12 +406,15 @@ pub fn carry_out(cli: &Cli, p: &Plan, f: &mut Facts, a: How) -> Result<Exit> {
                 println!("Applied as run {run}. Undo it any time with: lowport rollback {run}")
             }
             Outcome::RolledBack { cause, .. } => {
-                println!("Failed ({cause}); every change was rolled back.")
+                println!(
+                    "Failed ({}); every change was rolled back.",
+                    render::clean(cause)
+                )
             }
             Outcome::RollbackIncomplete { run, errors, .. } => {
                 println!("Failed, and the rollback is INCOMPLETE:");
                 for e in errors {
-                    println!("  {e}");
+                    println!("  {}", render::clean(e));
                 }
                 println!("The journal is kept. Fix the cause, then run: lowport rollback {run}");
             }
@@ -446,7 +472,7 @@ fn rollback(cli: &Cli, a: &RollbackArgs) -> Result<Exit> {
         );
         for (n, _, _) in steps.iter().rev() {
             if let Some(s) = run.plan.steps.get(n - 1) {
-                println!("  {n}. {}", s.undo);
+                println!("  {n}. {}", render::clean(&s.undo));
             }
         }
     }

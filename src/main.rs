@@ -9,7 +9,7 @@ fn main() -> ExitCode {
     match lowport::commands::run(&cli) {
         Ok(exit) => exit.into(),
         Err(e) => {
-            eprintln!("lowport: {e:#}");
+            eprintln!("lowport: {}", lowport::render::clean(&format!("{e:#}")));
             e.exit().into()
         }
     }

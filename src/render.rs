@@ -1,5 +1,6 @@
 //! Plain-text rendering of engine values for the scripted front end. All of it is derived from
-//! the same values `--json` prints, so text and JSON cannot disagree.
+//! the same values `--json` prints, so text and JSON cannot disagree, and all of it passes
+//! through [`clean`]: names, paths, file contents and diffs come from input.
 
 use std::fmt::Write;
 
@@ -9,6 +10,28 @@ use crate::facts::elf::ExecKind;
 use crate::methods::Assessment;
 use crate::plan::Plan;
 use crate::verify::{Outcome, Report};
+
+/// Neutralises what a terminal would act on rather than show: every control character except the
+/// newline and tab that structure the text (ESC, CR, backspace, DEL, the C1 range) and the
+/// bidirectional overrides that reorder a line, each written as a visible escape (`\u{1b}`).
+pub fn clean(s: &str) -> String {
+    let acts = |c: char| {
+        (c.is_control() && c != '\n' && c != '\t')
+            || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    };
+    if !s.contains(acts) {
+        return s.to_string();
+    }
+    s.chars()
+        .map(|c| {
+            if acts(c) {
+                c.escape_unicode().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
 
 fn yes_no(b: bool) -> &'static str {
     if b { "yes" } else { "no" }
@@ -140,7 +163,7 @@ pub fn facts(f: &Facts) -> String {
         };
         let _ = writeln!(s, "Port {p}: {state}");
     }
-    s
+    clean(&s)
 }
 
 pub fn methods(list: &[Assessment]) -> String {
@@ -174,7 +197,7 @@ pub fn methods(list: &[Assessment]) -> String {
         }
         s.push('\n');
     }
-    s
+    clean(&s)
 }
 
 pub fn plan(p: &Plan) -> String {
@@ -216,7 +239,7 @@ pub fn plan(p: &Plan) -> String {
             }
         }
     }
-    s
+    clean(&s)
 }
 
 /// Shows an argv so that it could be pasted into a shell (quoting only where needed). It is
@@ -238,7 +261,7 @@ pub fn shell_words(argv: &[String]) -> String {
 }
 
 pub fn event(e: &Event) -> String {
-    match e {
+    clean(&match e {
         Event::Started { run } => format!("run {run} started"),
         Event::Skipped { step, summary } => {
             format!("[{step}] skipped, already in place: {summary}")
@@ -250,7 +273,7 @@ pub fn event(e: &Event) -> String {
         Event::Undone { step, target } => format!("[{step}] undone: {target} restored"),
         Event::UndoFailed { step, error } => format!("[{step}] UNDO FAILED: {error}"),
         Event::Verified { report } => verify(report).trim_end().to_string(),
-    }
+    })
 }
 
 pub fn verify(r: &Report) -> String {
@@ -265,7 +288,7 @@ pub fn verify(r: &Report) -> String {
     }
     let verdict = if r.ok { "verified" } else { "NOT verified" };
     let _ = writeln!(s, "{verdict}: proved {}", r.proved);
-    s
+    clean(&s)
 }
 
 pub fn history(runs: &[Run]) -> String {
@@ -286,7 +309,7 @@ pub fn history(runs: &[Run]) -> String {
             r.status().to_string()
         );
     }
-    s
+    clean(&s)
 }
 
 pub fn time(secs: u64) -> String {

@@ -79,6 +79,7 @@ impl Plan {
     /// Plans `req` against `facts`. Missing input is `Invalid`; a method that cannot work on this
     /// host is `Refused` with every reason.
     pub fn build(facts: &Facts, req: &Request) -> Result<Plan> {
+        crate::validate::request(req).map_err(Error::Invalid)?;
         let method = methods::find(&req.method)?;
         let check = method.check(facts, req);
         if !check.input.is_empty() {
@@ -144,14 +145,18 @@ impl Plan {
                 version.map_or("(none)".to_string(), |v| v.to_string())
             )));
         }
-        serde_json::from_value(v)
-            .map_err(|e| Error::Invalid(format!("{origin} is not a valid lowport plan: {e}")))
+        let plan: Plan = serde_json::from_value(v)
+            .map_err(|e| Error::Invalid(format!("{origin} is not a valid lowport plan: {e}")))?;
+        // The request is re-planned from, so it is checked exactly as typed input is.
+        crate::validate::request(&plan.request)
+            .map_err(|e| Error::Invalid(format!("{origin}: the plan's request is invalid: {e}")))?;
+        Ok(plan)
     }
 
     /// Re-plans this plan's request on current facts and refuses if anything differs: the host
     /// drifted since the plan was made (or the file was edited), so what was reviewed would not
-    /// be what runs.
-    pub fn ensure_current(&self, facts: &Facts) -> Result<()> {
+    /// be what runs. Returns the fresh plan: it, never the file's text, is what is shown and run.
+    pub fn ensure_current(&self, facts: &Facts) -> Result<Plan> {
         let stale = |why: String| {
             Err(Error::Refused(format!(
                 "saved plan is stale: {why}. Nothing was changed; make a new plan with \
@@ -192,6 +197,6 @@ impl Plan {
         if now.fingerprint != self.fingerprint {
             return stale("its fingerprint does not match its content".to_string());
         }
-        Ok(())
+        Ok(now)
     }
 }

@@ -102,7 +102,7 @@ impl Effects<'_> {
                     let result = (|| {
                         let lock = state.lock()?;
                         let mut facts = commands::gather(&cli, &plan.request, false)?;
-                        plan.ensure_current(&facts)?;
+                        let plan = plan.ensure_current(&facts)?;
                         let progress = tx.clone();
                         let mut on = move |e| {
                             let _ = progress.send(Msg::Progress(e));

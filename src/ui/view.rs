@@ -624,7 +624,11 @@ fn history(m: &Model, f: &mut Frame, area: Rect, t: Theme) {
         if r.undo.is_empty() {
             lines.push(Line::styled("  nothing left to undo", t.dim()));
         }
-        lines.extend(r.undo.iter().map(|(_, u)| Line::raw(format!("  - {u}"))));
+        lines.extend(
+            r.undo
+                .iter()
+                .map(|(_, u)| Line::raw(format!("  - {}", render::clean(u)))),
+        );
         f.render_widget(
             Paragraph::new(lines)
                 .block(boxed("Rollback"))
@@ -664,7 +668,11 @@ fn confirm(c: &Confirm, f: &mut Frame, area: Rect, t: Theme) {
                 "Roll back run {} ({})?",
                 run.id, run.method
             )));
-            lines.extend(run.undo.iter().map(|(_, u)| Line::raw(format!("  - {u}"))));
+            lines.extend(
+                run.undo
+                    .iter()
+                    .map(|(_, u)| Line::raw(format!("  - {}", render::clean(u)))),
+            );
             "Confirm rollback"
         }
         Confirm::QuitRunning => {

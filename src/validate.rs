@@ -194,8 +194,8 @@ pub fn service_name(s: &str) -> Result<String, String> {
         return bad("it must not start with '-' or '.'");
     }
     match name.split_once('@') {
-        Some((prefix, _)) if prefix.is_empty() => bad("nothing comes before '@'"),
-        Some((_, instance)) if instance.is_empty() => {
+        Some(("", _)) => bad("nothing comes before '@'"),
+        Some((_, "")) => {
             bad("a template (ending in '@') cannot run; name an instance, e.g. 'NAME@INSTANCE'")
         }
         Some((_, instance)) if instance.contains('@') => bad("it holds more than one '@'"),

@@ -46,6 +46,17 @@ impl Root {
         self.confined(p, false)
     }
 
+    /// The in-root path with its parent directories resolved (the last component as written):
+    /// where `entry` puts it, as the tree sees it. A loop of links leaves the path as given, and
+    /// `entry` then fails on it.
+    pub fn inside(&self, p: &Path) -> PathBuf {
+        if self.is_host() {
+            return p.to_path_buf();
+        }
+        self.walk(p, false, false)
+            .unwrap_or_else(|_| p.to_path_buf())
+    }
+
     fn confined(&self, p: &Path, follow_last: bool) -> PathBuf {
         // On the host the kernel resolves paths exactly as a chroot at / would.
         if self.is_host() {

@@ -11,4 +11,5 @@ mod redirect;
 mod setcap;
 mod sysctl;
 mod systemd;
+mod trust;
 mod tui;

@@ -18,12 +18,14 @@ use crate::plan::{Action, FileState, State};
 use crate::root::Root;
 use crate::xattr;
 
-/// Missing ancestors of an in-root path, outermost first.
+/// Missing ancestors of an in-root path, outermost first, as they are once the links above them
+/// are followed inside the root.
 fn missing_dirs(root: &Root, path: &Path) -> Vec<PathBuf> {
-    let mut out: Vec<PathBuf> = path
+    let mut out: Vec<PathBuf> = root
+        .inside(path)
         .ancestors()
         .skip(1)
-        .filter(|d| !root.host(d).exists())
+        .filter(|d| std::fs::symlink_metadata(root.entry(d)).is_err())
         .map(Path::to_path_buf)
         .collect();
     out.reverse();

@@ -14,9 +14,12 @@ fn strings(args: &[&str]) -> Vec<String> {
 /// A saved plan whose request is `request` (otherwise well-formed), written where `apply --plan`
 /// reads it; returns its path as a string.
 fn forged_plan(t: &TestEnv, name: &str, request: serde_json::Value) -> String {
+    // This host's name, so only the request can be what refuses it.
+    let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    let hostname = hostname.trim();
     let plan = json!({
         "format_version": 1, "method": "systemd", "title": "t", "risk": "low",
-        "request": request, "root": t.root, "hostname": "h", "fingerprint": "sha256:0",
+        "request": request, "root": t.root, "hostname": hostname, "fingerprint": "sha256:0",
         "warnings": [], "steps": []
     });
     let path = t.state.with_file_name(name);

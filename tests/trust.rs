@@ -221,3 +221,34 @@ fn verify_proves_every_port_past_the_64th() {
         .stdout_has("user nobody may not bind port 99 (EACCES)")
         .stdout_has("user nobody bound port 163");
 }
+
+/// What stands where lowport would put its enable link, if it is not a link, is kept: the step
+/// fails and everything is rolled back, the file untouched.
+#[test]
+fn a_file_where_the_enable_link_goes_is_kept() {
+    if !is_root_or_skip("a_file_where_the_enable_link_goes_is_kept") {
+        return;
+    }
+    let t = TestEnv::new();
+    let app = t.install(Path::new("/usr/bin/true"), "opt/app");
+    let wants = t.root.join("etc/systemd/system/multi-user.target.wants");
+    std::fs::create_dir_all(&wants).unwrap();
+    std::fs::write(wants.join("app.service"), "an admin's file\n").unwrap();
+    let before = tree(&t.root);
+    t.lowport()
+        .args([
+            "apply",
+            "--method",
+            "systemd",
+            "--dynamic-user",
+            "--yes",
+            "--port",
+            "80",
+        ])
+        .arg("--binary")
+        .arg(&app)
+        .run()
+        .code(4)
+        .stderr_has("is not a symbolic link");
+    assert_same_tree(&tree(&t.root), &before, "after the rolled-back apply");
+}

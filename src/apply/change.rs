@@ -202,6 +202,14 @@ pub fn execute(action: &Action, root: &Root, db: &UserDb) -> anyhow::Result<()> 
                     .create(root.entry(&d))?;
             }
             let host = root.entry(path);
+            // Only a link is replaced: a file or directory there is someone's, and the snapshot
+            // of a link step could not bring it back.
+            if std::fs::symlink_metadata(&host).is_ok_and(|m| !m.file_type().is_symlink()) {
+                bail!(
+                    "{} exists and is not a symbolic link; lowport leaves it as it is",
+                    path.display()
+                );
+            }
             // A link in a temporary name renamed over the target replaces it atomically.
             let tmp = host.with_file_name(format!(".lowport-link-{}", std::process::id()));
             let _ = std::fs::remove_file(&tmp);
@@ -302,6 +310,10 @@ pub fn restore(
         }
         (Action::Symlink { path, .. }, State::Link { target }) => {
             let host = root.entry(path);
+            // Only a link can be lowport's: anything else there was never replaced.
+            if std::fs::symlink_metadata(&host).is_ok_and(|m| !m.file_type().is_symlink()) {
+                return Ok(());
+            }
             match std::fs::remove_file(&host) {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
                 _ => {}

@@ -115,6 +115,9 @@ pub fn facts(f: &Facts) -> String {
             let _ = writeln!(s, "  ! it is the interpreter {i}");
         }
         let _ = writeln!(s, "  Owner:   {}:{} mode {:04o}", b.owner, b.group, b.mode);
+        for e in &b.acl {
+            let _ = writeln!(s, "  ACL:     {}", e.text());
+        }
         if let Some(m) = &b.mount {
             let _ = writeln!(
                 s,

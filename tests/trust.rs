@@ -195,6 +195,14 @@ fn control_characters_in_names_are_shown_escaped() {
         .code(0)
         .stdout_has("/opt/app\\u{1b}]0;pwned\\u{7}\\u{1b}[2J");
     assert!(!out.stdout.contains('\u{1b}') && !out.stdout.contains('\u{7}'));
+    // The same for a value the command line refuses, which the message quotes.
+    let out = t
+        .lowport()
+        .args(["plan", "--method", "setcap", "--user", "a\rb"])
+        .run()
+        .code(2)
+        .stderr_has("'a\\u{d}b'");
+    assert!(!out.stderr.contains('\r'), "{}", out.stderr);
 }
 
 /// Sixty-five ports where only the last cannot be bound: verify must say so.

@@ -319,3 +319,17 @@ pub fn time(secs: u64) -> String {
     humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs))
         .to_string()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::clean;
+
+    #[test]
+    fn clean_shows_what_a_terminal_would_act_on() {
+        assert_eq!(clean("a\tb\nc"), "a\tb\nc");
+        assert_eq!(clean("x\u{1b}[2Jy"), "x\\u{1b}[2Jy");
+        assert_eq!(clean("a\rb\u{7f}\u{9b}"), "a\\u{d}b\\u{7f}\\u{9b}");
+        assert_eq!(clean("abc\u{202e}fed"), "abc\\u{202e}fed");
+        assert_eq!(clean("fabio é ✓"), "fabio é ✓");
+    }
+}

@@ -95,7 +95,7 @@ impl Prompter {
                 };
                 match check(&answer) {
                     Ok(()) => return Ok(answer),
-                    Err(e) => eprintln!("{e}"),
+                    Err(e) => eprintln!("{}", render::clean(&e)),
                 }
             },
         }
@@ -166,7 +166,7 @@ pub fn run(cli: &Cli, start: Start, how: How) -> Result<Exit> {
             eprintln!(
                 "{} is unavailable here: {}",
                 chosen.id,
-                chosen.check.blockers.join("; ")
+                render::clean(&chosen.check.blockers.join("; "))
             );
         }
     }

@@ -1,6 +1,12 @@
 //! `--root DIR`: every file path lowport reads or writes is taken under DIR, like
-//! `systemctl --root`. Kernel interfaces (`/proc`, live sysctls, mounts) stay the running host's:
-//! they have no meaning inside a directory tree.
+//! `systemctl --root`, and stays there as in a chroot: symlinks in the tree are followed inside
+//! it (an absolute target is taken from DIR, `..` stops at DIR), so no link in the tree can send
+//! a read or a write elsewhere. Kernel interfaces (`/proc`, live sysctls, mounts) stay the
+//! running host's: they have no meaning inside a directory tree.
+//!
+//! The walk is done with lstat and readlink before each use, not with `openat2(RESOLVE_IN_ROOT)`:
+//! it guards against links that are in the tree, not against someone who can write into the
+//! tree while lowport runs (such a tree is refused for the binary by its writer checks).
 
 use std::io;
 use std::path::{Component, Path, PathBuf};

@@ -110,9 +110,18 @@ fn same_as_interpreter(root: &Root, host: &Path, meta: &std::fs::Metadata) -> Op
         roots.push(root.clone());
     }
     let mut own = None;
+    // /bin and /usr/bin are one directory on merged-/usr systems: each is read once.
+    let mut seen = BTreeSet::new();
     for r in &roots {
         for dir in INTERPRETER_DIRS {
-            let Ok(entries) = std::fs::read_dir(r.host(Path::new(dir))) else {
+            let dir_host = r.host(Path::new(dir));
+            let Ok(m) = std::fs::metadata(&dir_host) else {
+                continue;
+            };
+            if !seen.insert((m.dev(), m.ino())) {
+                continue;
+            }
+            let Ok(entries) = std::fs::read_dir(dir_host) else {
                 continue;
             };
             for e in entries.flatten() {

@@ -413,4 +413,26 @@ mod tests {
         assert!(interpreter_name(Path::new("/usr/local/bin/fabio")).is_none());
         assert!(interpreter_name(Path::new("/usr/bin/shellcheck")).is_none());
     }
+
+    #[test]
+    fn interpreters_by_content() {
+        let python = std::fs::canonicalize("/usr/bin/python3").unwrap();
+        let t = tempfile::tempdir().unwrap();
+        let root = Root::new(t.path().to_path_buf());
+        let judge = |p: &Path| {
+            let meta = std::fs::metadata(p).unwrap();
+            same_as_interpreter(&root, p, &meta)
+        };
+        // The same file under another name (a hard link), where the filesystem allows one.
+        let link = t.path().join("server");
+        if std::fs::hard_link(&python, &link).is_ok() {
+            assert!(judge(&link).is_some_and(|n| n.starts_with("python3")));
+        }
+        let copy = t.path().join("app");
+        std::fs::copy(&python, &copy).unwrap();
+        assert!(judge(&copy).is_some_and(|n| n.contains("a copy of /usr/bin/python3")));
+        let other = t.path().join("true");
+        std::fs::copy("/usr/bin/true", &other).unwrap();
+        assert_eq!(judge(&other), None);
+    }
 }

@@ -13,4 +13,5 @@ mod scenarios;
 mod setcap;
 mod sysctl;
 mod systemd;
+mod trust;
 mod tui;

@@ -414,19 +414,9 @@ fn rollback(cli: &Cli, a: &RollbackArgs) -> Result<Exit> {
     let lock = state.lock()?;
     let run = match &a.id {
         Some(id) => state.load(id)?,
-        None => state
-            .ids()
-            .iter()
-            .rev()
-            .map(|id| state.load(id))
-            .find(|r| {
-                r.as_ref()
-                    .map_or(true, |r| r.status() != Status::RolledBack)
-            })
-            .transpose()?
-            .ok_or_else(|| {
-                Error::Refused("no run left to roll back; `lowport history` lists them".into())
-            })?,
+        None => state.last_to_undo()?.ok_or_else(|| {
+            Error::Refused("no run left to roll back; `lowport history` lists them".into())
+        })?,
     };
     if run.status() == Status::RolledBack {
         println!(
@@ -435,7 +425,10 @@ fn rollback(cli: &Cli, a: &RollbackArgs) -> Result<Exit> {
         );
         return Ok(Exit::Success);
     }
-    let steps = run.to_undo();
+    for w in &run.warnings {
+        eprintln!("lowport: {w}");
+    }
+    let steps = run.undo_steps();
     if !a.fmt.json {
         println!(
             "Run {} ({}, {}): {} step(s) to undo",
@@ -444,10 +437,8 @@ fn rollback(cli: &Cli, a: &RollbackArgs) -> Result<Exit> {
             run.status(),
             steps.len()
         );
-        for (n, _, _) in steps.iter().rev() {
-            if let Some(s) = run.plan.steps.get(n - 1) {
-                println!("  {n}. {}", s.undo);
-            }
+        for (n, undo) in &steps {
+            println!("  {n}. {undo}");
         }
     }
     if !a.yes {
@@ -475,7 +466,8 @@ fn rollback(cli: &Cli, a: &RollbackArgs) -> Result<Exit> {
 
 fn history(cli: &Cli, json_out: bool) -> Result<Exit> {
     let state = StateDir::new(cli.state_dir.clone());
-    let runs = state.runs()?;
+    let (runs, mut notes) = state.scan()?;
+    notes.extend(runs.iter().flat_map(|r| r.warnings.iter().cloned()));
     if json_out {
         let list: Vec<_> = runs
             .iter()
@@ -491,9 +483,12 @@ fn history(cli: &Cli, json_out: bool) -> Result<Exit> {
                 })
             })
             .collect();
-        print_json(&json!({ "format_version": FORMAT_VERSION, "runs": list }));
+        print_json(&json!({ "format_version": FORMAT_VERSION, "runs": list, "notes": notes }));
     } else {
         print!("{}", render::history(&runs));
+    }
+    for n in &notes {
+        eprintln!("lowport: {n}");
     }
     Ok(Exit::Success)
 }

@@ -143,26 +143,13 @@ fn a_second_run_is_refused_while_the_lock_is_held() {
     let t = TestEnv::new();
     let app = t.install(Path::new("/usr/bin/true"), "opt/app");
     std::fs::create_dir_all(&t.state).unwrap();
-    let lock = t.state.join("lock");
-    // util-linux flock holds the same kind of lock lowport takes, until we kill it.
-    let mut holder = Command::new("flock")
-        .arg(&lock)
-        .args(["sleep", "60"])
-        .spawn()
-        .unwrap();
-    let mut waited = 0;
-    while Command::new("flock")
-        .args(["-n"])
-        .arg(&lock)
-        .arg("true")
-        .status()
-        .unwrap()
-        .success()
-    {
-        std::thread::sleep(std::time::Duration::from_millis(20));
-        waited += 1;
-        assert!(waited < 250, "flock never took the lock");
-    }
+    // lowport takes a POSIX (fcntl) lock, as lckpwdf does, so that a forked child never holds
+    // it; this test process holding one is another run holding lowport's lock.
+    let holder = std::fs::File::create(t.state.join("lock")).unwrap();
+    // SAFETY: an all-zero flock is valid; the lock type is set below.
+    let mut fl: libc::flock = unsafe { std::mem::zeroed() };
+    fl.l_type = libc::F_WRLCK as libc::c_short;
+    nix::fcntl::fcntl(&holder, nix::fcntl::FcntlArg::F_SETLK(&fl)).unwrap();
     let before = tree(&t.root);
     let out = t
         .lowport()
@@ -170,8 +157,7 @@ fn a_second_run_is_refused_while_the_lock_is_held() {
         .args(setcap_args(&app))
         .arg("--yes")
         .run();
-    holder.kill().unwrap();
-    holder.wait().unwrap();
+    drop(holder);
     out.code(6).stderr_has("holds the lock");
     assert_eq!(tree(&t.root), before);
     assert_eq!(getcap(&t.host(&app)), "");

@@ -1,7 +1,9 @@
 //! Fault injection at every step of every plan: a failing step, a SIGTERM after a step, a SIGKILL
-//! before a step runs and a SIGKILL after it is journaled. Each time, the whole affected state (file bytes, mode, owner,
-//! xattrs, the live sysctl) must equal what it was before, immediately for a failure, after
-//! `lowport rollback` for a kill.
+//! before a step runs and a SIGKILL after it is journaled, and a full disk from every journal
+//! write on. Each time, the whole affected state (file bytes, mode, owner, xattrs, the live
+//! sysctl) must equal what it was before, immediately for a failure, after `lowport rollback`
+//! for a kill or a journal that could not record the rollback. A bounded random-SIGKILL soak
+//! (ignored by default, see its doc) checks that no moment of death wedges the tool.
 
 use std::path::{Path, PathBuf};
 
@@ -110,6 +112,85 @@ impl Scenario {
         let history = self.t.lowport().args(["history", "--json"]).run().code(0);
         let runs = history.json()["runs"].as_array().unwrap().len();
         assert_eq!(runs, steps * FAULTS.len(), "one journaled run per fault");
+        self.run_journal_full();
+    }
+
+    fn lowport(&self) -> Lowport {
+        Lowport::new().netns(&self.ns).env_dirs(&self.t)
+    }
+
+    /// The disk fills up at the K-th journal write (a record or a backup) and stays full, for
+    /// every K until the run gets through: nothing may stay changed without a journal that says
+    /// so. Before the run's first durable record nothing ran (exit 7 or 4); after it, the changes
+    /// are undone and, as the journal cannot say so, exit 5 names the command that closes the run.
+    fn run_journal_full(&self) {
+        for k in 1..100 {
+            let before = self.state();
+            let spec = format!("journal-full:{k}");
+            let out = self
+                .lowport()
+                .args(&self.apply)
+                .env("LOWPORT_TEST_FAULT", &spec)
+                .run();
+            match out.code {
+                Some(0) => {
+                    assert!(k > 3, "{spec}: a run writes more than that");
+                    self.lowport()
+                        .args(["rollback", "--last", "--yes"])
+                        .run()
+                        .code(0);
+                    assert_eq!(self.state(), before, "{spec}: rolled back");
+                    return;
+                }
+                Some(7) => {
+                    assert_eq!(k, 1, "{spec}: only the start record precedes the run");
+                    out.stderr_has("No space left on device")
+                        .stderr_has("Nothing was changed");
+                }
+                Some(4) => {
+                    out.stderr_has("No space left on device")
+                        .stdout_has("every change was rolled back");
+                }
+                Some(5) => {
+                    let out = out
+                        .stdout_has("No space left on device")
+                        .stdout_has("the journal does not say so");
+                    let run = out
+                        .stdout
+                        .lines()
+                        .find_map(|l| {
+                            l.strip_prefix(
+                                "The journal is kept. Fix the cause, then run: lowport rollback ",
+                            )
+                        })
+                        .unwrap_or_else(|| panic!("{spec}: no advice: {}", out.stdout))
+                        .to_string();
+                    assert_eq!(self.state(), before, "{spec}: undone before the advice");
+                    // A new apply waits for the run to be closed, which then works.
+                    self.lowport()
+                        .args(&self.apply)
+                        .run()
+                        .code(7)
+                        .stderr_has("unfinished");
+                    self.lowport()
+                        .args(["rollback", &run, "--yes"])
+                        .run()
+                        .code(0);
+                }
+                _ => panic!(
+                    "{spec}: exit {:?}\n{}\n{}",
+                    out.code, out.stdout, out.stderr
+                ),
+            }
+            assert_same_tree(
+                &self.state().0,
+                &before.0,
+                &format!("{spec}: files restored"),
+            );
+            assert_eq!(self.state().1, before.1, "{spec}: live state restored");
+            self.t.lowport().args(["history"]).run().code(0);
+        }
+        panic!("the run never got through");
     }
 }
 
@@ -264,4 +345,113 @@ fn authbind_restores_everything_at_every_step() {
         &[],
     )
     .run_all(2);
+}
+
+/// Random SIGKILLs: `LOWPORT_SOAK` rounds (default 200) of `apply` killed after a random delay
+/// within the time a whole apply takes, each followed by `history`, `rollback --last` and a
+/// check that the binary is back as it was; every tenth round a clean apply and rollback too.
+/// Ignored by default (about a minute); run it with
+/// `cargo test --locked --test main faults::random_sigkill_soak -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn random_sigkill_soak() {
+    if !is_root_or_skip("random_sigkill_soak") {
+        return;
+    }
+    use std::os::unix::process::ExitStatusExt;
+    use std::time::{Duration, Instant};
+    let rounds: u32 = std::env::var("LOWPORT_SOAK")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(200);
+    let t = TestEnv::new();
+    let app = t.install(Path::new("/usr/bin/true"), "srv/bin/app");
+    let args: Vec<String> = [
+        "apply",
+        "--method",
+        "setcap",
+        "--binary",
+        "/srv/bin/app",
+        "--port",
+        "80",
+        "--group",
+        "nogroup",
+        "--yes",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let before = tree(&t.root);
+    let spawn = || {
+        std::process::Command::new(BIN)
+            .args([
+                "--root",
+                t.root.to_str().unwrap(),
+                "--state-dir",
+                t.state.to_str().unwrap(),
+            ])
+            .args(&args)
+            .env_remove("LOWPORT_TEST_FAULT")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let start = Instant::now();
+    let mut child = spawn();
+    assert!(child.wait().unwrap().success());
+    let span = start.elapsed();
+    t.lowport()
+        .args(["rollback", "--last", "--yes"])
+        .run()
+        .code(0);
+    // xorshift, seeded from the clock: each soak tries other moments. The seed is printed.
+    let mut seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
+        | 1;
+    eprintln!("soak: seed {seed}, apply takes {span:?}");
+    let (mut killed, mut rolled_back, mut nothing) = (0, 0, 0);
+    let soak = Instant::now();
+    for round in 0..rounds {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let delay = Duration::from_micros(seed % (span.as_micros() as u64 + 1));
+        let mut child = spawn();
+        std::thread::sleep(delay);
+        let _ = child.kill();
+        let status = child.wait().unwrap();
+        killed += u32::from(status.signal() == Some(9));
+        t.lowport().args(["history"]).run().code(0);
+        let out = t.lowport().args(["rollback", "--last", "--yes"]).run();
+        match out.code {
+            Some(0) => rolled_back += 1,
+            Some(7) if out.stderr.contains("no run left") => nothing += 1,
+            _ => panic!(
+                "round {round} (killed after {delay:?}): rollback --last exit {:?}\n{}\n{}",
+                out.code, out.stdout, out.stderr
+            ),
+        }
+        assert_same_tree(
+            &tree(&t.root),
+            &before,
+            &format!("round {round} after {delay:?}"),
+        );
+        if round % 10 == 9 {
+            t.lowport().args(&args).run().code(0);
+            t.lowport()
+                .args(["rollback", "--last", "--yes"])
+                .run()
+                .code(0);
+        }
+    }
+    assert_eq!(getcap(&t.host(&app)), "");
+    eprintln!(
+        "soak: {rounds} rounds in {:?}: {killed} killed, {rolled_back} rolled back after, \
+         {nothing} left nothing to roll back",
+        soak.elapsed()
+    );
 }

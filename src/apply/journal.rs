@@ -259,7 +259,7 @@ impl Journal {
             Err(e) => {
                 let e = format!(
                     "cannot write the journal {}: {e}",
-                    self.folder.join(JOURNAL).display()
+                    self.path(JOURNAL).display()
                 );
                 self.broken = Some(e.clone());
                 Err(anyhow::anyhow!("{e}").into())
@@ -282,6 +282,15 @@ impl Journal {
     /// exists for `history` or `rollback`.
     pub fn published(&self) -> bool {
         self.published
+    }
+
+    /// Where a file of the run folder is now, for messages.
+    fn path(&self, name: &str) -> PathBuf {
+        if self.published {
+            self.dir.join(name)
+        } else {
+            self.folder.join(name)
+        }
     }
 
     /// The run as written so far.
@@ -351,10 +360,7 @@ impl Journal {
             f.sync_data()
         })();
         r.map_err(|e| {
-            let e = format!(
-                "cannot write the backup {}: {e}",
-                self.folder.join(name).display()
-            );
+            let e = format!("cannot write the backup {}: {e}", self.path(name).display());
             if self.broken.is_none() {
                 self.broken = Some(e.clone());
             }

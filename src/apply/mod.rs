@@ -233,14 +233,20 @@ fn apply(
 
 /// Targets changed since the run last wrote them. A later rollback refuses to clobber them
 /// unless forced. Several steps may touch one target; the last one's result is what counts, and
-/// a target already back as the first one found it (a rollback that could not be journaled) is
-/// not an edit. Commands are left out: their undo already copes with drift (it is skipped when
-/// the check says the effect is gone), and so are new users (see [`user_drift`]).
+/// when that step never recorded its result (the run died in it) the target is not judged. A
+/// target already back as the first step found it (a rollback that could not be journaled) is
+/// not an edit either. Commands are left out: their undo already copes with drift (it is skipped
+/// when the check says the effect is gone), and so are new users (see [`user_drift`]).
 pub fn edited_since(run: &Run) -> Result<Vec<String>> {
     use crate::plan::Action;
     let root = crate::root::Root::new(run.plan.root.clone());
-    let mut out = Vec::new();
-    let mut last: Vec<(String, &Action, &crate::plan::State, &journal::Snapshot)> = Vec::new();
+    type Last<'a> = (
+        String,
+        &'a Action,
+        Option<&'a crate::plan::State>,
+        &'a journal::Snapshot,
+    );
+    let mut last: Vec<Last> = Vec::new();
     for (n, snap, after) in run.to_undo() {
         let Some(step) = run.plan.steps.get(n - 1) else {
             continue;
@@ -251,9 +257,6 @@ pub fn edited_since(run: &Run) -> Result<Vec<String>> {
         ) {
             continue;
         }
-        let Some(after) = after else {
-            continue;
-        };
         let target = step.action.target();
         let first = last
             .iter()
@@ -262,7 +265,11 @@ pub fn edited_since(run: &Run) -> Result<Vec<String>> {
         last.retain(|(t, ..)| *t != target);
         last.push((target, &step.action, after, first));
     }
+    let mut out = Vec::new();
     for (target, action, after, first) in last {
+        let Some(after) = after else {
+            continue;
+        };
         if &action.observe(&root)? != after && !change::is_restored(action, &root, first) {
             out.push(target);
         }

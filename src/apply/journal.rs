@@ -227,6 +227,14 @@ impl Run {
 /// An open run. Records that must survive a crash before the host changes (a step's snapshot,
 /// the start of a rollback, the end) are synced; progress records ride along with the next sync,
 /// since losing one only makes a later rollback restore a snapshot again, which is idempotent.
+///
+/// The syncs, each for a reason: per step, one `fdatasync` of the journal before the step runs
+/// (its snapshot must outlive it), plus one of each backup's content; once per run, an `fsync`
+/// of the run folder (the journal's and backups' names) and of the runs folder (the run's name
+/// and open marker) with the first snapshot; one `fdatasync` of the end record (an apply the
+/// operator was told succeeded must not come back as interrupted). A rollback adds one for its
+/// start, one for the runs folder (its open marker) and one for its end. `setcap` on one file:
+/// four for the apply, three for the rollback, the same as before runs were published by rename.
 pub struct Journal {
     pub id: String,
     pub dir: PathBuf,

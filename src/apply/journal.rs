@@ -12,10 +12,10 @@
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::Write;
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 
 use nix::fcntl::OFlag;
 use serde::{Deserialize, Serialize};
@@ -430,18 +430,25 @@ fn marker(id: &str) -> String {
     format!("{id}.open")
 }
 
-/// Only one lock per process: POSIX locks belong to the process, and closing any descriptor of
-/// the file would silently drop the one already held.
-static LOCKED: AtomicBool = AtomicBool::new(false);
+/// The lock files (device, inode) this process holds. POSIX locks belong to the process: a
+/// second lock of the same file would succeed, and closing its descriptor would silently drop
+/// the first.
+static HELD: std::sync::Mutex<Vec<(u64, u64)>> = std::sync::Mutex::new(Vec::new());
+
+fn held() -> std::sync::MutexGuard<'static, Vec<(u64, u64)>> {
+    HELD.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
 
 /// Holds the exclusive lock until dropped.
 pub struct Lock {
     file: File,
+    key: (u64, u64),
 }
 
 impl Drop for Lock {
     fn drop(&mut self) {
-        LOCKED.store(false, Ordering::SeqCst);
+        held().retain(|k| *k != self.key);
     }
 }
 
@@ -529,16 +536,24 @@ impl StateDir {
                     path.display()
                 ))
             })?;
-        if LOCKED.swap(true, Ordering::SeqCst) {
+        let meta = file
+            .metadata()
+            .map_err(|e| refused(format!("cannot read {}: {e}", path.display())))?;
+        let key = (meta.dev(), meta.ino());
+        if held().contains(&key) {
+            // Closing this descriptor would release the lock this process already holds.
+            std::mem::forget(file);
             return Err(Error::LockHeld(format!(
                 "this lowport process already holds the lock {}",
                 path.display()
             )));
         }
         let lock = match try_write_lock(&file) {
-            Ok(true) => Lock { file },
+            Ok(true) => {
+                held().push(key);
+                Lock { file, key }
+            }
             Ok(false) => {
-                LOCKED.store(false, Ordering::SeqCst);
                 let mut text = String::new();
                 let _ = std::io::Read::read_to_string(&mut &file, &mut text);
                 let holder = text
@@ -553,10 +568,7 @@ impl StateDir {
                     path.display()
                 )));
             }
-            Err(e) => {
-                LOCKED.store(false, Ordering::SeqCst);
-                return Err(refused(format!("cannot lock {}: {e}", path.display())));
-            }
+            Err(e) => return Err(refused(format!("cannot lock {}: {e}", path.display()))),
         };
         // Record our pid so a second run can say who holds the lock: written over the old one,
         // then cut, so the file never reads empty.
@@ -1211,6 +1223,31 @@ mod tests {
         ] {
             assert!(check_argv(&v(bad)).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn a_second_lock_in_one_process_is_refused_and_keeps_the_first() {
+        let t = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(
+            t.path(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .unwrap();
+        let state = StateDir::new(t.path().join("state"));
+        let _first = state.lock().unwrap();
+        assert!(matches!(state.lock(), Err(Error::LockHeld(_))));
+        // The kernel still records our POSIX lock on the file.
+        let ino = std::fs::metadata(t.path().join("state/lock"))
+            .unwrap()
+            .ino();
+        let locks = std::fs::read_to_string("/proc/locks").unwrap();
+        let ours = format!("POSIX  ADVISORY  WRITE {} ", std::process::id());
+        assert!(
+            locks
+                .lines()
+                .any(|l| l.contains(&ours) && l.contains(&format!(":{ino} "))),
+            "{locks}"
+        );
     }
 
     #[test]

@@ -15,7 +15,6 @@ use std::io::Write;
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use nix::fcntl::OFlag;
 use serde::{Deserialize, Serialize};
@@ -386,7 +385,7 @@ impl Journal {
 #[cfg(debug_assertions)]
 fn write_fault() -> std::io::Result<()> {
     static WRITES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let n = WRITES.fetch_add(1, Ordering::SeqCst) + 1;
+    let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
     let Ok(spec) = std::env::var("LOWPORT_TEST_FAULT") else {
         return Ok(());
     };

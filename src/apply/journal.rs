@@ -232,8 +232,9 @@ impl Run {
 /// of the run folder (the journal's and backups' names) and of the runs folder (the run's name
 /// and open marker) with the first snapshot; one `fdatasync` of the end record (an apply the
 /// operator was told succeeded must not come back as interrupted). A rollback adds one for its
-/// start, one for the runs folder (its open marker) and one for its end. `setcap` on one file:
-/// four for the apply, three for the rollback, the same as before runs were published by rename.
+/// start (a crash in it must leave the run unfinished) and one for its end; its marker is still
+/// there from the apply. `setcap` on one file: four for the apply, two for the rollback (one
+/// fewer than before runs were published by rename).
 pub struct Journal {
     pub id: String,
     pub dir: PathBuf,
@@ -345,7 +346,7 @@ impl Journal {
             }
         }
         if let Record::End {
-            status: Status::Applied | Status::RolledBack,
+            status: Status::RolledBack,
         } = r
         {
             // Not synced: a stale marker is checked against the journal.
@@ -421,10 +422,11 @@ pub struct StateDir {
     pub dir: PathBuf,
 }
 
-/// A run is marked open by an empty `runs/<id>.open` file from before its first change until
-/// its end record is durable (an incomplete rollback keeps it). It is made, and synced, together
-/// with the run's own name, and finding unfinished runs is one directory read. Removal is not
-/// synced: a stale marker is confirmed against the journal.
+/// A run is marked by an empty `runs/<id>.open` file from before its first change until its
+/// rollback's end record is durable (an applied run keeps it, so a later rollback needs no new
+/// name and no sync for one). It is made, and synced, together with the run's own name; finding
+/// unfinished runs reads the journals of marked runs only. Removal is not synced: a stale marker
+/// is confirmed against the journal.
 fn marker(id: &str) -> String {
     format!("{id}.open")
 }
@@ -649,13 +651,18 @@ impl StateDir {
         Ok(j)
     }
 
-    /// Reopens a run to append to it (a later rollback), marked open again until it ends.
+    /// Reopens a run to append to it (a later rollback), marked until its rollback ends.
     pub fn reopen(&self, run: &Run, _lock: &Lock) -> Result<Journal> {
         let runs = self.runs_dir(false)?.ok_or_else(|| self.no_run(&run.id))?;
         let fail =
             |e: std::io::Error| refused(format!("cannot reopen run {}: {e}", run.dir.display()));
-        runs.open(&marker(&run.id), OFlag::O_WRONLY | OFlag::O_CREAT)
-            .map_err(fail)?;
+        // A run applied by this version still has its marker; one rolled back before, or applied
+        // by an earlier version, gets a new one, which must be synced.
+        let new_marker = runs.open(&marker(&run.id), OFlag::O_WRONLY).is_err();
+        if new_marker {
+            runs.open(&marker(&run.id), OFlag::O_WRONLY | OFlag::O_CREAT)
+                .map_err(fail)?;
+        }
         let mut file = run
             .folder
             .open(JOURNAL, OFlag::O_RDWR | OFlag::O_APPEND)
@@ -674,8 +681,8 @@ impl StateDir {
             runs,
             published: true,
             folder_dirty: false,
-            // Only the marker is new: the run folder is on disk already.
-            runs_dirty: true,
+            // Only a marker can be new: the run folder is on disk already.
+            runs_dirty: new_marker,
             records: run.records.clone(),
             broken: None,
         })

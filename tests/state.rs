@@ -496,6 +496,33 @@ fn rolling_back_the_first_of_two_new_users_removes_only_its_own_entries() {
 }
 
 #[test]
+fn a_user_a_later_run_still_uses_is_not_removed() {
+    if !is_root_or_skip("a_user_a_later_run_still_uses_is_not_removed") {
+        return;
+    }
+    let t = accounts_env();
+    let one = new_user(&t, "appone", "svcone");
+    // A later service runs as the same (now existing) user.
+    let two = new_user(&t, "apptwo", "svcone");
+    let before = tree(&t.root);
+    t.lowport()
+        .args(["rollback", &one, "--yes"])
+        .run()
+        .code(7)
+        .stderr_has(&format!("the account svcone, which the later run {two}"))
+        .stderr_has("Roll that run back first");
+    assert_same_tree(
+        &tree(&t.root),
+        &before,
+        "a refused rollback changes nothing",
+    );
+    for id in [&two, &one] {
+        t.lowport().args(["rollback", id, "--yes"]).run().code(0);
+    }
+    assert_eq!(entries(&t, "svcone"), Vec::<String>::new());
+}
+
+#[test]
 fn a_changed_entry_of_the_new_user_is_named_as_the_cause() {
     if !is_root_or_skip("a_changed_entry_of_the_new_user_is_named_as_the_cause") {
         return;

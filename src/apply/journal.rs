@@ -651,9 +651,19 @@ impl StateDir {
         Ok(j)
     }
 
-    /// Reopens a run to append to it (a later rollback), marked until its rollback ends.
+    /// Reopens a run to append to it (a later rollback), marked until its rollback ends. Refused
+    /// while a later run still relies on an account this run created.
     pub fn reopen(&self, run: &Run, _lock: &Lock) -> Result<Journal> {
         let runs = self.runs_dir(false)?.ok_or_else(|| self.no_run(&run.id))?;
+        let used = self.accounts_used_later(&runs, run)?;
+        if !used.is_empty() {
+            return Err(refused(format!(
+                "run {} created {}: removing it would pull it from under that run. Roll that \
+                 run back first",
+                run.id,
+                used.join("; ")
+            )));
+        }
         let fail =
             |e: std::io::Error| refused(format!("cannot reopen run {}: {e}", run.dir.display()));
         // A run applied by this version still has its marker; one rolled back before, or applied
@@ -686,6 +696,43 @@ impl StateDir {
             records: run.records.clone(),
             broken: None,
         })
+    }
+
+    /// Accounts this run created (and has not undone) that a later run, not rolled back, names
+    /// as its user or group.
+    fn accounts_used_later(&self, runs: &SafeDir, run: &Run) -> Result<Vec<String>> {
+        let created: Vec<&str> = run
+            .to_undo()
+            .iter()
+            .filter_map(|(n, ..)| match &run.plan.steps.get(n - 1)?.action {
+                Action::CreateUser { name } => Some(name.as_str()),
+                _ => None,
+            })
+            .collect();
+        let Some(order) = id_order(&run.id).filter(|_| !created.is_empty()) else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        let later = self.list()?.map(|(_, ids)| ids).unwrap_or_default();
+        for id in later.iter().filter(|id| id_order(id) > Some(order.clone())) {
+            // A later run that cannot be read is reported by `history`; it cannot name anyone.
+            let Ok(Some(other)) = self.read(runs, id) else {
+                continue;
+            };
+            if other.status() == Status::RolledBack {
+                continue;
+            }
+            let req = &other.plan.request;
+            for name in &created {
+                if req.user.as_deref() == Some(name) || req.group.as_deref() == Some(name) {
+                    out.push(format!(
+                        "the account {name}, which the later run {id} ({}) still uses",
+                        other.plan.method
+                    ));
+                }
+            }
+        }
+        Ok(out)
     }
 
     fn no_run(&self, id: &str) -> Error {

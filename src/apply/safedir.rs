@@ -147,7 +147,9 @@ impl SafeDir {
 
     /// Opens an entry, never through a link. `flags` adds to read-only; created files get 0600.
     pub fn open(&self, name: &str, flags: OFlag) -> io::Result<File> {
-        let flags = flags | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+        // O_NONBLOCK: opening a FIFO planted under a lowport name must not hang (it is refused
+        // below); it changes nothing for regular files.
+        let flags = flags | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC | OFlag::O_NONBLOCK;
         let fd = openat(
             self.fd.as_fd(),
             name,
@@ -310,8 +312,19 @@ mod tests {
         std::os::unix::fs::symlink(t.path().join("target"), t.path().join("s/link")).unwrap();
         std::os::unix::fs::symlink(t.path(), t.path().join("s/dirlink")).unwrap();
         assert!(d.read("link").is_err());
+        nix::unistd::mkfifo(
+            &t.path().join("s/fifo"),
+            nix::sys::stat::Mode::from_bits_truncate(0o600),
+        )
+        .unwrap();
+        assert!(
+            d.read("fifo")
+                .unwrap_err()
+                .to_string()
+                .contains("not a regular file")
+        );
         assert!(d.subdir("dirlink", false).is_err());
-        assert_eq!(d.entries().unwrap().len(), 2);
+        assert_eq!(d.entries().unwrap().len(), 3);
         assert!(plain_name("step-1.0.backup"));
         for bad in ["", ".", "..", "a/b", ".hidden"] {
             assert!(!plain_name(bad), "{bad}");

@@ -1,6 +1,6 @@
 //! Fault injection at every step of every plan: a failing step, a SIGTERM after a step, a SIGKILL
 //! before a step runs and a SIGKILL after it is journaled, and a full disk from every journal
-//! write on. Each time, the whole affected state (file bytes, mode, owner, xattrs, the live
+//! write on (injected, and a real one on a tiny tmpfs). Each time, the whole affected state (file bytes, mode, owner, xattrs, the live
 //! sysctl) must equal what it was before, immediately for a failure, after `lowport rollback`
 //! for a kill or a journal that could not record the rollback. A bounded random-SIGKILL soak
 //! (ignored by default, see its doc) checks that no moment of death wedges the tool.
@@ -457,4 +457,99 @@ fn random_sigkill_soak() {
          {nothing} left nothing to roll back",
         soak.elapsed()
     );
+}
+
+/// A real full disk, not an injected one: the state directory is a 32 KiB tmpfs (in a private
+/// mount namespace, so the host never sees it) filled up to two free pages, one for the lock and
+/// one for the journal. A longer binary path makes the plan, and so the start record, longer,
+/// which moves the record that finds the disk full through the whole run. Whatever record it
+/// is, the binary ends up as it was: at once (exit 7 or 4), or after `rollback --last` once
+/// space is freed (exit 5), and `history` always works.
+#[test]
+fn a_really_full_disk_at_any_record_leaves_nothing_changed() {
+    if !is_root_or_skip("a_really_full_disk_at_any_record_leaves_nothing_changed") {
+        return;
+    }
+    let script = r#"
+S=$1; B=$2; R=$3; OUT=$4; APP=$5
+mount -t tmpfs -o size=32k,mode=0700 tmpfs "$S" || exit 90
+head -c 24576 /dev/zero > "$S/filler" || exit 91
+"$B" --root "$R" --state-dir "$S" apply --method setcap --binary "$APP" --port 80 --group nogroup --yes > "$OUT/apply" 2>&1
+echo $? > "$OUT/apply.rc"
+rm "$S/filler"
+"$B" --root "$R" --state-dir "$S" rollback --last --yes > "$OUT/rollback" 2>&1
+echo $? > "$OUT/rollback.rc"
+"$B" --root "$R" --state-dir "$S" history > "$OUT/history" 2>&1
+echo $? > "$OUT/history.rc"
+"#;
+    let mut seen = std::collections::BTreeSet::new();
+    for len in (0..320).step_by(8) {
+        let t = TestEnv::new();
+        // Components of at most 200 characters: a name may hold 255.
+        let mut rel = String::from("opt");
+        let mut left = len;
+        while left > 0 {
+            let n = left.min(200);
+            rel.push('/');
+            rel.push_str(&"d".repeat(n));
+            left -= n;
+        }
+        rel.push_str("/app");
+        let app = t.install(Path::new("/usr/bin/true"), &rel);
+        std::fs::create_dir(&t.state).unwrap();
+        let out = t.state.with_file_name("out");
+        std::fs::create_dir(&out).unwrap();
+        let before = tree(&t.root);
+        let status = std::process::Command::new("unshare")
+            .args([
+                "--mount",
+                "--propagation",
+                "private",
+                "--",
+                "sh",
+                "-c",
+                script,
+                "sh",
+            ])
+            .arg(&t.state)
+            .arg(BIN)
+            .arg(&t.root)
+            .arg(&out)
+            .arg(&app)
+            .status()
+            .unwrap();
+        assert!(status.success(), "len {len}: the harness failed: {status}");
+        let read = |f: &str| std::fs::read_to_string(out.join(f)).unwrap();
+        let code = |f: &str| read(f).trim().parse::<i32>().unwrap();
+        let (apply, rollback) = (code("apply.rc"), code("rollback.rc"));
+        let what = format!(
+            "len {len}: apply {apply}, rollback {rollback}\n{}\n{}",
+            read("apply"),
+            read("rollback")
+        );
+        match apply {
+            0 => assert_eq!(rollback, 0, "{what}"),
+            4 | 5 | 7 => {
+                assert!(read("apply").contains("No space left on device"), "{what}");
+                if apply == 5 {
+                    assert!(
+                        read("apply").contains("the journal does not say so"),
+                        "{what}"
+                    );
+                    assert_eq!(rollback, 0, "{what}");
+                } else {
+                    assert!(read("rollback").contains("no run left"), "{what}");
+                }
+            }
+            _ => panic!("{what}"),
+        }
+        assert_eq!(code("history.rc"), 0, "{what}\n{}", read("history"));
+        assert_same_tree(&tree(&t.root), &before, &what);
+        seen.insert(apply);
+        eprintln!("full disk: path +{len}: apply {apply}, rollback {rollback}");
+    }
+    // The longest plans do not fit at all, the shortest fit whole, and in between the disk fills
+    // up after a change was made.
+    assert!(seen.contains(&5), "no run failed after a change: {seen:?}");
+    assert!(seen.contains(&0) && seen.contains(&7), "{seen:?}");
 }

@@ -138,13 +138,16 @@ pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// Decodes hex by bytes: anything but pairs of hex digits (a sign, a multi-byte character) is
+/// None, never a panic, since journals and plans on disk are untrusted.
 pub fn unhex(s: &str) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).ok())
+    let digit = |b: &u8| char::from(*b).to_digit(16);
+    s.as_bytes()
+        .chunks(2)
+        .map(|pair| match pair {
+            [hi, lo] => Some((digit(hi)? * 16 + digit(lo)?) as u8),
+            _ => None,
+        })
         .collect()
 }
 
@@ -529,4 +532,18 @@ pub fn exposure(action: &Action) -> Option<String> {
         )
     }));
     Some(lines.join("\n"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unhex_refuses_what_is_not_hex() {
+        assert_eq!(unhex(&hex(&[0, 0x7f, 0xff])), Some(vec![0, 0x7f, 0xff]));
+        assert_eq!(unhex("0A"), Some(vec![10]));
+        for bad in ["0é0", "é0", "+f", "0", "abc", "zz", " 1"] {
+            assert_eq!(unhex(bad), None, "{bad:?}");
+        }
+    }
 }

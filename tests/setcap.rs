@@ -154,3 +154,53 @@ fn symlinked_binary_is_resolved_and_said() {
     let argv = plan["steps"][0]["commands"].to_string();
     assert!(argv.contains(t.host(&real).to_str().unwrap()), "{argv}");
 }
+
+#[test]
+fn malformed_elf_binaries_are_refused_without_a_panic() {
+    let t = TestEnv::new();
+    let app = t.install(Path::new("/usr/bin/true"), "opt/app/app");
+    let host = t.host(&app);
+    let whole = std::fs::read(&host).unwrap();
+    let patched = |off: usize, bytes: &[u8]| {
+        let mut b = whole.clone();
+        b[off..off + bytes.len()].copy_from_slice(bytes);
+        b
+    };
+    // /usr/bin/true is a 64-bit ELF: e_phoff at 32, e_phentsize at 54, e_shoff at 40.
+    let cases = [
+        ("truncated header", whole[..40].to_vec()),
+        ("truncated program headers", whole[..100].to_vec()),
+        ("program header size 1", patched(54, &[1, 0])),
+        (
+            "program headers at a huge offset",
+            patched(32, &u64::MAX.to_le_bytes()),
+        ),
+        (
+            "garbage after the magic",
+            [&whole[..4], &[0xa5; 200][..]].concat(),
+        ),
+    ];
+    for (what, bytes) in cases {
+        std::fs::write(&host, &bytes).unwrap();
+        t.lowport()
+            .args(["detect", "--binary", "/opt/app/app", "--port", "80"])
+            .run()
+            .code(0)
+            .stdout_has("not an executable format lowport knows");
+        let out = t
+            .lowport()
+            .args(["plan", "--method", "setcap", "--binary", "/opt/app/app"])
+            .args(["--port", "80"])
+            .run()
+            .code(7)
+            .stderr_has("/opt/app/app is not an ELF executable");
+        assert_eq!(out.signal, None, "{what}");
+    }
+    // The section headers only tell Go apart: a file the kernel can run stays an ELF.
+    std::fs::write(&host, patched(40, &u64::MAX.to_le_bytes())).unwrap();
+    t.lowport()
+        .args(["detect", "--binary", "/opt/app/app", "--port", "80"])
+        .run()
+        .code(0)
+        .stdout_has("Kind:    ELF, dynamic");
+}

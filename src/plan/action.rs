@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::facts::caps::{CAP_NET_BIND_SERVICE, FileCaps};
+use crate::facts::caps::{CAP_NET_BIND_SERVICE, FileCaps, encode as encode_caps};
 use crate::facts::users::UserDb;
 use crate::facts::{read_sysctl, sysctl_path};
 use crate::root::Root;
@@ -51,7 +51,8 @@ pub enum Action {
         #[serde(with = "octal")]
         mode: u32,
     },
-    /// Run `setcap CAPS PATH`.
+    /// Write `security.capability` as `setcap CAPS PATH` would, on the open file once it is
+    /// checked to be the one planned.
     SetFileCap { path: PathBuf, caps: String },
     /// Write a value to `/proc/sys/<key>` (the live kernel setting).
     SetSysctl { key: String, value: String },
@@ -169,6 +170,12 @@ impl FileState {
     }
 }
 
+/// `device:inode:size:mtime_ns` of a file (see [`FileState::identity`]).
+pub fn identity(meta: &std::fs::Metadata) -> String {
+    let mtime = meta.mtime() as i128 * 1_000_000_000 + i128::from(meta.mtime_nsec());
+    format!("{}:{}:{}:{mtime}", meta.dev(), meta.ino(), meta.size())
+}
+
 /// Reads a file's state, and with `content` also its bytes (hashed into the state).
 pub fn observe_file(host: &Path, content: bool) -> std::io::Result<(FileState, Option<Vec<u8>>)> {
     let meta = match std::fs::symlink_metadata(host) {
@@ -190,16 +197,10 @@ pub fn observe_file(host: &Path, content: bool) -> std::io::Result<(FileState, O
     let content = (content && meta.is_file())
         .then(|| std::fs::read(host))
         .transpose()?;
-    let mtime = meta.mtime() as i128 * 1_000_000_000 + i128::from(meta.mtime_nsec());
     let state = FileState {
         exists: true,
         sha256: content.as_deref().map(sha256),
-        identity: Some(format!(
-            "{}:{}:{}:{mtime}",
-            meta.dev(),
-            meta.ino(),
-            meta.size()
-        )),
+        identity: Some(identity(&meta)),
         mode: Some(meta.mode() & 0o7777),
         uid: Some(meta.uid()),
         gid: Some(meta.gid()),
@@ -272,11 +273,6 @@ impl Action {
     /// The programs this action runs, in order (paths are host paths).
     pub fn commands(&self, root: &Root) -> Vec<Vec<String>> {
         match self {
-            Action::SetFileCap { path, caps } => vec![vec![
-                "setcap".into(),
-                caps.clone(),
-                root.host(path).display().to_string(),
-            ]],
             Action::CreateUser { name } => vec![useradd(root, name)],
             Action::RunCommands { run, .. } => run.clone(),
             _ => Vec::new(),
@@ -364,9 +360,13 @@ impl Action {
                 path.display()
             ),
             (Action::SetFileCap { path, caps }, State::File(f)) => format!(
-                "set file capability {caps} on {} (now: {})",
+                "write security.capability = {} on {}, if still the reviewed file (as `setcap \
+                 {caps}` would; now: {})",
+                encode_caps(caps)
+                    .and_then(|v| FileCaps::parse(&v))
+                    .map_or_else(|| caps.clone(), |c| c.text),
                 path.display(),
-                f.capability().map_or("none".to_string(), |c| c.text)
+                f.capability().map_or("none".to_string(), |c| c.text),
             ),
             (Action::SetSysctl { key, value }, State::Sysctl { value: now }) => format!(
                 "set {key} = {value} (now {}) by writing {}",

@@ -3,12 +3,13 @@
 //! does not grow with the established connections of a busy server. Only when sock_diag is
 //! unavailable for a protocol (a kernel built without `INET_DIAG`/`INET_UDP_DIAG`, a sandbox that
 //! forbids netlink) or answers something unreadable is that protocol's `/proc/net/{tcp,tcp6,udp,
-//! udp6}` table parsed whole instead. The owning process comes from `/proc/<pid>/fd`, scanned only
-//! for the sockets found, and only until each of them has an owner.
+//! udp6}` table parsed whole instead. The owning process comes from `/proc/<pid>/fd`, read only
+//! when a listener was found and only until each one has its owner.
 
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::Path;
 
 use nix::sys::socket::{
     AddressFamily, MsgFlags, NetlinkAddr, SockFlag, SockProtocol, SockType, connect, recv, send,
@@ -320,18 +321,24 @@ fn from_proc(t: Table, ports: &[u16]) -> Vec<(Listener, u64)> {
         .unwrap_or_default()
 }
 
-/// Maps socket inodes to (pid, command) by scanning `/proc/*/fd`; stops once every inode has
-/// an owner, so a server's thousands of connection descriptors are rarely all read.
-fn owners(inodes: &[u64]) -> BTreeMap<u64, (u32, String)> {
+/// Maps socket inodes (sorted) to (pid, command) from the `fd` links of the processes under
+/// `proc`, as `ss -p` does. A socket held by several processes (socket activation: systemd
+/// and the service) goes to the highest pid, usually the service. Processes are read from the
+/// highest pid down and the scan stops once every socket has its owner, so a busy server's
+/// thousands of connection descriptors are not all read: its listener is among its first.
+fn owners(proc: &Path, inodes: &[u64]) -> BTreeMap<u64, (u32, String)> {
     let mut found = BTreeMap::new();
-    let Ok(procs) = std::fs::read_dir("/proc") else {
+    let Ok(entries) = std::fs::read_dir(proc) else {
         return found;
     };
-    for p in procs.flatten() {
-        let Some(pid) = p.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
-            continue;
-        };
-        let Ok(fds) = std::fs::read_dir(p.path().join("fd")) else {
+    let mut pids: Vec<u32> = entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+        .collect();
+    pids.sort_unstable_by(|a, b| b.cmp(a));
+    for pid in pids {
+        let dir = proc.join(pid.to_string());
+        let Ok(fds) = std::fs::read_dir(dir.join("fd")) else {
             continue;
         };
         for fd in fds.flatten() {
@@ -343,9 +350,12 @@ fn owners(inodes: &[u64]) -> BTreeMap<u64, (u32, String)> {
                 .strip_prefix("socket:[")
                 .and_then(|s| s.strip_suffix(']'))
                 .and_then(|s| s.parse::<u64>().ok());
-            if let Some(i) = inode.filter(|i| inodes.contains(i) && !found.contains_key(i)) {
-                let comm = std::fs::read_to_string(p.path().join("comm")).unwrap_or_default();
-                found.insert(i, (pid, comm.trim().to_string()));
+            let Some(i) = inode.filter(|i| inodes.binary_search(i).is_ok()) else {
+                continue;
+            };
+            if let std::collections::btree_map::Entry::Vacant(e) = found.entry(i) {
+                let comm = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
+                e.insert((pid, comm.trim().to_string()));
                 if found.len() == inodes.len() {
                     return found;
                 }
@@ -376,7 +386,7 @@ pub fn on_ports(ports: &[u16]) -> Vec<Listener> {
     let mut inodes: Vec<u64> = all.iter().map(|(_, i)| *i).collect();
     inodes.sort_unstable();
     inodes.dedup();
-    let owners = owners(&inodes);
+    let owners = owners(Path::new("/proc"), &inodes);
     all.into_iter()
         .map(|(mut l, inode)| {
             if let Some((pid, comm)) = owners.get(&inode) {
@@ -508,6 +518,29 @@ mod tests {
         assert_eq!((l[0].0.port, l[0].0.uid, l[0].1), (80, 65534, 4242));
         let tcp6 = "h\n 0: 00000000000000000000000001000000:01BB 00000000000000000000000000000000:0000 0A 0:0 0:0 0 0 0 7 1\n";
         assert_eq!(parse_proc("tcp6", tcp6, &[443])[0].0.address, "[::1]");
+    }
+
+    #[test]
+    fn a_shared_socket_goes_to_the_highest_pid() {
+        let t = tempfile::tempdir().unwrap();
+        let proc = t.path();
+        let fd = |pid: u32, n: u32, target: &str, comm: &str| {
+            let dir = proc.join(pid.to_string());
+            std::fs::create_dir_all(dir.join("fd")).unwrap();
+            std::fs::write(dir.join("comm"), format!("{comm}\n")).unwrap();
+            std::os::unix::fs::symlink(target, dir.join("fd").join(n.to_string())).unwrap();
+        };
+        fd(1, 3, "socket:[77]", "systemd"); // socket activation: systemd holds it too
+        fd(900, 3, "socket:[77]", "fabio");
+        fd(900, 4, "socket:[78]", "fabio");
+        fd(950, 0, "/dev/null", "cat");
+        fd(2, 5, "socket:[99]", "getty");
+        std::fs::create_dir_all(proc.join("self")).unwrap();
+        let got = owners(proc, &[77, 78, 99]);
+        assert_eq!(got.get(&77), Some(&(900, "fabio".to_string())));
+        assert_eq!(got.get(&78), Some(&(900, "fabio".to_string())));
+        assert_eq!(got.get(&99), Some(&(2, "getty".to_string())));
+        assert!(owners(&proc.join("missing"), &[77]).is_empty());
     }
 
     /// Runs `f` on a thread moved into a new, empty network namespace (`unshare -n` for one

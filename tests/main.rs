@@ -6,6 +6,7 @@ mod authbind;
 mod behaviour;
 mod faults;
 mod inputs;
+mod listeners;
 mod plain;
 mod redirect;
 mod setcap;

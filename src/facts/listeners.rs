@@ -13,8 +13,9 @@ use std::path::Path;
 
 use nix::sys::socket::{
     AddressFamily, MsgFlags, NetlinkAddr, SockFlag, SockProtocol, SockType, connect, recv, send,
-    socket,
+    setsockopt, socket, sockopt,
 };
+use nix::sys::time::TimeVal;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -214,7 +215,8 @@ fn listener(t: Table, m: &[u8], ports: &[u16]) -> Result<Option<(Listener, u64)>
 }
 
 /// A sock_diag socket connected to the kernel: a connected netlink socket accepts messages from
-/// its peer only, so no local process can slip forged replies in.
+/// its peer only, so no local process can slip forged replies in. A receive timeout turns a
+/// dump that never ends into an error (and the `/proc` fallback) instead of a hang.
 fn diag_socket() -> nix::Result<OwnedFd> {
     let fd = socket(
         AddressFamily::Netlink,
@@ -223,6 +225,7 @@ fn diag_socket() -> nix::Result<OwnedFd> {
         SockProtocol::NetlinkSockDiag,
     )?;
     connect(fd.as_raw_fd(), &NetlinkAddr::new(0, 0))?;
+    setsockopt(&fd, sockopt::ReceiveTimeout, &TimeVal::new(2, 0))?;
     Ok(fd)
 }
 

@@ -8,7 +8,7 @@ use crate::facts::Facts;
 use crate::facts::elf::ExecKind;
 use crate::methods::Assessment;
 use crate::plan::Plan;
-use crate::verify::{Outcome, Report};
+use crate::verify::{Outcome, Report, Verdict};
 
 fn yes_no(b: bool) -> &'static str {
     if b { "yes" } else { "no" }
@@ -263,8 +263,11 @@ pub fn verify(r: &Report) -> String {
         };
         let _ = writeln!(s, "  {mark} {:<12} {}", c.name, c.detail);
     }
-    let verdict = if r.ok { "verified" } else { "NOT verified" };
-    let _ = writeln!(s, "{verdict}: proved {}", r.proved);
+    match r.status {
+        Verdict::Verified => _ = writeln!(s, "verified: proved {}", r.proved),
+        Verdict::NotVerified => _ = writeln!(s, "NOT verified: proved {}", r.proved),
+        Verdict::NotStarted => _ = writeln!(s, "not verified yet: {}", r.proved),
+    }
     s
 }
 

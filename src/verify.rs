@@ -48,15 +48,42 @@ pub struct Check {
     pub detail: String,
 }
 
+/// What a report amounts to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// No check failed and at least one passed.
+    Verified,
+    /// A check failed, or nothing could be proven.
+    NotVerified,
+    /// A service's unit files are right, but no running systemd manages the root, so nothing
+    /// was started and there is nothing to prove yet: neither a success nor a failure.
+    NotStarted,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Report {
     pub format_version: u32,
     pub target: Target,
     pub checks: Vec<Check>,
-    /// True when no check failed and at least one passed.
+    /// True when no check failed and at least one passed (never for `NotStarted`).
     pub ok: bool,
+    #[serde(default = "not_verified")]
+    pub status: Verdict,
     /// Exactly what was proven, in one sentence.
     pub proved: String,
+}
+
+fn not_verified() -> Verdict {
+    Verdict::NotVerified
+}
+
+/// The report's sentence for a service that was written but not started.
+pub fn not_started(service: &str) -> String {
+    format!(
+        "{service}.service is written and enabled, not started; it starts at the next boot — \
+         check it then with `lowport verify --service {service}`"
+    )
 }
 
 fn check(name: &str, pass: bool, ok: String, fail: String) -> Check {
@@ -145,6 +172,11 @@ fn status_mask(status: &str, key: &str) -> Option<u64> {
     u64::from_str_radix(v.trim(), 16).ok()
 }
 
+/// True when a running systemd manages the root being checked, so a service can be started.
+fn systemd_runs_here(facts: &Facts) -> bool {
+    facts.init.systemd && facts.root().is_host()
+}
+
 fn service_checks(facts: &Facts, name: &str) -> Vec<Check> {
     use crate::facts::binary::{unit_file, unit_setting, unit_texts, yes};
     let root = facts.root();
@@ -184,7 +216,7 @@ fn service_checks(facts: &Facts, name: &str) -> Vec<Check> {
                 .into(),
         ),
     ];
-    if !(facts.init.systemd && root.is_host()) {
+    if !systemd_runs_here(facts) {
         out.push(Check {
             name: "running".into(),
             outcome: Outcome::Inconclusive,
@@ -581,16 +613,30 @@ pub fn run(facts: &Facts, target: &Target) -> Result<Report> {
     };
     let failed = checks.iter().any(|c| c.outcome == Outcome::Fail);
     let passed = checks.iter().any(|c| c.outcome == Outcome::Pass);
-    let ok = !failed && passed;
+    let status = match &target.service {
+        Some(name) if !failed && !target.authbind && target.redirects.is_empty() => {
+            if systemd_runs_here(facts) {
+                None
+            } else {
+                Some((Verdict::NotStarted, not_started(name)))
+            }
+        }
+        _ => None,
+    };
+    let (status, proved) = status.unwrap_or(if !failed && passed {
+        (Verdict::Verified, proved)
+    } else {
+        (
+            Verdict::NotVerified,
+            "nothing: see the failed or inconclusive checks".into(),
+        )
+    });
     Ok(Report {
         format_version: FORMAT_VERSION,
         target: target.clone(),
-        proved: if ok {
-            proved
-        } else {
-            "nothing: see the failed or inconclusive checks".into()
-        },
-        ok,
+        proved,
+        ok: status == Verdict::Verified,
+        status,
         checks,
     })
 }

@@ -9,6 +9,7 @@ mod inputs;
 mod plain;
 mod redirect;
 mod setcap;
+mod subjects;
 mod sysctl;
 mod systemd;
 mod tui;

@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::subjects::*;
 use crate::support::*;
 
 /// A container root laid out as systemd-nspawn needs it (mode 0755, merged /usr, os-release, a
@@ -78,15 +79,59 @@ impl Container {
             .arg(&self.state)
     }
 
-    /// Boots the container with a probe unit, ordered after `after`, that runs `script` (no
-    /// single quotes) with /out for results and lowport's own binary at /lowport/lowport, then
-    /// powers the container off.
+    /// Copies the static Go test server into the root at /opt/testsrv/lowport-testsrv (outside
+    /// /usr, which the container takes from the host) and returns that path.
+    fn install_go(&self) -> &'static str {
+        let dir = self.root.join("opt/testsrv");
+        std::fs::create_dir_all(&dir).unwrap();
+        set_mode(&self.root.join("opt"), 0o755);
+        set_mode(&dir, 0o755);
+        std::fs::copy(go_server(), dir.join("lowport-testsrv")).unwrap();
+        set_mode(&dir.join("lowport-testsrv"), 0o755);
+        "/opt/testsrv/lowport-testsrv"
+    }
+
+    /// Copies caddy into the root's /usr/bin so lowport can resolve it under --root (inside the
+    /// container /usr is the host's, which has the same file).
+    fn install_caddy(&self) {
+        std::fs::copy(CADDY, self.root.join("usr/bin/caddy")).unwrap();
+    }
+
+    /// Writes `content` at `rel` in the root, mode 0644, every new directory 0755.
+    fn put(&self, rel: &str, content: &str) {
+        let path = self.root.join(rel);
+        let mut dir = path.parent().unwrap();
+        let mut made = Vec::new();
+        while !dir.exists() {
+            made.push(dir.to_path_buf());
+            dir = dir.parent().unwrap();
+        }
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        for d in made {
+            set_mode(&d, 0o755);
+        }
+        std::fs::write(&path, content).unwrap();
+        set_mode(&path, 0o644);
+    }
+
+    /// Boots the container with a probe unit, ordered after `after`, that waits until the boot
+    /// has finished (a condition, not a sleep), then runs the shell `script` with /out for
+    /// results, lowport's own binary at /lowport/lowport and `get IP:PORT` (an HTTP GET that
+    /// prints the body) and `get_until IP:PORT` (polls `get` until it answers, for at most 10 s),
+    /// then powers the container off, also when the script fails.
     fn boot_with(&self, after: &str, script: &str) {
         let probe = format!(
-            "[Unit]\nAfter={after}\n[Service]\nType=oneshot\nExecStart=/bin/sh -c '{script}'\n\
-             ExecStartPost=/bin/systemctl --no-block poweroff\n"
+            "[Unit]\nAfter={after}\n[Service]\nType=simple\nExecStart=/bin/sh /probe.sh\n"
         );
         std::fs::write(self.root.join("etc/systemd/system/probe.service"), probe).unwrap();
+        let script = format!(
+            "trap \"systemctl --no-block poweroff\" EXIT\n\
+             get() {{ perl -MIO::Socket::INET -e '{GET_SCRIPT}' \"$1\"; }}\n\
+             get_until() {{ n=0; until B=$(get \"$1\") && [ -n \"$B\" ]; do n=$((n+1)); \
+             [ $n -ge 200 ] && break; sleep 0.05; done; printf %s \"$B\"; }}\n\
+             systemctl is-system-running --wait > /out/system-state\n{script}\n"
+        );
+        std::fs::write(self.root.join("probe.sh"), script).unwrap();
         for f in std::fs::read_dir(&self.out).unwrap().flatten() {
             std::fs::remove_file(f.path()).unwrap();
         }
@@ -116,10 +161,15 @@ impl Container {
             String::from_utf8_lossy(&status.stderr)
         );
         std::fs::remove_file(self.root.join("etc/systemd/system/probe.service")).unwrap();
+        std::fs::remove_file(self.root.join("probe.sh")).unwrap();
     }
 
+    /// A probe result. A file the probe never wrote is a failure, never an empty answer: a
+    /// negative assertion must not pass because the probe did not run.
+    #[track_caller]
     fn read(&self, file: &str) -> String {
-        std::fs::read_to_string(self.out.join(file)).unwrap_or_default()
+        std::fs::read_to_string(self.out.join(file))
+            .unwrap_or_else(|e| panic!("the probe did not write /out/{file}: {e}"))
     }
 
     /// Boots the container and records `unit`'s state, its process's ids and ambient
@@ -128,7 +178,7 @@ impl Container {
         self.boot_with(
             unit,
             &format!(
-                "sleep 0.5; systemctl is-active {unit} > /out/active; \
+                "systemctl is-active {unit} > /out/active; \
                  P=$(systemctl show -p MainPID --value {unit}); \
                  grep -E \"^(Uid|CapAmb)\" /proc/$P/status > /out/status; ss -ltnH > /out/listen"
             ),
@@ -577,4 +627,123 @@ fn private_users_really_breaks_the_bind_and_verify_says_so() {
         "socat's bind is refused:\n{log}"
     );
     assert!(!c.read("listen").contains(":80 "), "{}", c.read("listen"));
+}
+
+/// One program under test as a service: how to apply it and what a client must read on :80.
+struct Subject {
+    name: &'static str,
+    args: Vec<String>,
+    body: String,
+}
+
+/// The static Go server (a fabio stand-in), caddy (a dynamically linked Go program that keeps
+/// data under $HOME, given a state directory) and socat (C), each answering HTTP on :80.
+fn subjects(c: &Container) -> Vec<Subject> {
+    let go = c.install_go();
+    c.install_caddy();
+    c.put(
+        "etc/caddy-test/Caddyfile",
+        "{\n\tauto_https off\n\tadmin off\n}\n:80 {\n\trespond \"caddy on 80\"\n}\n",
+    );
+    c.put(
+        "srv/response",
+        "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nsocat on 80\n",
+    );
+    let words = |w: &[&str]| w.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let with_args = |binary: &str, args: &[&str]| {
+        let mut v = words(&["--binary", binary]);
+        for a in args {
+            v.extend(words(&["--arg", a]));
+        }
+        v
+    };
+    let mut caddy = with_args(
+        "/usr/bin/caddy",
+        &["run", "--config", "/etc/caddy-test/Caddyfile"],
+    );
+    caddy.extend(words(&["--state-directory", "web"]));
+    vec![
+        Subject {
+            name: "go",
+            args: with_args(go, &[":80"]),
+            body: go_body(80),
+        },
+        Subject {
+            name: "caddy",
+            args: caddy,
+            body: "caddy on 80".into(),
+        },
+        Subject {
+            name: "socat",
+            args: with_args(
+                "/usr/bin/socat",
+                &["-U", "TCP-LISTEN:80,fork,reuseaddr", "OPEN:/srv/response,rdonly"],
+            ),
+            body: "socat on 80".into(),
+        },
+    ]
+}
+
+#[test]
+fn go_caddy_and_socat_serve_http_on_80_from_the_unit_enabled_at_boot() {
+    if !is_root_or_skip("go_caddy_and_socat_serve_http_on_80_from_the_unit_enabled_at_boot") {
+        return;
+    }
+    let c = Container::new();
+    for s in subjects(&c) {
+        c.lowport()
+            .args(["apply", "--method", "systemd", "--port", "80"])
+            .args(["--service", "web", "--user", "lpweb", "--yes"])
+            .args(&s.args)
+            .run()
+            .code(0)
+            .stderr_has("written and enabled, not started")
+            .stderr_has("lowport verify --service web");
+        let uid = std::fs::read_to_string(c.root.join("etc/passwd"))
+            .unwrap()
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix("lpweb:x:")
+                    .map(|r| r.split(':').next().unwrap().to_string())
+            })
+            .expect("lpweb created in the container");
+        c.boot_with(
+            "web.service",
+            "get_until 127.0.0.1:80 > /out/body; \
+             P=$(systemctl show -p MainPID --value web.service); \
+             grep -E \"^(Uid|CapAmb|CapEff|CapPrm)\" /proc/$P/status > /out/status; \
+             systemctl show -p NRestarts -p ExecMainStatus --value web.service > /out/restarts; \
+             ls -A /var/lib/web/.config/caddy > /out/caddy-config 2>&1; true",
+        );
+        let (body, status) = (c.read("body"), c.read("status"));
+        assert_eq!(body.trim(), s.body, "{}: the client's answer", s.name);
+        assert!(
+            status.contains(&format!("Uid:\t{uid}\t{uid}\t{uid}\t{uid}")),
+            "{}: {status}",
+            s.name
+        );
+        assert!(
+            status.contains("CapAmb:\t0000000000000400"),
+            "{}: only cap_net_bind_service: {status}",
+            s.name
+        );
+        assert_eq!(
+            c.read("restarts").split_whitespace().next(),
+            Some("0"),
+            "{}: never restarted",
+            s.name
+        );
+        if s.name == "caddy" {
+            // caddy saved its configuration under the state directory's XDG_CONFIG_HOME.
+            assert!(
+                c.read("caddy-config").contains("autosave.json"),
+                "{}",
+                c.read("caddy-config")
+            );
+        }
+        c.lowport()
+            .args(["rollback", "--last", "--yes"])
+            .run()
+            .code(0);
+    }
 }

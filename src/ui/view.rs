@@ -542,8 +542,15 @@ fn apply(m: &Model, f: &mut Frame, area: Rect, t: Theme) {
         Some(Ok((outcome, report))) => {
             match outcome {
                 Outcome::Applied { run } => {
+                    let not_started = report
+                        .as_ref()
+                        .is_some_and(|r| r.status == crate::verify::Verdict::NotStarted);
                     lines.push(Line::styled(
-                        format!("Applied and verified as run {run}."),
+                        if not_started {
+                            format!("Applied as run {run}; not started, so not verified yet.")
+                        } else {
+                            format!("Applied and verified as run {run}.")
+                        },
                         t.ok(),
                     ));
                     lines.push(Line::raw(format!(

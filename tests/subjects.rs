@@ -1,0 +1,88 @@
+//! The programs the real tests run as services, chosen to behave like the ones operators run:
+//! a static Go HTTP server built here from `tests/go/lowport-testsrv` (a fabio stand-in: fabio's
+//! releases are static Go binaries), Debian's `caddy` (a dynamically linked Go program that needs a
+//! data directory), and socat (C). An HTTP GET through the port judges each of them.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use crate::support::Netns;
+
+/// The body the Go test server answers on `port`.
+pub fn go_body(port: u16) -> String {
+    format!("lowport-testsrv on {port}")
+}
+
+/// The static Go test server, built once per test run with Debian's `golang-go` (offline:
+/// standard library only). The build cache lives in cargo's per-target temporary directory, so a
+/// second run rebuilds in seconds.
+pub fn go_server() -> &'static Path {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let tmp = Path::new(env!("CARGO_TARGET_TMPDIR")).join("go");
+        std::fs::create_dir_all(&tmp).unwrap();
+        let out = tmp.join("lowport-testsrv");
+        let partial = tmp.join("lowport-testsrv.partial");
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/go/lowport-testsrv");
+        let build = Command::new("go")
+            .args(["build", "-trimpath", "-o"])
+            .arg(&partial)
+            .arg(".")
+            .current_dir(&src)
+            .env("CGO_ENABLED", "0")
+            .env("GOPROXY", "off")
+            .env("GOFLAGS", "-mod=mod")
+            .env("GOCACHE", tmp.join("cache"))
+            .env("GOPATH", tmp.join("gopath"))
+            .env("HOME", &tmp)
+            .output()
+            .expect("go (Debian package golang-go)");
+        assert!(
+            build.status.success(),
+            "go build: {}",
+            String::from_utf8_lossy(&build.stderr)
+        );
+        std::fs::rename(&partial, &out).unwrap();
+        out
+    })
+}
+
+/// Debian's caddy, a dynamically linked Go program.
+pub const CADDY: &str = "/usr/bin/caddy";
+
+/// The argv (after the binary) that makes caddy answer `body` on `addr`, HTTP only.
+pub fn caddy_args(addr: &str, body: &str) -> Vec<String> {
+    ["respond", "--listen", addr, "--body", body]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+}
+
+/// A perl one-liner that GETs `/` from its argument (`IP:PORT`) over HTTP/1.0 and prints the
+/// body; it exits 1 when nothing answers. perl is independent of the programs under test and
+/// needs no stdin, so the same argv runs in a namespace or inside a container's probe.
+pub const GET_SCRIPT: &str = "$s = IO::Socket::INET->new(PeerAddr => $ARGV[0], Timeout => 2) \
+    or exit 1; print $s \"GET / HTTP/1.0\\r\\nHost: localhost\\r\\n\\r\\n\"; local $/; \
+    $r = <$s> // \"\"; $r =~ s/^.*?\\r\\n\\r\\n//s; print $r";
+
+/// What a client in `ns` gets from an HTTP GET on ip:port: the trimmed body, or "" when nothing
+/// answered.
+pub fn http_get(ns: &Netns, ip: &str, port: u16) -> String {
+    let addr = format!("{ip}:{port}");
+    let out = ns.exec(&["perl", "-MIO::Socket::INET", "-e", GET_SCRIPT, &addr]);
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// Polls `get` until it returns `want` or `secs` pass; returns the last answer.
+pub fn wait_for_body(mut get: impl FnMut() -> String, want: &str, secs: u64) -> String {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        let got = get();
+        if got == want || Instant::now() > deadline {
+            return got;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

@@ -549,7 +549,10 @@ pub fn run(facts: &Facts, target: &Target) -> Result<Report> {
         })?),
         None => None,
     };
-    let (checks, proved) = match (&target.service, &facts.binary) {
+    // The binary's file capability is the proof only where the target names the binary (setcap):
+    // a method that grants a user (sysctl) is proven by a bind even when --binary was given.
+    let binary = target.binary.as_ref().and(facts.binary.as_ref());
+    let (checks, proved) = match (&target.service, binary) {
         _ if target.authbind => {
             let Some(user) = &user else {
                 return Err(Error::Invalid("authbind verification needs --user".into()));

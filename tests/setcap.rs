@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+use crate::subjects::*;
 use crate::support::*;
 
 /// Runs the lowport copy at `copy` as nobody inside `ns`, asking it to bind port 80 as itself:
@@ -153,4 +154,53 @@ fn symlinked_binary_is_resolved_and_said() {
     // The setcap argv names the host path of the resolved file, never the link.
     let argv = plan["steps"][0]["commands"].to_string();
     assert!(argv.contains(t.host(&real).to_str().unwrap()), "{argv}");
+}
+
+#[test]
+fn the_static_go_server_and_caddy_serve_http_on_80_as_nobody_after_setcap() {
+    if !is_root_or_skip("the_static_go_server_and_caddy_serve_http_on_80_as_nobody_after_setcap") {
+        return;
+    }
+    let programs = [
+        (go_server(), vec![":80".to_string()], go_body(80)),
+        (Path::new(CADDY), caddy_args(80), "caddy on 80".to_string()),
+    ];
+    for (program, args, body) in programs {
+        let t = TestEnv::new();
+        let app = t.install(program, "opt/app/bin/server");
+        let ns = Netns::new();
+        t.lowport()
+            .args(["apply", "--method", "setcap", "--binary"])
+            .arg(&app)
+            .args(["--port", "80", "--user", "nobody", "--yes"])
+            .run()
+            .code(0);
+        Server::start(&ns, &t.host(&app), &args).assert_serves(&ns, "127.0.0.1", 80, &body);
+        t.lowport()
+            .args(["rollback", "--last", "--yes"])
+            .run()
+            .code(0);
+        // Without the capability the same program cannot serve on 80: it exits at once.
+        let host = t.host(&app);
+        let mut argv = vec![
+            "setpriv",
+            "--reuid",
+            "nobody",
+            "--regid",
+            "nogroup",
+            "--clear-groups",
+            host.to_str().unwrap(),
+        ];
+        argv.extend(args.iter().map(String::as_str));
+        let refused = ns.exec(&argv);
+        assert!(
+            !refused.status.success(),
+            "{program:?} served without the grant"
+        );
+        assert!(
+            String::from_utf8_lossy(&refused.stderr).contains("permission denied"),
+            "{}",
+            String::from_utf8_lossy(&refused.stderr)
+        );
+    }
 }

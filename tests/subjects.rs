@@ -3,8 +3,9 @@
 //! releases are static Go binaries), Debian's `caddy` (a dynamically linked Go program that needs a
 //! data directory), and socat (C). An HTTP GET through the port judges each of them.
 
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -52,12 +53,61 @@ pub fn go_server() -> &'static Path {
 /// Debian's caddy, a dynamically linked Go program.
 pub const CADDY: &str = "/usr/bin/caddy";
 
-/// The argv (after the binary) that makes caddy answer `body` on `addr`, HTTP only.
-pub fn caddy_args(addr: &str, body: &str) -> Vec<String> {
-    ["respond", "--listen", addr, "--body", body]
+/// The argv (after the binary) that makes caddy answer "caddy on PORT" on `:PORT`, HTTP only.
+pub fn caddy_args(port: u16) -> Vec<String> {
+    let (listen, body) = (format!(":{port}"), format!("caddy on {port}"));
+    ["respond", "--listen", &listen, "--body", &body]
         .iter()
         .map(|s| s.to_string())
         .collect()
+}
+
+/// A program serving in a network namespace as nobody, in its own process group (so children
+/// end with it); stopped on drop.
+pub struct Server {
+    child: Child,
+}
+
+impl Server {
+    /// Starts `program args…` as nobody in `ns`, with HOME=/nonexistent as for a system user.
+    pub fn start(ns: &Netns, program: &Path, args: &[String]) -> Server {
+        let child = Command::new("ip")
+            .args(["netns", "exec", &ns.name, "setpriv", "--reuid", "nobody"])
+            .args(["--regid", "nogroup", "--clear-groups", "env", "-i"])
+            .args(["HOME=/nonexistent", "PATH=/usr/bin:/bin"])
+            .arg(program)
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        Server { child }
+    }
+
+    /// Waits until a GET on ip:port in `ns` answers `want` (at most 10 s); on failure, what the
+    /// client saw and what the server said.
+    #[track_caller]
+    pub fn assert_serves(mut self, ns: &Netns, ip: &str, port: u16, want: &str) {
+        let got = wait_for_body(|| http_get(ns, ip, port), want, 10);
+        if got != want {
+            let _ = nix::sys::signal::killpg(
+                nix::unistd::Pid::from_raw(self.child.id() as i32),
+                nix::sys::signal::Signal::SIGTERM,
+            );
+            let mut err = String::new();
+            let _ = std::io::Read::read_to_string(self.child.stderr.as_mut().unwrap(), &mut err);
+            panic!("GET {ip}:{port} answered {got:?}, want {want:?}; the server said:\n{err}");
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let group = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        let _ = nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGTERM);
+        let _ = self.child.wait();
+    }
 }
 
 /// A perl one-liner that GETs `/` from its argument (`IP:PORT`) over HTTP/1.0 and prints the

@@ -1,6 +1,7 @@
 //! sysctl inside a private network namespace: the live value really changes, an unprivileged
 //! user really binds port 80, the sysctl.d file appears under --root; rollback restores both.
 
+use crate::subjects::*;
 use crate::support::*;
 
 const DROP_IN: &str = "etc/sysctl.d/60-lowport-unprivileged-ports.conf";
@@ -100,4 +101,47 @@ fn overlap_with_local_port_range_is_refused() {
         .code(7)
         .stderr_has("ip_local_port_range starts at 500");
     assert_eq!(ns.sysctl(), "0");
+}
+
+#[test]
+fn with_binary_it_verifies_by_binding_as_the_user_and_go_and_caddy_serve_on_80() {
+    if !is_root_or_skip(
+        "with_binary_it_verifies_by_binding_as_the_user_and_go_and_caddy_serve_on_80",
+    ) {
+        return;
+    }
+    let t = TestEnv::new();
+    let go = t.install(go_server(), "opt/app/bin/server");
+    let ns = Netns::new();
+    // The wizard and --profile always name the binary: the proof must still be a bind as the
+    // user, not a look for a file capability the sysctl method never sets.
+    let out = Lowport::new()
+        .netns(&ns)
+        .env_dirs(&t)
+        .args(["apply", "--method", "sysctl", "--port", "80", "--binary"])
+        .arg(&go)
+        .args(["--user", "nobody", "--yes", "--accept-risk", "--json"])
+        .run()
+        .code(0);
+    let doc = out.json();
+    assert_eq!(doc["verify"]["status"], "verified", "{doc:#}");
+    assert!(
+        doc["verify"]["checks"][0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("user nobody bound port 80"),
+        "{doc:#}"
+    );
+    Server::start(&ns, &t.host(&go), &[":80".into()]).assert_serves(
+        &ns,
+        "127.0.0.1",
+        80,
+        &go_body(80),
+    );
+    Server::start(&ns, std::path::Path::new(CADDY), &caddy_args(81)).assert_serves(
+        &ns,
+        "127.0.0.1",
+        81,
+        "caddy on 81",
+    );
 }

@@ -120,9 +120,8 @@ impl Container {
     /// prints the body) and `get_until IP:PORT` (polls `get` until it answers, for at most 10 s),
     /// then powers the container off, also when the script fails.
     fn boot_with(&self, after: &str, script: &str) {
-        let probe = format!(
-            "[Unit]\nAfter={after}\n[Service]\nType=simple\nExecStart=/bin/sh /probe.sh\n"
-        );
+        let probe =
+            format!("[Unit]\nAfter={after}\n[Service]\nType=simple\nExecStart=/bin/sh /probe.sh\n");
         std::fs::write(self.root.join("etc/systemd/system/probe.service"), probe).unwrap();
         let script = format!(
             "trap \"systemctl --no-block poweroff\" EXIT\n\
@@ -677,7 +676,11 @@ fn subjects(c: &Container) -> Vec<Subject> {
             name: "socat",
             args: with_args(
                 "/usr/bin/socat",
-                &["-U", "TCP-LISTEN:80,fork,reuseaddr", "OPEN:/srv/response,rdonly"],
+                &[
+                    "-U",
+                    "TCP-LISTEN:80,fork,reuseaddr",
+                    "OPEN:/srv/response,rdonly",
+                ],
             ),
             body: "socat on 80".into(),
         },

@@ -5,6 +5,7 @@
 
 use std::path::Path;
 
+use crate::subjects::*;
 use crate::support::*;
 
 /// perl binds `port` through the libc `bind()` authbind intercepts; prints ok or the errno name.
@@ -192,4 +193,58 @@ fn verify_binds_through_authbind_as_the_user() {
         text.contains("could not bind port 81 through authbind"),
         "{text}"
     );
+}
+
+#[test]
+fn both_go_programs_are_refused_with_the_reason_and_really_cannot_use_it() {
+    let t = TestEnv::new();
+    let go = t.install(go_server(), "opt/app/bin/server");
+    t.install(Path::new(CADDY), "usr/bin/caddy");
+    for binary in [go.to_str().unwrap(), "/usr/bin/caddy"] {
+        t.lowport()
+            .args(["plan", "--method", "authbind", "--binary", binary])
+            .args(["--user", "nobody", "--port", "80"])
+            .run()
+            .code(7)
+            .stderr_has(&format!(
+                "{binary} is a Go program: it makes the bind system call itself"
+            ));
+    }
+    if !is_root_or_skip("both_go_programs_are_refused_with_the_reason_and_really_cannot_use_it") {
+        return;
+    }
+    // The reason holds: with a byport file that lets nobody bind 80 (the one socat gets), caddy
+    // (dynamically linked, so the library is preloaded) still gets EACCES from the kernel.
+    t.install(Path::new("/usr/bin/socat"), "usr/bin/socat");
+    t.lowport()
+        .args([
+            "apply",
+            "--method",
+            "authbind",
+            "--binary",
+            "/usr/bin/socat",
+        ])
+        .args(["--user", "nobody", "--port", "80", "--yes"])
+        .run()
+        .code(0);
+    let ns = Netns::new();
+    let dir = t.root.join("etc/authbind");
+    let mut argv = vec!["authbind", "--deep", CADDY];
+    let args = caddy_args(80);
+    argv.extend(args.iter().map(String::as_str));
+    let mut cmd = vec![
+        "setpriv",
+        "--reuid",
+        "nobody",
+        "--regid",
+        "nogroup",
+        "--clear-groups",
+        "env",
+        "HOME=/nonexistent",
+    ];
+    cmd.extend(argv);
+    let out = with_authbind_dir(&ns, &dir, &cmd);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("bind: permission denied"), "{err}");
 }

@@ -88,7 +88,7 @@ impl Server {
     /// Waits until a GET on ip:port in `ns` answers `want` (at most 10 s); on failure, what the
     /// client saw and what the server said.
     #[track_caller]
-    pub fn assert_serves(mut self, ns: &Netns, ip: &str, port: u16, want: &str) {
+    pub fn assert_serves(&mut self, ns: &Netns, ip: &str, port: u16, want: &str) {
         let got = wait_for_body(|| http_get(ns, ip, port), want, 10);
         if got != want {
             let _ = nix::sys::signal::killpg(

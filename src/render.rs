@@ -261,7 +261,9 @@ pub fn verify(r: &Report) -> String {
             Outcome::Fail => "FAIL",
             Outcome::Inconclusive => "??  ",
         };
-        let _ = writeln!(s, "  {mark} {:<12} {}", c.name, c.detail);
+        // Evidence (a service's log) spans lines: keep them under the detail column.
+        let detail = c.detail.replace('\n', &format!("\n{:20}", ""));
+        let _ = writeln!(s, "  {mark} {:<12} {detail}", c.name);
     }
     match r.status {
         Verdict::Verified => _ = writeln!(s, "verified: proved {}", r.proved),

@@ -177,7 +177,7 @@ fn systemd_runs_here(facts: &Facts) -> bool {
     facts.init.systemd && facts.root().is_host()
 }
 
-fn service_checks(facts: &Facts, name: &str) -> Vec<Check> {
+fn service_checks(facts: &Facts, name: &str, ports: &[u16]) -> Vec<Check> {
     use crate::facts::binary::{unit_file, unit_setting, unit_texts, yes};
     let root = facts.root();
     let service = format!("{name}.service");
@@ -293,6 +293,10 @@ fn service_checks(facts: &Facts, name: &str) -> Vec<Check> {
             format!("process {pid} exited before it could be checked"),
         ),
     });
+    // A service that did not come up explains itself: how it ended, its log, the likely fix.
+    if out.iter().any(|c| c.outcome == Outcome::Fail) {
+        out.extend(crate::diagnose::service(&service, ports));
+    }
     out
 }
 
@@ -574,7 +578,7 @@ pub fn run(facts: &Facts, target: &Target) -> Result<Report> {
                 .to_string(),
         ),
         (Some(name), _) => (
-            service_checks(facts, name),
+            service_checks(facts, name, &target.ports),
             format!("the {name} service is granted cap_net_bind_service by its unit"),
         ),
         (None, Some(b)) => {

@@ -124,7 +124,7 @@ impl Container {
             format!("[Unit]\nAfter={after}\n[Service]\nType=simple\nExecStart=/bin/sh /probe.sh\n");
         std::fs::write(self.root.join("etc/systemd/system/probe.service"), probe).unwrap();
         let script = format!(
-            "trap \"systemctl --no-block poweroff\" EXIT\n\
+            "trap \"systemctl list-jobs > /out/jobs; systemctl --no-block poweroff\" EXIT\n\
              get() {{ perl -MIO::Socket::INET -e '{GET_SCRIPT}' \"$1\"; }}\n\
              get_until() {{ n=0; until B=$(get \"$1\") && [ -n \"$B\" ]; do n=$((n+1)); \
              [ $n -ge 200 ] && break; sleep 0.05; done; printf %s \"$B\"; }}\n\
@@ -154,11 +154,23 @@ impl Container {
             ])
             .output()
             .expect("systemd-nspawn (package systemd-container)");
-        assert!(
-            status.status.success(),
-            "nspawn: {}",
-            String::from_utf8_lossy(&status.stderr)
-        );
+        if !status.status.success() {
+            // What the probe got to, to see where it hung.
+            let wrote: Vec<String> = std::fs::read_dir(&self.out)
+                .unwrap()
+                .flatten()
+                .map(|f| {
+                    let text = std::fs::read_to_string(f.path()).unwrap_or_default();
+                    let tail = &text[text.floor_char_boundary(text.len().saturating_sub(2000))..];
+                    format!("--- {} (tail)\n{tail}", f.file_name().to_string_lossy())
+                })
+                .collect();
+            panic!(
+                "nspawn: {}\nthe probe wrote:\n{}",
+                String::from_utf8_lossy(&status.stderr),
+                wrote.join("\n")
+            );
+        }
         std::fs::remove_file(self.root.join("etc/systemd/system/probe.service")).unwrap();
         std::fs::remove_file(self.root.join("probe.sh")).unwrap();
     }
@@ -749,4 +761,66 @@ fn go_caddy_and_socat_serve_http_on_80_from_the_unit_enabled_at_boot() {
             .run()
             .code(0);
     }
+}
+
+#[test]
+fn inside_a_running_systemd_a_service_that_dies_explains_why() {
+    if !is_root_or_skip("inside_a_running_systemd_a_service_that_dies_explains_why") {
+        return;
+    }
+    let c = Container::new();
+    let go = c.install_go();
+    // A unit written by hand with the filter lowport used to write: the Go runtime's setrlimit at
+    // start is forbidden and the default action kills it.
+    c.put(
+        "etc/systemd/system/gosys.service",
+        &format!(
+            "[Service]\nExecStart={go} :80\nUser=nobody\nSystemCallFilter=@system-service\n\
+             SystemCallFilter=~@privileged @resources\n[Install]\nWantedBy=multi-user.target\n"
+        ),
+    );
+    let script = format!(
+        "L=/lowport/lowport; \
+         $L --state-dir /var/lib/lowport apply --method systemd --service gosys --port 80 --yes \
+         --json > /out/sigsys.json 2> /out/sigsys.err; echo $? > /out/sigsys.rc; \
+         socat TCP-LISTEN:80,fork,reuseaddr EXEC:/bin/cat & S=$!; \
+         n=0; until ss -ltnH | grep -q \":80 \" || [ $n -ge 100 ]; do n=$((n+1)); sleep 0.05; done; \
+         $L --state-dir /var/lib/lowport apply --method systemd --binary {go} --arg :80 --port 80 \
+         --service busy --user lpbusy --yes > /out/busy.txt 2>&1; echo $? > /out/busy.rc; \
+         kill $S; wait $S"
+    );
+    c.boot_with("multi-user.target", &script);
+    assert_eq!(c.read("sigsys.rc").trim(), "4", "{}", c.read("sigsys.err"));
+    let doc: serde_json::Value = serde_json::from_str(&c.read("sigsys.json")).unwrap();
+    assert_eq!(doc["outcome"]["status"], "rolled_back", "{doc:#}");
+    let checks = doc["verify"]["checks"].as_array().unwrap();
+    let detail = |name: &str| -> Vec<String> {
+        checks
+            .iter()
+            .filter(|c| c["name"] == name)
+            .map(|c| c["detail"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert!(
+        detail("exit")[0].contains("killed by signal 31 (SIGSYS"),
+        "{doc:#}"
+    );
+    assert!(
+        detail("log")[0].contains("status=31/SYS"),
+        "systemd's own line is in the log: {doc:#}"
+    );
+    assert!(
+        detail("cause")[0].contains("the system-call filter killed it")
+            && detail("cause")[0].contains("SystemCallErrorNumber=EPERM"),
+        "{doc:#}"
+    );
+
+    let busy = c.read("busy.txt");
+    assert_eq!(c.read("busy.rc").trim(), "4", "{busy}");
+    assert!(busy.contains("bind: address already in use"), "{busy}");
+    assert!(
+        busy.contains("port 80 is already in use by socat (pid "),
+        "{busy}"
+    );
+    assert!(busy.contains("every change was rolled back"), "{busy}");
 }

@@ -145,3 +145,26 @@ fn with_binary_it_verifies_by_binding_as_the_user_and_go_and_caddy_serve_on_80()
         "caddy on 81",
     );
 }
+
+#[test]
+fn a_signal_during_verification_rolls_back() {
+    if !is_root_or_skip("a_signal_during_verification_rolls_back") {
+        return;
+    }
+    let t = TestEnv::new();
+    let ns = Netns::new();
+    let before = tree(&t.root);
+    Lowport::new()
+        .netns(&ns)
+        .env_dirs(&t)
+        .env("LOWPORT_TEST_FAULT", "signal-during-verify:1")
+        .args(["apply", "--method", "sysctl", "--port", "80"])
+        .args(["--yes", "--accept-risk"])
+        .run()
+        .code(4)
+        .stderr_has("rolling back (interrupted by a signal during verification)")
+        .stdout_has("every change was rolled back");
+    assert_eq!(ns.sysctl(), "1024");
+    assert_eq!(ns.bind_as_nobody(80), "EACCES");
+    assert_eq!(tree(&t.root), before);
+}

@@ -75,7 +75,8 @@ pub enum Outcome {
 
 /// Test-only fault injection, compiled into debug builds only: `LOWPORT_TEST_FAULT` is
 /// `fail-after:N` (step N runs, then reports failure), `signal-after:N` (SIGTERM to ourselves
-/// after step N, through the real handler), `kill-before:N` (SIGKILL once step N's snapshot is
+/// after step N, through the real handler), `signal-during-verify:1` (SIGTERM once every step
+/// ran, as verification starts), `kill-before:N` (SIGKILL once step N's snapshot is
 /// durable, before it runs) or `kill-after:N` (SIGKILL after step N). N counts steps from 1.
 #[cfg(debug_assertions)]
 fn fault(point: &str, n: usize) -> Result<()> {
@@ -87,7 +88,7 @@ fn fault(point: &str, n: usize) -> Result<()> {
     }
     use nix::sys::signal::{Signal, raise};
     match point {
-        "signal-after" => {
+        "signal-after" | "signal-during-verify" => {
             let _ = raise(Signal::SIGTERM);
             Ok(())
         }
@@ -134,11 +135,16 @@ pub fn apply_verified(
     let Outcome::Applied { run } = &outcome else {
         return Ok((outcome, None));
     };
+    fault("signal-during-verify", 1)?;
     let verified = methods::find(&plan.method).and_then(|method| {
         facts.refresh()?;
         verify::run(facts, &method.target(facts, &plan.request))
     });
+    // A signal while the proof ran (it can take seconds) means the same as one during the steps.
     let failure = match &verified {
+        _ if interrupted.load(Ordering::SeqCst) => {
+            Some("interrupted by a signal during verification".to_string())
+        }
         // Not started (no running systemd) proves nothing either way: nothing to roll back for.
         Ok(r) if r.ok || r.status == verify::Verdict::NotStarted => None,
         Ok(_) => Some("verification failed".to_string()),

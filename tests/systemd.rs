@@ -824,3 +824,128 @@ fn inside_a_running_systemd_a_service_that_dies_explains_why() {
     );
     assert!(busy.contains("every change was rolled back"), "{busy}");
 }
+
+#[test]
+fn a_drop_in_enables_a_disabled_unit_so_the_go_server_serves_after_boot() {
+    if !is_root_or_skip("a_drop_in_enables_a_disabled_unit_so_the_go_server_serves_after_boot") {
+        return;
+    }
+    let c = Container::new();
+    let go = c.install_go();
+    // An admin's unit, installed but never enabled.
+    c.put(
+        "etc/systemd/system/gosrv.service",
+        &format!(
+            "[Service]\nExecStart={go} :80\nUser=nobody\n[Install]\nWantedBy=multi-user.target\n"
+        ),
+    );
+    let plan = c
+        .lowport()
+        .args(["plan", "--method", "systemd", "--service", "gosrv"])
+        .args(["--port", "80", "--json"])
+        .run()
+        .code(0)
+        .json();
+    let paths: Vec<&str> = plan["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["action"]["path"].as_str())
+        .collect();
+    assert_eq!(
+        paths,
+        [
+            "/etc/systemd/system/gosrv.service.d/50-lowport.conf",
+            "/etc/systemd/system/multi-user.target.wants/gosrv.service"
+        ]
+    );
+    c.lowport()
+        .args(["apply", "--method", "systemd", "--service", "gosrv"])
+        .args(["--port", "80", "--yes"])
+        .run()
+        .code(0);
+    c.boot_with("gosrv.service", "get_until 127.0.0.1:80 > /out/body");
+    assert_eq!(c.read("body"), go_body(80));
+}
+
+#[test]
+fn debian_caddy_unit_already_grants_the_capability_and_is_only_enabled() {
+    if !is_root_or_skip("debian_caddy_unit_already_grants_the_capability_and_is_only_enabled") {
+        return;
+    }
+    let vendor = Path::new("/usr/lib/systemd/system/caddy.service");
+    let c = Container::new();
+    c.install_caddy();
+    c.put(
+        "usr/lib/systemd/system/caddy.service",
+        &std::fs::read_to_string(vendor).expect("Debian's caddy package"),
+    );
+    // The package's user (the container starts from the host's passwd, which has it when
+    // caddy is installed) and its home, as the package's postinst makes them.
+    let passwd = || std::fs::read_to_string(c.root.join("etc/passwd")).unwrap();
+    if !passwd().contains("\ncaddy:") {
+        let added = Command::new("useradd")
+            .arg("--root")
+            .arg(&c.root)
+            .args([
+                "--system",
+                "--user-group",
+                "--home-dir",
+                "/var/lib/caddy",
+                "caddy",
+            ])
+            .status()
+            .unwrap();
+        assert!(added.success());
+    }
+    let ids: Vec<u32> = passwd()
+        .lines()
+        .find_map(|l| l.strip_prefix("caddy:x:"))
+        .unwrap()
+        .split(':')
+        .take(2)
+        .map(|n| n.parse().unwrap())
+        .collect();
+    let home = c.root.join("var/lib/caddy");
+    std::fs::create_dir_all(&home).unwrap();
+    std::os::unix::fs::chown(&home, Some(ids[0]), Some(ids[1])).unwrap();
+    c.put(
+        "etc/caddy/Caddyfile",
+        "{\n\tauto_https off\n\tadmin off\n}\n:80 {\n\trespond \"caddy on 80\"\n}\n",
+    );
+    let out = c
+        .lowport()
+        .args(["plan", "--method", "systemd", "--service", "caddy"])
+        .args(["--port", "80", "--json"])
+        .run()
+        .code(0);
+    let plan = out.json();
+    assert!(
+        plan["warnings"].to_string().contains("already in place"),
+        "{plan:#}"
+    );
+    let paths: Vec<&str> = plan["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["action"]["path"].as_str())
+        .collect();
+    assert_eq!(
+        paths,
+        ["/etc/systemd/system/multi-user.target.wants/caddy.service"],
+        "no drop-in, only the enable link"
+    );
+    c.lowport()
+        .args(["apply", "--method", "systemd", "--service", "caddy"])
+        .args(["--port", "80", "--yes"])
+        .run()
+        .code(0);
+    c.lowport()
+        .args(["apply", "--method", "systemd", "--service", "caddy"])
+        .args(["--port", "80", "--yes"])
+        .run()
+        .code(0)
+        .stdout_has("Nothing to do");
+    c.boot_with("caddy.service", "get_until 127.0.0.1:80 > /out/body");
+    assert_eq!(c.read("body"), "caddy on 80");
+}

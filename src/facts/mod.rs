@@ -8,6 +8,7 @@ pub mod caps;
 pub mod elf;
 pub mod listeners;
 pub mod mounts;
+pub mod unit;
 pub mod users;
 
 use std::collections::BTreeMap;
@@ -185,6 +186,16 @@ pub struct ServiceUnit {
     pub path: Option<PathBuf>,
     /// That file was written by lowport (it carries the marker): it may be regenerated.
     pub ours: bool,
+    /// Its `[Install] WantedBy=` targets: where enabling links it.
+    #[serde(default)]
+    pub wanted_by: Vec<String>,
+    /// Its `User=`, if any (None: it runs as root, or with DynamicUser=).
+    #[serde(default)]
+    pub user: Option<String>,
+    /// Someone else's unit already grants CAP_NET_BIND_SERVICE through AmbientCapabilities= and
+    /// its bounding set keeps it (Debian's caddy.service does).
+    #[serde(default)]
+    pub already_grants: bool,
 }
 
 impl Facts {
@@ -328,19 +339,7 @@ pub fn gather(root: &Root, probe: &Probe) -> Result<Facts> {
                 .map(|g| (g.clone(), db.group_gid(g)))
                 .collect(),
         },
-        service: probe.service.as_ref().map(|name| {
-            let path = binary::unit_file(root, &format!("{name}.service"));
-            let first = path.as_ref().and_then(|p| {
-                let text = std::fs::read_to_string(root.host(p)).ok()?;
-                text.lines().next().map(str::to_string)
-            });
-            let ours = first.is_some_and(|l| l.starts_with(UNIT_MARKER));
-            ServiceUnit {
-                name: name.clone(),
-                path,
-                ours,
-            }
-        }),
+        service: probe.service.as_ref().map(|name| unit::read(root, name)),
         ports: probe.ports.clone(),
         listeners: if probe.listeners {
             listeners::on_ports(&probe.ports)

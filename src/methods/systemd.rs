@@ -5,7 +5,8 @@ use std::fmt::Write;
 use std::path::{Path, PathBuf};
 
 use super::{Check, Meta, Method, Request, Risk};
-use crate::facts::{Facts, UNIT_MARKER};
+use crate::facts::unit::enabled_link;
+use crate::facts::{Facts, ServiceUnit, UNIT_MARKER};
 use crate::plan::Action;
 use crate::verify::Target;
 
@@ -165,6 +166,12 @@ fn group_of(facts: &Facts, req: &Request, user: &str) -> String {
         .unwrap_or_else(|| user.to_string())
 }
 
+/// An existing unit needs lowport's drop-in unless it already grants the capability and the
+/// request changes nothing else about it (no user).
+fn needs_drop_in(unit: &ServiceUnit, req: &Request) -> bool {
+    !unit.already_grants || req.user.is_some() || req.service.dynamic_user
+}
+
 fn drop_in_text(facts: &Facts, req: &Request) -> String {
     let mut s = format!("{UNIT_MARKER}; `lowport rollback` removes it.\n[Service]\n");
     if req.service.dynamic_user {
@@ -210,18 +217,45 @@ impl Method for Systemd {
         };
         let drop_in = unit.path.is_some() && !unit.ours;
         if drop_in {
-            c.warnings.push(format!(
-                "{}.service exists ({}): lowport adds a drop-in and leaves that file as it is",
-                unit.name,
-                unit.path
-                    .as_deref()
-                    .map_or(String::new(), |p| p.display().to_string())
-            ));
-            c.warnings.push(
-                "the drop-in's CapabilityBoundingSet= limits the service to CAP_NET_BIND_SERVICE: \
-                 if it needs other capabilities it will fail to start, and lowport rolls back"
-                    .into(),
-            );
+            let file = unit
+                .path
+                .as_deref()
+                .map_or(String::new(), |p| p.display().to_string());
+            if needs_drop_in(unit, req) {
+                c.warnings.push(format!(
+                    "{}.service exists ({file}): lowport adds a drop-in and leaves that file as it is",
+                    unit.name
+                ));
+                c.warnings.push(
+                    "the drop-in's CapabilityBoundingSet=CAP_NET_BIND_SERVICE narrows the bounding \
+                     set only where the unit sets none: systemd ORs repeated lines, so a unit that \
+                     lists capabilities keeps them (and gains this one). A unit that needs other \
+                     capabilities and lists none fails to start, and lowport rolls back"
+                        .into(),
+                );
+            } else {
+                c.warnings.push(format!(
+                    "already in place: {}.service ({file}) already grants CAP_NET_BIND_SERVICE \
+                     through AmbientCapabilities=; lowport adds no drop-in",
+                    unit.name
+                ));
+            }
+            if unit.wanted_by.is_empty() {
+                c.warnings.push(format!(
+                    "{}.service has no [Install] WantedBy=: it cannot be enabled and starts only \
+                     when something else starts it",
+                    unit.name
+                ));
+            }
+            if unit.user.is_none() && req.user.is_none() && !req.service.dynamic_user {
+                c.warnings.push(format!(
+                    "{}.service sets no User=: it runs as root (unless it sets DynamicUser=), which \
+                     may bind any port already, and stays root. To run it unprivileged give \
+                     --user NAME (the drop-in sets User=; files it writes must then be writable by \
+                     that user) or --dynamic-user",
+                    unit.name
+                ));
+            }
         } else if facts.binary.is_none() {
             c.input
                 .push("the binary to run: --binary PATH or --binary NAME".into());
@@ -325,15 +359,26 @@ impl Method for Systemd {
         }
         let unit_path = Path::new(UNIT_DIR).join(&service);
         if drop_in {
-            out.push(Action::WriteFile {
-                path: Path::new(UNIT_DIR)
-                    .join(format!("{service}.d"))
-                    .join(DROP_IN_NAME),
-                content: drop_in_text(facts, req),
-                mode: 0o644,
-                owner: "root".into(),
-                group: "root".into(),
-            });
+            if needs_drop_in(unit, req) {
+                out.push(Action::WriteFile {
+                    path: Path::new(UNIT_DIR)
+                        .join(format!("{service}.d"))
+                        .join(DROP_IN_NAME),
+                    content: drop_in_text(facts, req),
+                    mode: 0o644,
+                    owner: "root".into(),
+                    group: "root".into(),
+                });
+            }
+            // Enabled as `systemctl enable` would: a link from each WantedBy= target.
+            if let Some(file) = &unit.path {
+                for target in &unit.wanted_by {
+                    out.push(Action::Symlink {
+                        path: enabled_link(target, &service),
+                        target: file.clone(),
+                    });
+                }
+            }
         } else {
             out.push(Action::WriteFile {
                 path: unit_path.clone(),
@@ -343,9 +388,7 @@ impl Method for Systemd {
                 group: "root".into(),
             });
             out.push(Action::Symlink {
-                path: Path::new(UNIT_DIR)
-                    .join("multi-user.target.wants")
-                    .join(&service),
+                path: enabled_link("multi-user.target", &service),
                 target: unit_path,
             });
         }

@@ -179,7 +179,7 @@ impl Accounts {
 /// The marker lowport puts on the first line of the units it writes.
 pub const UNIT_MARKER: &str = "# Written by lowport";
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct ServiceUnit {
     pub name: String,
     /// The file systemd would load for it (by directory precedence), if one exists.

@@ -76,6 +76,7 @@ fn facts(binary: Option<ExecKind>) -> Facts {
             name: "fabio".into(),
             path: None,
             ours: false,
+            ..ServiceUnit::default()
         }),
         binary: binary.map(|exec| BinaryFacts {
             requested: "fabio".into(),

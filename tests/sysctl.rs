@@ -168,3 +168,39 @@ fn a_signal_during_verification_rolls_back() {
     assert_eq!(ns.bind_as_nobody(80), "EACCES");
     assert_eq!(tree(&t.root), before);
 }
+
+#[test]
+fn rollback_from_another_network_namespace_is_refused() {
+    if !is_root_or_skip("rollback_from_another_network_namespace_is_refused") {
+        return;
+    }
+    let t = TestEnv::new();
+    let (ns, other) = (Netns::new(), Netns::new());
+    Lowport::new()
+        .netns(&ns)
+        .env_dirs(&t)
+        .args(["apply", "--method", "sysctl", "--port", "80"])
+        .args(["--yes", "--accept-risk"])
+        .run()
+        .code(0);
+    for force in [false, true] {
+        Lowport::new()
+            .netns(&other)
+            .env_dirs(&t)
+            .args(["rollback", "--last", "--yes"])
+            .args(force.then_some("--force"))
+            .run()
+            .code(7)
+            .stderr_has("network namespace")
+            .stderr_has("Nothing was changed");
+    }
+    assert_eq!(ns.sysctl(), "80", "the run's namespace keeps its change");
+    assert_eq!(other.sysctl(), "1024");
+    Lowport::new()
+        .netns(&ns)
+        .env_dirs(&t)
+        .args(["rollback", "--last", "--yes"])
+        .run()
+        .code(0);
+    assert_eq!(ns.sysctl(), "1024");
+}

@@ -259,6 +259,21 @@ pub fn edited_since(run: &Run) -> Result<Vec<String>> {
     Ok(out)
 }
 
+/// Refuses to undo per-namespace state (sysctls, firewall rules) from another network namespace:
+/// it would "restore" values there and leave the run's own namespace changed. Not even --force
+/// helps: the right place is the namespace the run was made in.
+fn same_netns(run: &Run) -> Result<()> {
+    match (run.plan.netns, crate::facts::netns()) {
+        (Some(then), Some(now)) if then != now => Err(Error::Refused(format!(
+            "run {} changed network namespace {then} (inode of /proc/self/ns/net), and this is \
+             namespace {now}: run the rollback inside that namespace (e.g. `ip netns exec NAME \
+             lowport rollback {}`). Nothing was changed.",
+            run.id, run.id
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// Undoes a run's not-yet-undone steps in reverse. Every undo is attempted even after one fails.
 pub fn undo(
     run: &Run,
@@ -267,6 +282,7 @@ pub fn undo(
     force: bool,
     on: &mut dyn FnMut(Event),
 ) -> Result<Outcome> {
+    same_netns(run)?;
     if !force {
         let edited = edited_since(run)?;
         if !edited.is_empty() {

@@ -65,6 +65,9 @@ pub struct Facts {
     pub format_version: u32,
     pub root: PathBuf,
     pub hostname: String,
+    /// The inode of this process's network namespace (/proc/self/ns/net), where known.
+    #[serde(default)]
+    pub netns: Option<u64>,
     pub os: Os,
     pub init: Init,
     pub is_root: bool,
@@ -277,6 +280,13 @@ fn bounding_has(cap: u32) -> bool {
         .is_some_and(|mask| mask & (1 << cap) != 0)
 }
 
+/// The inode that names this process's network namespace: two processes share the namespace
+/// exactly when it is the same.
+pub fn netns() -> Option<u64> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self/ns/net").ok().map(|m| m.ino())
+}
+
 pub fn gather(root: &Root, probe: &Probe) -> Result<Facts> {
     let rel = os_release(root);
     let get = |k: &str| rel.get(k).cloned().unwrap_or_default();
@@ -294,6 +304,7 @@ pub fn gather(root: &Root, probe: &Probe) -> Result<Facts> {
     Ok(Facts {
         format_version: FORMAT_VERSION,
         root: root.dir().to_path_buf(),
+        netns: netns(),
         hostname: std::fs::read_to_string("/proc/sys/kernel/hostname")
             .unwrap_or_default()
             .trim()

@@ -223,6 +223,12 @@ pub trait Method: Sync {
         Vec::new()
     }
 
+    /// The method changes per-network-namespace state (a sysctl under net., firewall rules): a
+    /// run records the namespace, and a rollback from another one is refused.
+    fn per_netns(&self) -> bool {
+        false
+    }
+
     fn id(&self) -> &'static str {
         self.meta().id
     }

@@ -35,6 +35,10 @@ const META: Meta = Meta {
 };
 
 impl Method for Sysctl {
+    fn per_netns(&self) -> bool {
+        true
+    }
+
     fn meta(&self) -> &'static Meta {
         &META
     }

@@ -44,6 +44,10 @@ pub struct Plan {
     pub request: Request,
     pub root: PathBuf,
     pub hostname: String,
+    /// The network namespace (inode) whose state the plan changes, for methods that change
+    /// per-namespace state; a rollback from another namespace is refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub netns: Option<u64>,
     /// sha256 over the steps and the state each was planned against.
     pub fingerprint: String,
     pub warnings: Vec<String>,
@@ -118,6 +122,7 @@ impl Plan {
             request: req.clone(),
             root: facts.root.clone(),
             hostname: facts.hostname.clone(),
+            netns: facts.netns.filter(|_| method.per_netns()),
             fingerprint: fingerprint(&req.method, &root, &facts.hostname, &steps),
             warnings: check.warnings,
             steps,

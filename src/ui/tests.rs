@@ -31,6 +31,7 @@ fn facts(binary: Option<ExecKind>) -> Facts {
         format_version: 1,
         root: "/".into(),
         hostname: "web1".into(),
+        netns: None,
         os: Os {
             family: "linux".into(),
             id: "debian".into(),

@@ -195,6 +195,7 @@ fn plan(method: &str, f: &Facts) -> Plan {
         request: req.clone(),
         root: "/".into(),
         hostname: "web1".into(),
+        netns: None,
         fingerprint: "sha256:0123456789abcdef".into(),
         warnings: m.check(f, &req).warnings,
         steps,

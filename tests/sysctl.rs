@@ -5,6 +5,8 @@ use crate::subjects::*;
 use crate::support::*;
 
 const DROP_IN: &str = "etc/sysctl.d/60-lowport-unprivileged-ports.conf";
+/// `plan`'s exit code when everything is already in place.
+const NOTHING_TO_DO: i32 = 9;
 
 #[test]
 fn sysctl_lowers_the_boundary_and_rollback_restores_it() {
@@ -74,33 +76,84 @@ fn high_risk_needs_accept_risk_in_scripts() {
 }
 
 #[test]
-fn overlap_with_local_port_range_is_refused() {
-    if !is_root_or_skip("overlap_with_local_port_range_is_refused") {
+fn where_every_user_may_already_bind_it_says_so_first_and_changes_nothing() {
+    if !is_root_or_skip("where_every_user_may_already_bind_it_says_so_first_and_changes_nothing") {
         return;
     }
     let t = TestEnv::new();
     let ns = Netns::new();
-    // The kernel keeps the ephemeral range above the privileged one, so an overlap only exists
-    // where the boundary was already lowered (as container runtimes do).
-    for setting in [
-        "net.ipv4.ip_unprivileged_port_start=0",
-        "net.ipv4.ip_local_port_range=500 60999",
-    ] {
-        let set = ns.exec(&["sysctl", "-qw", setting]);
-        assert!(
-            set.status.success(),
-            "{}",
-            String::from_utf8_lossy(&set.stderr)
-        );
-    }
-    Lowport::new()
+    // As Docker, Podman and containerd set it inside containers.
+    let set = ns.exec(&["sysctl", "-qw", "net.ipv4.ip_unprivileged_port_start=0"]);
+    assert!(
+        set.status.success(),
+        "{}",
+        String::from_utf8_lossy(&set.stderr)
+    );
+    let out = Lowport::new()
         .netns(&ns)
         .env_dirs(&t)
-        .args(["plan", "--method", "sysctl", "--port", "600"])
+        .args(["plan", "--method", "sysctl", "--port", "80", "--json"])
         .run()
-        .code(7)
-        .stderr_has("ip_local_port_range starts at 500");
+        .code(NOTHING_TO_DO);
+    let plan = out.json();
+    assert_eq!(plan["steps"], serde_json::json!([]), "{plan:#}");
+    let first = plan["warnings"][0].as_str().unwrap();
+    assert!(
+        first.starts_with("already open: net.ipv4.ip_unprivileged_port_start is 0"),
+        "{first}"
+    );
+    assert!(first.contains("No sysctl.d file sets it"), "{first}");
     assert_eq!(ns.sysctl(), "0");
+    assert!(!t.root.join(DROP_IN).exists());
+}
+
+#[test]
+fn a_second_run_for_a_higher_port_keeps_boot_and_live_values_agreeing() {
+    if !is_root_or_skip("a_second_run_for_a_higher_port_keeps_boot_and_live_values_agreeing") {
+        return;
+    }
+    let t = TestEnv::new();
+    let ns = Netns::new();
+    let apply = |port: &str| {
+        Lowport::new()
+            .netns(&ns)
+            .env_dirs(&t)
+            .args(["apply", "--method", "sysctl", "--port", port])
+            .args(["--yes", "--accept-risk"])
+            .run()
+    };
+    apply("80").code(0);
+    apply("443")
+        .code(0)
+        .stdout_has("already open: net.ipv4.ip_unprivileged_port_start is 80");
+    assert_eq!(ns.sysctl(), "80");
+    let file = std::fs::read_to_string(t.root.join(DROP_IN)).unwrap();
+    assert!(
+        file.contains("net.ipv4.ip_unprivileged_port_start = 80\n"),
+        "the boot value stays the live one: {file}"
+    );
+}
+
+#[test]
+fn a_later_slash_form_setting_is_seen() {
+    let t = TestEnv::new();
+    std::fs::create_dir_all(t.root.join("etc/sysctl.d")).unwrap();
+    std::fs::write(
+        t.root.join("etc/sysctl.d/99-later.conf"),
+        "net/ipv4/ip_unprivileged_port_start = 1024\n",
+    )
+    .unwrap();
+    let plan = t
+        .lowport()
+        .args(["plan", "--method", "sysctl", "--port", "80", "--json"])
+        .run()
+        .json();
+    assert!(
+        plan["warnings"]
+            .to_string()
+            .contains("/etc/sysctl.d/99-later.conf sets it to 1024"),
+        "{plan:#}"
+    );
 }
 
 #[test]

@@ -133,7 +133,9 @@ fn sysctl_settings(root: &Root, key: &str) -> Vec<SysctlSetting> {
             let text = std::fs::read_to_string(root.host(&f)).ok()?;
             let value = text.lines().rev().find_map(|l| {
                 let (k, v) = l.split_once('=')?;
-                (k.trim().trim_start_matches('-') == key).then(|| v.trim().to_string())
+                // sysctl.d(5) takes `/` as well as `.` between the parts of a key.
+                let k = k.trim().trim_start_matches('-').replace('/', ".");
+                (k == key).then(|| v.trim().to_string())
             })?;
             Some(SysctlSetting { file: f, value })
         })

@@ -23,6 +23,22 @@ fn drop_in_content(value: u16) -> String {
     )
 }
 
+/// The message for a namespace where every user may already bind the port.
+fn already_open(facts: &Facts, live: u16, value: u16) -> String {
+    let boot = if facts.unprivileged_port_start_files.is_empty() {
+        " No sysctl.d file sets it: it was set at runtime (a container runtime, or by hand) and \
+         a reboot of this host may not keep it."
+    } else {
+        ""
+    };
+    format!(
+        "already open: {UNPRIVILEGED_PORT_START} is {live} in this network namespace, so every \
+         user and process here may bind port {value} (and every port from {live}) without any \
+         grant; lowport changes nothing. Docker (20.10+), Podman and containerd 2 set it to 0 \
+         inside containers; a host-network container does not get it.{boot}"
+    )
+}
+
 fn lowest(req: &Request) -> Option<u16> {
     req.grant_ports().ok()?.first().copied()
 }
@@ -71,6 +87,11 @@ impl Method for Sysctl {
             return c;
         };
         let Some(value) = lowest(req) else { return c };
+        if live <= value {
+            // Said first: nothing needs granting, and the reason matters more than any warning.
+            c.warnings.insert(0, already_open(facts, live, value));
+            return c;
+        }
         if let Some((low, _)) = facts.local_port_range
             && low < value
         {
@@ -94,12 +115,6 @@ impl Method for Sysctl {
             "while your service is down, any local user can take port {value} and receive its \
              traffic"
         ));
-        if live <= value {
-            c.warnings.push(format!(
-                "the live value is already {live}; lowport leaves it and only writes {value} for \
-                 the next boot"
-            ));
-        }
         let ours = PathBuf::from(DROP_IN);
         let name = |p: &PathBuf| p.file_name().map(|n| n.to_os_string()).unwrap_or_default();
         for s in &facts.unprivileged_port_start_files {
@@ -119,17 +134,20 @@ impl Method for Sysctl {
         let Some(value) = lowest(req) else {
             return Vec::new();
         };
-        let mut out = Vec::new();
-        // Live first: the kernel validates the value, and only a value it accepted is persisted.
-        if facts
+        // Where the live value already lets every user bind the port, nothing is changed: a boot
+        // file with a higher value would close ports an earlier run (or the runtime) opened.
+        if !facts
             .unprivileged_port_start
             .is_some_and(|live| live > value)
         {
-            out.push(Action::SetSysctl {
-                key: UNPRIVILEGED_PORT_START.into(),
-                value: value.to_string(),
-            });
+            return Vec::new();
         }
+        let mut out = Vec::new();
+        // Live first: the kernel validates the value, and only a value it accepted is persisted.
+        out.push(Action::SetSysctl {
+            key: UNPRIVILEGED_PORT_START.into(),
+            value: value.to_string(),
+        });
         out.push(Action::WriteFile {
             path: DROP_IN.into(),
             content: drop_in_content(value),

@@ -136,26 +136,26 @@ impl Method for Sysctl {
         };
         // Where the live value already lets every user bind the port, nothing is changed: a boot
         // file with a higher value would close ports an earlier run (or the runtime) opened.
-        if !facts
+        if facts
             .unprivileged_port_start
-            .is_some_and(|live| live > value)
+            .is_none_or(|live| live <= value)
         {
             return Vec::new();
         }
-        let mut out = Vec::new();
         // Live first: the kernel validates the value, and only a value it accepted is persisted.
-        out.push(Action::SetSysctl {
-            key: UNPRIVILEGED_PORT_START.into(),
-            value: value.to_string(),
-        });
-        out.push(Action::WriteFile {
-            path: DROP_IN.into(),
-            content: drop_in_content(value),
-            mode: 0o644,
-            owner: "root".into(),
-            group: "root".into(),
-        });
-        out
+        vec![
+            Action::SetSysctl {
+                key: UNPRIVILEGED_PORT_START.into(),
+                value: value.to_string(),
+            },
+            Action::WriteFile {
+                path: DROP_IN.into(),
+                content: drop_in_content(value),
+                mode: 0o644,
+                owner: "root".into(),
+                group: "root".into(),
+            },
+        ]
     }
 
     fn target(&self, _facts: &Facts, req: &Request) -> Target {

@@ -217,6 +217,16 @@ fn holders(port: u16) -> Vec<String> {
     out
 }
 
+/// " (held by NAME (pid N), …)" for a busy port, or "" when the holder cannot be seen.
+pub fn held_by(port: u16) -> String {
+    let who = holders(port);
+    if who.is_empty() {
+        String::new()
+    } else {
+        format!(" (held by {})", who.join(", "))
+    }
+}
+
 /// Evidence for a service that is not running steadily, from the live systemd: how it ended, its
 /// last 20 log lines, and the likely causes with their fixes, as checks for the report.
 pub fn service(service: &str, ports: &[u16]) -> Vec<Check> {

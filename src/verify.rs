@@ -458,24 +458,33 @@ fn bind_as(user: &Account, ports: &[u16]) -> Result<Vec<i32>> {
     }
 }
 
-/// Binds (without listening, so no connection is ever accepted) on 127.0.0.1, or on the wildcard
-/// address where loopback is down (a fresh network namespace). Returns 0 or the errno.
+/// Binds as a service does, on the wildcard address with SO_REUSEADDR (without listening, so no
+/// connection is ever accepted): a process on any of the host's addresses makes it fail with
+/// EADDRINUSE, as it would make the service fail. Returns 0 or the errno.
 ///
 /// # Safety
 /// Only async-signal-safe libc calls: usable in a forked child.
 unsafe fn try_bind(port: u16) -> i32 {
-    let attempt = |addr: u32| -> i32 {
+    let attempt = || -> i32 {
         // SAFETY: plain socket calls on a socket this function owns.
         unsafe {
             let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0);
             if fd < 0 {
                 return *libc::__errno_location();
             }
+            let one: libc::c_int = 1;
+            libc::setsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                libc::SO_REUSEADDR,
+                (&one as *const libc::c_int).cast(),
+                size_of::<libc::c_int>() as libc::socklen_t,
+            );
             let sa = libc::sockaddr_in {
                 sin_family: libc::AF_INET as libc::sa_family_t,
                 sin_port: port.to_be(),
                 sin_addr: libc::in_addr {
-                    s_addr: addr.to_be(),
+                    s_addr: libc::INADDR_ANY.to_be(),
                 },
                 sin_zero: [0; 8],
             };
@@ -489,10 +498,7 @@ unsafe fn try_bind(port: u16) -> i32 {
             err
         }
     };
-    match attempt(0x7f00_0001) {
-        libc::EADDRNOTAVAIL => attempt(0),
-        e => e,
-    }
+    attempt()
 }
 
 fn bind_checks(facts: &Facts, user: &Account, ports: &[u16]) -> Result<Vec<Check>> {
@@ -519,7 +525,11 @@ fn bind_checks(facts: &Facts, user: &Account, ports: &[u16]) -> Result<Vec<Check
                 ),
                 libc::EADDRINUSE => (
                     Outcome::Inconclusive,
-                    format!("port {port} is in use, so a bind cannot prove anything"),
+                    format!(
+                        "inconclusive: port {port} is busy{}, so a bind cannot prove anything \
+                         (the service would fail the same way)",
+                        crate::diagnose::held_by(*port)
+                    ),
                 ),
                 -1 => (
                     Outcome::Inconclusive,

@@ -257,3 +257,37 @@ fn rollback_from_another_network_namespace_is_refused() {
         .code(0);
     assert_eq!(ns.sysctl(), "1024");
 }
+
+#[test]
+fn verify_binds_as_the_service_will_and_reports_a_busy_port_with_its_holder() {
+    if !is_root_or_skip("verify_binds_as_the_service_will_and_reports_a_busy_port_with_its_holder")
+    {
+        return;
+    }
+    let ns = Netns::new();
+    for argv in [
+        &["ip", "addr", "add", "10.9.9.9/32", "dev", "lo"][..],
+        &["sysctl", "-qw", "net.ipv4.ip_unprivileged_port_start=80"],
+    ] {
+        let out = ns.exec(argv);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let verify = || {
+        Lowport::new()
+            .netns(&ns)
+            .args(["verify", "--user", "nobody", "--port", "80"])
+            .run()
+    };
+    verify().code(0).stdout_has("user nobody bound port 80");
+    // Another program on one of the host's own addresses: 127.0.0.1:80 is still free, but the
+    // service's wildcard bind would fail.
+    let mut other = Server::start(&ns, go_server(), &["10.9.9.9:80".into()]);
+    other.assert_serves(&ns, "10.9.9.9", 80, &go_body(80));
+    verify()
+        .code(8)
+        .stdout_has("inconclusive: port 80 is busy (held by lowport-testsrv (pid ");
+}

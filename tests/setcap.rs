@@ -204,3 +204,34 @@ fn the_static_go_server_and_caddy_serve_http_on_80_as_nobody_after_setcap() {
         );
     }
 }
+
+#[test]
+fn restricting_an_already_marked_binary_with_group_sets_the_capability_again() {
+    if !is_root_or_skip("restricting_an_already_marked_binary_with_group_sets_the_capability_again")
+    {
+        return;
+    }
+    let t = TestEnv::new();
+    let app = t.install(go_server(), "opt/app/bin/server");
+    let host = t.host(&app);
+    let apply = |extra: &[&str]| {
+        t.lowport()
+            .args(["apply", "--method", "setcap", "--binary"])
+            .arg(&app)
+            .args(["--port", "80", "--user", "nobody", "--yes"])
+            .args(extra)
+            .run()
+    };
+    apply(&[]).code(0);
+    // The chown that restricts execution clears the capability: it must be set again.
+    apply(&["--group", "nogroup"])
+        .code(0)
+        .stderr_has("verified");
+    assert!(
+        getcap(&host).contains("cap_net_bind_service=ep"),
+        "{}",
+        getcap(&host)
+    );
+    let ns = Netns::new();
+    Server::start(&ns, &host, &[":80".into()]).assert_serves(&ns, "127.0.0.1", 80, &go_body(80));
+}

@@ -114,6 +114,22 @@ impl Plan {
         for s in steps.iter_mut().filter(|s| is_command(s)) {
             s.in_place &= rest_in_place;
         }
+        // chown clears file capabilities: a capability already on a file whose owner or mode
+        // is about to change must be set again after it.
+        let rechowned: Vec<std::path::PathBuf> = steps
+            .iter()
+            .filter_map(|s| match &s.action {
+                Action::SetOwnerMode { path, .. } if !s.in_place => Some(path.clone()),
+                _ => None,
+            })
+            .collect();
+        for s in &mut steps {
+            if let Action::SetFileCap { path, .. } = &s.action
+                && rechowned.contains(path)
+            {
+                s.in_place = false;
+            }
+        }
         Ok(Plan {
             format_version: FORMAT_VERSION,
             method: req.method.clone(),

@@ -448,6 +448,26 @@ fn the_fabio_profile_reads_its_ports_and_passes_its_config() {
         .run()
         .code(2)
         .stderr_has("unknown profile 'nginx'");
+    let fabio = |extra: &[&str]| {
+        t.lowport()
+            .args(["plan", "--method", "systemd", "--profile", "fabio"])
+            .args(["--config", "/etc/fabio/fabio.properties"])
+            .args(extra)
+            .run()
+    };
+    // A --port the file contradicts is said, not silently preferred.
+    fabio(&["--port", "81"])
+        .code(0)
+        .stderr_has("--port 81 differs from what /etc/fabio/fabio.properties makes fabio listen on below 1024 (80, 443)");
+    // A configuration without a privileged port plans nothing.
+    std::fs::write(
+        t.root.join("etc/fabio/fabio.properties"),
+        "proxy.addr = :80\nproxy.addr = :9999\n",
+    )
+    .unwrap();
+    fabio(&[])
+        .code(2)
+        .stderr_has("names no port below 1024 in proxy.addr or ui.addr: there is nothing to grant");
 }
 
 #[test]

@@ -969,3 +969,40 @@ fn debian_caddy_unit_already_grants_the_capability_and_is_only_enabled() {
     c.boot_with("caddy.service", "get_until 127.0.0.1:80 > /out/body");
     assert_eq!(c.read("body"), "caddy on 80");
 }
+
+#[test]
+fn a_unit_in_usr_local_lib_gets_a_drop_in_not_a_shadowing_unit() {
+    if !is_root_or_skip("a_unit_in_usr_local_lib_gets_a_drop_in_not_a_shadowing_unit") {
+        return;
+    }
+    let c = Container::new();
+    c.put(
+        "usr/local/lib/systemd/system/adm.service",
+        "[Service]\nExecStart=/usr/bin/socat TCP-LISTEN:80 EXEC:/bin/cat\nUser=nobody\n\
+         Environment=MODE=prod\n",
+    );
+    let plan = c
+        .lowport()
+        .args(["plan", "--method", "systemd", "--service", "adm"])
+        .args(["--port", "80", "--json"])
+        .run()
+        .code(0)
+        .json();
+    let paths: Vec<&str> = plan["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["action"]["path"].as_str())
+        .collect();
+    assert_eq!(
+        paths,
+        ["/etc/systemd/system/adm.service.d/50-lowport.conf"],
+        "{plan:#}"
+    );
+    assert!(
+        plan["warnings"]
+            .to_string()
+            .contains("/usr/local/lib/systemd/system/adm.service"),
+        "{plan:#}"
+    );
+}

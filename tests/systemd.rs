@@ -117,17 +117,25 @@ impl Container {
     /// Boots the container with a probe unit, ordered after `after`, that waits until the boot
     /// has finished (a condition, not a sleep), then runs the shell `script` with /out for
     /// results, lowport's own binary at /lowport/lowport and `get IP:PORT` (an HTTP GET that
-    /// prints the body) and `get_until IP:PORT` (polls `get` until it answers, for at most 10 s),
-    /// then powers the container off, also when the script fails.
+    /// prints the body), `get_until IP:PORT` (polls `get` until it answers, for at most 10 s) and
+    /// `started UNIT` (waits, at most 10 s, until the unit's main process has left systemd's
+    /// forked child and runs its own program, so its ids and capabilities are final),
+    /// then powers the container off, also when the script fails. The power-off is forced (every
+    /// process killed, no orderly stop of units): under load an orderly stop sometimes hung past
+    /// the deadline after the probe had finished, and everything the test reads is in /out or
+    /// the root tree already.
     fn boot_with(&self, after: &str, script: &str) {
         let probe =
             format!("[Unit]\nAfter={after}\n[Service]\nType=simple\nExecStart=/bin/sh /probe.sh\n");
         std::fs::write(self.root.join("etc/systemd/system/probe.service"), probe).unwrap();
         let script = format!(
-            "trap \"systemctl list-jobs > /out/jobs; systemctl --no-block poweroff\" EXIT\n\
+            "trap \"date +%s > /out/ended; systemctl --force poweroff\" EXIT\n\
              get() {{ perl -MIO::Socket::INET -e '{GET_SCRIPT}' \"$1\"; }}\n\
              get_until() {{ n=0; until B=$(get \"$1\") && [ -n \"$B\" ]; do n=$((n+1)); \
              [ $n -ge 200 ] && break; sleep 0.05; done; printf %s \"$B\"; }}\n\
+             started() {{ n=0; while P=$(systemctl show -p MainPID --value \"$1\"); \
+             [ \"$P\" != 0 ] && [ $n -lt 200 ]; do case $(readlink /proc/$P/exe) in \
+             */systemd) n=$((n+1)); sleep 0.05;; *) break;; esac; done; }}\n\
              systemctl is-system-running --wait > /out/system-state\n{script}\n"
         );
         std::fs::write(self.root.join("probe.sh"), script).unwrap();
@@ -189,7 +197,7 @@ impl Container {
         self.boot_with(
             unit,
             &format!(
-                "systemctl is-active {unit} > /out/active; \
+                "started {unit}; systemctl is-active {unit} > /out/active; \
                  P=$(systemctl show -p MainPID --value {unit}); \
                  grep -E \"^(Uid|CapAmb)\" /proc/$P/status > /out/status; ss -ltnH > /out/listen"
             ),

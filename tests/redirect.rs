@@ -75,9 +75,7 @@ struct Subject {
 fn subjects() -> Vec<Subject> {
     let files = tempfile::tempdir().unwrap();
     set_mode(files.path(), 0o755);
-    let response = files.path().join("response");
-    std::fs::write(&response, "HTTP/1.0 200 OK\r\n\r\nsocat on 8080\n").unwrap();
-    set_mode(&response, 0o644);
+    let socat = socat_http(files.path(), 8080);
     vec![
         Subject {
             name: "go",
@@ -96,11 +94,7 @@ fn subjects() -> Vec<Subject> {
         Subject {
             name: "socat",
             program: PathBuf::from("/usr/bin/socat"),
-            args: vec![
-                "-U".into(),
-                "TCP-LISTEN:8080,fork,reuseaddr".into(),
-                format!("OPEN:{},rdonly", response.display()),
-            ],
+            args: socat,
             body: "socat on 8080".into(),
             _files: Some(files),
         },

@@ -157,13 +157,22 @@ fn symlinked_binary_is_resolved_and_said() {
 }
 
 #[test]
-fn the_static_go_server_and_caddy_serve_http_on_80_as_nobody_after_setcap() {
-    if !is_root_or_skip("the_static_go_server_and_caddy_serve_http_on_80_as_nobody_after_setcap") {
+fn the_static_go_server_caddy_and_socat_serve_http_on_80_as_nobody_after_setcap() {
+    if !is_root_or_skip(
+        "the_static_go_server_caddy_and_socat_serve_http_on_80_as_nobody_after_setcap",
+    ) {
         return;
     }
+    let files = tempfile::tempdir().unwrap();
+    set_mode(files.path(), 0o755);
     let programs = [
         (go_server(), vec![":80".to_string()], go_body(80)),
         (Path::new(CADDY), caddy_args(80), "caddy on 80".to_string()),
+        (
+            Path::new("/usr/bin/socat"),
+            socat_http(files.path(), 80),
+            "socat on 80".to_string(),
+        ),
     ];
     for (program, args, body) in programs {
         let t = TestEnv::new();
@@ -198,7 +207,9 @@ fn the_static_go_server_and_caddy_serve_http_on_80_as_nobody_after_setcap() {
             "{program:?} served without the grant"
         );
         assert!(
-            String::from_utf8_lossy(&refused.stderr).contains("permission denied"),
+            String::from_utf8_lossy(&refused.stderr)
+                .to_lowercase()
+                .contains("permission denied"),
             "{}",
             String::from_utf8_lossy(&refused.stderr)
         );

@@ -62,6 +62,24 @@ pub fn caddy_args(port: u16) -> Vec<String> {
         .collect()
 }
 
+/// Writes a fixed HTTP response ("socat on PORT") to `dir/response` (readable by every user; `dir`
+/// must be reachable by them) and returns socat's argv for answering it on `port`, forking per
+/// connection: socat (C) as an HTTP server.
+pub fn socat_http(dir: &Path, port: u16) -> Vec<String> {
+    let response = dir.join("response");
+    std::fs::write(
+        &response,
+        format!("HTTP/1.0 200 OK\r\n\r\nsocat on {port}\n"),
+    )
+    .unwrap();
+    crate::support::set_mode(&response, 0o644);
+    vec![
+        "-U".into(),
+        format!("TCP-LISTEN:{port},fork,reuseaddr"),
+        format!("OPEN:{},rdonly", response.display()),
+    ]
+}
+
 /// A program serving in a network namespace as nobody, in its own process group (so children
 /// end with it); stopped on drop.
 pub struct Server {

@@ -157,7 +157,7 @@ fn a_later_slash_form_setting_is_seen() {
 }
 
 #[test]
-fn with_binary_it_verifies_by_binding_as_the_user_and_go_and_caddy_serve_on_80() {
+fn with_binary_it_verifies_by_binding_as_the_user_and_go_caddy_and_socat_serve() {
     if !is_root_or_skip(
         "with_binary_it_verifies_by_binding_as_the_user_and_go_and_caddy_serve_on_80",
     ) {
@@ -197,6 +197,14 @@ fn with_binary_it_verifies_by_binding_as_the_user_and_go_and_caddy_serve_on_80()
         81,
         "caddy on 81",
     );
+    let files = tempfile::tempdir().unwrap();
+    set_mode(files.path(), 0o755);
+    Server::start(
+        &ns,
+        std::path::Path::new("/usr/bin/socat"),
+        &socat_http(files.path(), 82),
+    )
+    .assert_serves(&ns, "127.0.0.1", 82, "socat on 82");
 }
 
 #[test]

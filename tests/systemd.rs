@@ -247,7 +247,7 @@ fn the_unit_runs_as_the_user_with_only_cap_net_bind_service_then_rolls_back() {
         .code(0)
         .stdout_has("useradd --root")
         .stdout_has("security: Overall exposure level for echo80.service: 1.5")
-        .stderr_has("verified");
+        .stderr_has("not verified yet: echo80.service is written and enabled, not started");
     let uid = std::fs::read_to_string(c.root.join("etc/passwd"))
         .unwrap()
         .lines()
@@ -484,7 +484,17 @@ fn rollback_will_not_drop_accounts_added_since_unless_forced() {
         return;
     }
     let c = Container::new();
-    c.lowport().args(apply_args()).run().code(0);
+    let doc = c
+        .lowport()
+        .args(apply_args())
+        .arg("--json")
+        .run()
+        .code(0)
+        .json();
+    // Nothing was started under --root: a status of its own, never "verified".
+    assert_eq!(doc["outcome"]["status"], "applied", "{doc:#}");
+    assert_eq!(doc["verify"]["status"], "not_started", "{doc:#}");
+    assert_eq!(doc["verify"]["ok"], false, "{doc:#}");
     // Someone adds another account after lowport created lpsvc.
     let status = Command::new("useradd")
         .arg("--root")

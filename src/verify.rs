@@ -78,6 +78,17 @@ fn not_verified() -> Verdict {
     Verdict::NotVerified
 }
 
+/// The report's sentence for redirects whose service does not listen yet.
+fn redirect_not_started(pairs: &[(u16, u16)]) -> String {
+    let ports: Vec<String> = pairs.iter().map(|(l, h)| format!("{l}:{h}")).collect();
+    format!(
+        "the redirect is loaded, but nothing listens on the service port yet, so no client can \
+         be served and nothing was proven; start the service, then check with `lowport verify \
+         --port {}`",
+        ports.join(" --port ")
+    )
+}
+
 /// The report's sentence for a service that was written but not started.
 pub fn not_started(service: &str) -> String {
     format!(
@@ -387,9 +398,12 @@ fn authbind_checks(facts: &Facts, user: &Account, ports: &[u16]) -> Vec<Check> {
     out
 }
 
-/// Redirect proof: the rule is loaded (nft or iptables shows it), and when something listens on
-/// the service's port, a local connection to the client port really reaches it.
-fn redirect_checks(facts: &Facts, pairs: &[(u16, u16)]) -> Vec<Check> {
+/// Redirect proof: the rule is loaded (nft or iptables shows it), no input filter drops the
+/// redirected packets (after the redirect they arrive on the service's port: a chain that drops
+/// by default and accepts only the client port lets remote clients time out), and when something
+/// listens on the service's port, a local connection to the client port really reaches it.
+/// Also says whether every service port had a listener (false: not started yet).
+fn redirect_checks(facts: &Facts, pairs: &[(u16, u16)]) -> (Vec<Check>, bool) {
     let listing = |argv: &[&str]| -> String {
         std::process::Command::new(argv[0])
             .args(&argv[1..])
@@ -397,14 +411,17 @@ fn redirect_checks(facts: &Facts, pairs: &[(u16, u16)]) -> Vec<Check> {
             .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
             .unwrap_or_default()
     };
-    let mut rules = String::new();
+    let (mut rules, mut ruleset, mut input) = (String::new(), String::new(), String::new());
     if facts.tool("nft").is_some() {
         rules += &listing(&["nft", "list", "table", "ip", "lowport_redirect"]);
+        ruleset = listing(&["nft", "list", "ruleset"]);
     }
     if facts.tool("iptables").is_some() {
         rules += &listing(&["iptables", "-t", "nat", "-S", "PREROUTING"]);
+        input = listing(&["iptables", "-S", "INPUT"]);
     }
     let mut out = Vec::new();
+    let mut listening = true;
     for (low, high) in pairs {
         let nft = format!("tcp dport {low} redirect to :{high}");
         let ipt =
@@ -415,11 +432,28 @@ fn redirect_checks(facts: &Facts, pairs: &[(u16, u16)]) -> Vec<Check> {
             format!("a rule redirects port {low} to {high}"),
             format!("no lowport rule redirects port {low} to {high}"),
         ));
+        let drops = crate::methods::input_drops(&ruleset, &input, *high);
+        out.push(check(
+            &format!("filter:{low}"),
+            drops.is_empty(),
+            format!(
+                "no input filter drops the redirected packets (port {high}): clients from \
+                 anywhere get through"
+            ),
+            format!(
+                "{} drop(s) by default and never accept port {high}: after the redirect, \
+                 clients' packets arrive on {high} and are dropped (remote clients time out). \
+                 Accept tcp dport {high} there",
+                drops.join(", ")
+            ),
+        ));
         let connect = |port: u16| {
             let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
             std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(2)).is_ok()
         };
-        out.push(if !connect(*high) {
+        let up = connect(*high);
+        listening &= up;
+        out.push(if !up {
             Check {
                 name: format!("connect:{low}"),
                 outcome: Outcome::Inconclusive,
@@ -434,7 +468,7 @@ fn redirect_checks(facts: &Facts, pairs: &[(u16, u16)]) -> Vec<Check> {
             )
         });
     }
-    out
+    (out, listening)
 }
 
 /// The result of one bind attempt: 0 or an errno.
@@ -586,6 +620,9 @@ pub fn run(facts: &Facts, target: &Target) -> Result<Report> {
     // The binary's file capability is the proof only where the target names the binary (setcap):
     // a method that grants a user (sysctl) is proven by a bind even when --binary was given.
     let binary = target.binary.as_ref().and(facts.binary.as_ref());
+    // Set where the grant is in place but what would use it is not running yet: nothing to
+    // prove, and nothing wrong.
+    let mut pending = None;
     let (checks, proved) = match (&target.service, binary) {
         _ if target.authbind => {
             let Some(user) = &user else {
@@ -601,16 +638,27 @@ pub fn run(facts: &Facts, target: &Target) -> Result<Report> {
                 ),
             )
         }
-        _ if !target.redirects.is_empty() => (
-            redirect_checks(facts, &target.redirects),
-            "the redirect rules are loaded (and, where the service listened, carried a real \
-             connection)"
-                .to_string(),
-        ),
-        (Some(name), _) => (
-            service_checks(facts, name, &target.ports),
-            format!("the {name} service is granted cap_net_bind_service by its unit"),
-        ),
+        _ if !target.redirects.is_empty() => {
+            let (checks, listening) = redirect_checks(facts, &target.redirects);
+            if !listening {
+                pending = Some(redirect_not_started(&target.redirects));
+            }
+            (
+                checks,
+                "the redirect rules are loaded, no input filter drops the redirected packets, \
+                 and a real connection went through"
+                    .to_string(),
+            )
+        }
+        (Some(name), _) => {
+            if !systemd_runs_here(facts) {
+                pending = Some(not_started(name));
+            }
+            (
+                service_checks(facts, name, &target.ports),
+                format!("the {name} service is granted cap_net_bind_service by its unit"),
+            )
+        }
         (None, Some(b)) => {
             let checks = file_checks(facts, b, user.as_ref());
             let proved = format!(
@@ -650,16 +698,9 @@ pub fn run(facts: &Facts, target: &Target) -> Result<Report> {
     };
     let failed = checks.iter().any(|c| c.outcome == Outcome::Fail);
     let passed = checks.iter().any(|c| c.outcome == Outcome::Pass);
-    let status = match &target.service {
-        Some(name) if !failed && !target.authbind && target.redirects.is_empty() => {
-            if systemd_runs_here(facts) {
-                None
-            } else {
-                Some((Verdict::NotStarted, not_started(name)))
-            }
-        }
-        _ => None,
-    };
+    let status = pending
+        .filter(|_| !failed)
+        .map(|p| (Verdict::NotStarted, p));
     let open = checks.iter().any(|c| c.outcome == Outcome::Inconclusive);
     let (status, proved) = status.unwrap_or(if !failed && passed {
         let rest = if open {

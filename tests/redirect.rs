@@ -236,3 +236,88 @@ fn iptables_redirect() {
         &["iptables-save", "-t", "nat"],
     );
 }
+
+#[test]
+fn an_input_chain_that_drops_the_service_port_fails_verification_until_it_accepts_it() {
+    if !is_root_or_skip(
+        "an_input_chain_that_drops_the_service_port_fails_verification_until_it_accepts_it",
+    ) {
+        return;
+    }
+    let pair = Pair::new();
+    let mut server = Server::start(&pair.server, go_server(), &[":8080".into()]);
+    server.assert_serves(&pair.server, "127.0.0.1", 8080, &go_body(8080));
+    let nft = |rule: &str| {
+        let out = pair.server.exec(&["nft", rule]);
+        assert!(
+            out.status.success(),
+            "{rule}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    // An operator's firewall: drop by default, accept loopback and the public port only.
+    nft("add table inet fw");
+    nft("add chain inet fw input { type filter hook input priority 0; policy drop; }");
+    nft("add rule inet fw input iif lo accept");
+    nft("add rule inet fw input tcp dport 80 accept");
+    let t = TestEnv::new();
+    let apply = || {
+        Lowport::new()
+            .netns(&pair.server)
+            .env_dirs(&t)
+            .args([
+                "apply",
+                "--method",
+                "redirect-nft",
+                "--port",
+                "80:8080",
+                "--yes",
+            ])
+            .run()
+    };
+    // Locally the redirect works (loopback is accepted), but remote clients' packets reach the
+    // input hook on 8080 and are dropped: not verified, rolled back.
+    apply()
+        .code(4)
+        .stderr_has("nft table inet fw chain input drop(s) by default and never accept port 8080");
+    assert_eq!(pair.fetch(&pair.client, SERVER_IP, 80), "");
+    nft("add rule inet fw input tcp dport 8080 accept");
+    apply()
+        .code(0)
+        .stderr_has("clients from anywhere get through");
+    assert_eq!(pair.fetch(&pair.client, SERVER_IP, 80), go_body(8080));
+}
+
+#[test]
+fn a_redirect_to_a_port_nothing_listens_on_is_not_started_rather_than_verified() {
+    if !is_root_or_skip(
+        "a_redirect_to_a_port_nothing_listens_on_is_not_started_rather_than_verified",
+    ) {
+        return;
+    }
+    let pair = Pair::new();
+    let t = TestEnv::new();
+    let doc = Lowport::new()
+        .netns(&pair.server)
+        .env_dirs(&t)
+        .args([
+            "apply",
+            "--method",
+            "redirect-nft",
+            "--port",
+            "80:8080",
+            "--yes",
+            "--json",
+        ])
+        .run()
+        .code(0)
+        .json();
+    assert_eq!(doc["verify"]["status"], "not_started", "{doc:#}");
+    assert!(
+        doc["verify"]["proved"]
+            .as_str()
+            .unwrap()
+            .contains("lowport verify --port 80:8080"),
+        "{doc:#}"
+    );
+}

@@ -122,3 +122,58 @@ pub fn target(req: &Request) -> Target {
         ..Target::default()
     }
 }
+
+/// The input-hook filter chains that drop by default and never name `port` in a rule, from `nft
+/// list ruleset` and `iptables -S INPUT`: after a redirect, packets reach the input hook with
+/// the service's port, so such a chain drops them. A chain that names the port anywhere (a
+/// set, a range start) is given the benefit of the doubt.
+pub fn input_drops(nft_ruleset: &str, iptables_input: &str, port: u16) -> Vec<String> {
+    let names_port = |line: &str| {
+        line.split(|c: char| !c.is_ascii_digit())
+            .any(|w| w == port.to_string())
+    };
+    let mut out = Vec::new();
+    let (mut table, mut chain) = (String::new(), None::<(String, bool, bool)>);
+    for line in nft_ruleset.lines().map(str::trim) {
+        if let Some(t) = line.strip_prefix("table ") {
+            table = t.trim_end_matches('{').trim().to_string();
+        } else if let Some(c) = line.strip_prefix("chain ") {
+            chain = Some((c.trim_end_matches('{').trim().to_string(), false, false));
+        } else if line == "}" {
+            if let Some((name, true, false)) = chain.take() {
+                out.push(format!("nft table {table} chain {name}"));
+            }
+        } else if let Some((_, drops, named)) = &mut chain {
+            if line.contains("hook input") && line.contains("policy drop") {
+                *drops = true;
+            }
+            *named |= names_port(line);
+        }
+    }
+    let ipt: Vec<&str> = iptables_input.lines().collect();
+    if ipt.contains(&"-P INPUT DROP") && !ipt.iter().any(|l| names_port(l)) {
+        out.push("iptables chain INPUT".into());
+    }
+    out
+}
+
+#[cfg(test)]
+mod input_tests {
+    use super::input_drops;
+
+    #[test]
+    fn a_default_drop_input_chain_that_never_names_the_port_is_found() {
+        let nft = "table inet fw {\n\tchain input {\n\t\ttype filter hook input priority \
+                   filter; policy drop;\n\t\tiif \"lo\" accept\n\t\ttcp dport 80 accept\n\t}\n}\n";
+        assert_eq!(
+            input_drops(nft, "", 8080),
+            ["nft table inet fw chain input"]
+        );
+        assert!(input_drops(nft, "", 80).is_empty(), "it accepts 80 itself");
+        let accepting = nft.replace("dport 80 ", "dport { 80, 8080 } ");
+        assert!(input_drops(&accepting, "", 8080).is_empty());
+        let ipt = "-P INPUT DROP\n-A INPUT -p tcp -m tcp --dport 80 -j ACCEPT\n";
+        assert_eq!(input_drops("", ipt, 8080), ["iptables chain INPUT"]);
+        assert!(input_drops("", "-P INPUT ACCEPT\n", 8080).is_empty());
+    }
+}

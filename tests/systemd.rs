@@ -119,7 +119,8 @@ impl Container {
     /// results, lowport's own binary at /lowport/lowport and `get IP:PORT` (an HTTP GET that
     /// prints the body), `get_until IP:PORT` (polls `get` until it answers, for at most 10 s) and
     /// `started UNIT` (waits, at most 10 s, until the unit's main process has left systemd's
-    /// forked child and runs its own program, so its ids and capabilities are final),
+    /// forked child and runs its own program, so its ids and capabilities are final) and
+    /// `failed UNIT` (waits, at most 10 s, until the unit has failed, and prints its state),
     /// then powers the container off, also when the script fails. The power-off is forced (every
     /// process killed, no orderly stop of units): under load an orderly stop sometimes hung past
     /// the deadline after the probe had finished, and everything the test reads is in /out or
@@ -133,6 +134,8 @@ impl Container {
              get() {{ perl -MIO::Socket::INET -e '{GET_SCRIPT}' \"$1\"; }}\n\
              get_until() {{ n=0; until B=$(get \"$1\") && [ -n \"$B\" ]; do n=$((n+1)); \
              [ $n -ge 200 ] && break; sleep 0.05; done; printf %s \"$B\"; }}\n\
+             failed() {{ n=0; until [ \"$(systemctl is-failed \"$1\")\" = failed ] || \
+             [ $n -ge 200 ]; do n=$((n+1)); sleep 0.05; done; systemctl is-failed \"$1\"; }}\n\
              started() {{ n=0; while P=$(systemctl show -p MainPID --value \"$1\"); \
              [ \"$P\" != 0 ] && [ $n -lt 200 ]; do case $(readlink /proc/$P/exe) in \
              */systemd) n=$((n+1)); sleep 0.05;; *) break;; esac; done; }}\n\
@@ -601,15 +604,21 @@ fn inside_a_running_systemd_a_drop_in_lets_an_existing_unit_bind_80() {
     let unit = "[Unit]\nDescription=vendor echo\n[Service]\nExecStart=/usr/bin/socat TCP-LISTEN:80,fork,reuseaddr EXEC:/bin/cat\nUser=nobody\n[Install]\nWantedBy=multi-user.target\n";
     std::fs::write(c.root.join("etc/systemd/system/vendor80.service"), unit).unwrap();
     // Whether something listens on :80 is what counts ("active" flickers around a failure).
-    let script = "L=/lowport/lowport; systemctl start vendor80.service; sleep 0.3; \
-                  ss -ltnH > /out/before; \
+    let script = "L=/lowport/lowport; systemctl start vendor80.service; \
+                  failed vendor80.service > /out/before-state; ss -ltnH > /out/before; \
                   $L --state-dir /var/lib/lowport apply --method systemd --service vendor80 --port 80 \
                   --yes > /out/apply.txt 2>&1; echo $? > /out/apply.rc; \
                   systemctl is-active vendor80.service > /out/active; \
                   $L --state-dir /var/lib/lowport rollback --last --yes > /out/rollback.txt 2>&1; \
-                  echo $? > /out/rollback.rc; sleep 0.3; ss -ltnH > /out/after; \
+                  echo $? > /out/rollback.rc; failed vendor80.service > /out/after-state; \
+                  ss -ltnH > /out/after; \
                   ls /etc/systemd/system > /out/units";
     c.boot_with("multi-user.target", script);
+    assert_eq!(
+        c.read("before-state").trim(),
+        "failed",
+        "socat tried and failed"
+    );
     assert!(
         !c.read("before").contains(":80 "),
         "no grant: nothing listens on 80"
@@ -630,6 +639,11 @@ fn inside_a_running_systemd_a_drop_in_lets_an_existing_unit_bind_80() {
         "0",
         "{}",
         c.read("rollback.txt")
+    );
+    assert_eq!(
+        c.read("after-state").trim(),
+        "failed",
+        "restarted, and failed"
     );
     assert!(
         !c.read("after").contains(":80 "),
@@ -668,7 +682,9 @@ fn private_users_really_breaks_the_bind_and_verify_says_so() {
     // the sockets are what show it cannot bind.
     c.boot_with(
         UNIT,
-        "sleep 0.5; journalctl -b -u echo80.service --no-pager > /out/log; ss -ltnH > /out/listen",
+        "n=0; until journalctl -b -u echo80.service --no-pager | grep -q \"Permission denied\" \
+         || [ $n -ge 200 ]; do n=$((n+1)); sleep 0.05; done; \
+         journalctl -b -u echo80.service --no-pager > /out/log; ss -ltnH > /out/listen",
     );
     let log = c.read("log");
     assert!(

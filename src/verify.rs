@@ -411,13 +411,15 @@ fn redirect_checks(facts: &Facts, pairs: &[(u16, u16)]) -> (Vec<Check>, bool) {
             .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
             .unwrap_or_default()
     };
-    let (mut rules, mut ruleset, mut input) = (String::new(), String::new(), String::new());
+    let (mut rules, mut ruleset, mut input, mut nat) =
+        (String::new(), String::new(), String::new(), String::new());
     if facts.tool("nft").is_some() {
         rules += &listing(&["nft", "list", "table", "ip", "lowport_redirect"]);
         ruleset = listing(&["nft", "list", "ruleset"]);
     }
     if facts.tool("iptables").is_some() {
-        rules += &listing(&["iptables", "-t", "nat", "-S", "PREROUTING"]);
+        nat = listing(&["iptables", "-t", "nat", "-S", "PREROUTING"]);
+        rules += &nat;
         input = listing(&["iptables", "-S", "INPUT"]);
     }
     let mut out = Vec::new();
@@ -431,6 +433,17 @@ fn redirect_checks(facts: &Facts, pairs: &[(u16, u16)]) -> (Vec<Check>, bool) {
             rules.contains(&nft) || rules.contains(&ipt),
             format!("a rule redirects port {low} to {high}"),
             format!("no lowport rule redirects port {low} to {high}"),
+        ));
+        let before = crate::methods::nat_before(&ruleset, &nat, *low, *high);
+        out.push(check(
+            &format!("nat:{low}"),
+            before.is_empty(),
+            format!("no other NAT rule takes port {low} before lowport's"),
+            format!(
+                "{} rewrite(s) port {low} before lowport's rule: clients are sent there, not \
+                 to {high}. Remove or reorder that rule",
+                before.join(", ")
+            ),
         ));
         let drops = crate::methods::input_drops(&ruleset, &input, *high);
         out.push(check(

@@ -321,3 +321,42 @@ fn a_redirect_to_a_port_nothing_listens_on_is_not_started_rather_than_verified()
         "{doc:#}"
     );
 }
+
+#[test]
+fn a_nat_chain_that_takes_the_port_first_fails_verification() {
+    if !is_root_or_skip("a_nat_chain_that_takes_the_port_first_fails_verification") {
+        return;
+    }
+    let pair = Pair::new();
+    let mut server = Server::start(&pair.server, go_server(), &[":8080".into()]);
+    server.assert_serves(&pair.server, "127.0.0.1", 8080, &go_body(8080));
+    for rule in [
+        "add table ip other",
+        "add chain ip other pre { type nat hook prerouting priority -150; policy accept; }",
+        "add rule ip other pre tcp dport 80 redirect to :9999",
+    ] {
+        let out = pair.server.exec(&["nft", rule]);
+        assert!(
+            out.status.success(),
+            "{rule}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let t = TestEnv::new();
+    // Locally (the output hook) lowport's rule works; remote clients are sent to 9999 first.
+    Lowport::new()
+        .netns(&pair.server)
+        .env_dirs(&t)
+        .args([
+            "apply",
+            "--method",
+            "redirect-nft",
+            "--port",
+            "80:8080",
+            "--yes",
+        ])
+        .run()
+        .code(4)
+        .stderr_has("nft table ip other chain pre rewrite(s) port 80 before lowport's rule");
+    assert_eq!(pair.fetch(&pair.client, SERVER_IP, 80), "");
+}

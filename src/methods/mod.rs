@@ -247,7 +247,7 @@ pub trait Method: Sync {
 }
 
 pub use authbind::byport as authbind_file;
-pub use redirect::input_drops;
+pub use redirect::{input_drops, nat_before};
 
 /// Every user name the request's method (or, without one, any method) needs as a fact. Only
 /// these are looked up: a name-service lookup loads the NSS modules, which is not free.

@@ -149,11 +149,17 @@ fn list_methods(cli: &Cli, a: &TargetArgs) -> Result<Exit> {
         None => gather(cli, &req, true)?,
     };
     let list = methods::assess(&f, &req);
+    // Said first: where every user may already bind the port, no method is needed.
+    let open = methods::already_open(&f, &req);
     if a.fmt.json {
-        print_json(
-            &json!({ "format_version": FORMAT_VERSION, "os": f.os.family, "methods": list }),
-        );
+        print_json(&json!({
+            "format_version": FORMAT_VERSION, "os": f.os.family, "already_open": open,
+            "methods": list
+        }));
     } else {
+        if let Some(o) = &open {
+            println!("{o}\n");
+        }
         print!("{}", render::methods(&list));
     }
     Ok(Exit::Success)

@@ -103,6 +103,32 @@ fn where_every_user_may_already_bind_it_says_so_first_and_changes_nothing() {
         "{first}"
     );
     assert!(first.contains("No sysctl.d file sets it"), "{first}");
+    // `methods` says it before any method, in text and JSON.
+    let out = Lowport::new()
+        .netns(&ns)
+        .env_dirs(&t)
+        .args(["methods", "--port", "80"])
+        .run()
+        .code(0);
+    assert!(
+        out.stdout
+            .starts_with("already open: net.ipv4.ip_unprivileged_port_start is 0"),
+        "{}",
+        out.stdout
+    );
+    let doc = Lowport::new()
+        .netns(&ns)
+        .env_dirs(&t)
+        .args(["methods", "--port", "80", "--json"])
+        .run()
+        .code(0)
+        .json();
+    assert!(
+        doc["already_open"]
+            .as_str()
+            .is_some_and(|s| s.contains("may bind port 80")),
+        "{doc:#}"
+    );
     assert_eq!(ns.sysctl(), "0");
     assert!(!t.root.join(DROP_IN).exists());
 }

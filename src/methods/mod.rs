@@ -248,6 +248,7 @@ pub trait Method: Sync {
 
 pub use authbind::byport as authbind_file;
 pub use redirect::{input_drops, nat_before};
+pub use sysctl::already_open;
 
 /// Every user name the request's method (or, without one, any method) needs as a fact. Only
 /// these are looked up: a name-service lookup loads the NSS modules, which is not free.

@@ -23,8 +23,17 @@ fn drop_in_content(value: u16) -> String {
     )
 }
 
-/// The message for a namespace where every user may already bind the port.
-fn already_open(facts: &Facts, live: u16, value: u16) -> String {
+/// Where every user may already bind the lowest requested port (the live boundary is at or below
+/// it), why and what that means: said first by every front end, since no grant is needed.
+pub fn already_open(facts: &Facts, req: &Request) -> Option<String> {
+    let value = lowest(req)?;
+    let live = facts
+        .unprivileged_port_start
+        .filter(|live| *live <= value)?;
+    Some(open_message(facts, live, value))
+}
+
+fn open_message(facts: &Facts, live: u16, value: u16) -> String {
     let boot = if facts.unprivileged_port_start_files.is_empty() {
         " No sysctl.d file sets it: it was set at runtime (a container runtime, or by hand) and \
          a reboot of this host may not keep it."
@@ -34,8 +43,8 @@ fn already_open(facts: &Facts, live: u16, value: u16) -> String {
     format!(
         "already open: {UNPRIVILEGED_PORT_START} is {live} in this network namespace, so every \
          user and process here may bind port {value} (and every port from {live}) without any \
-         grant; lowport changes nothing. Docker (20.10+), Podman and containerd 2 set it to 0 \
-         inside containers; a host-network container does not get it.{boot}"
+         grant. Docker (20.10+), Podman and containerd 2 set it to 0 inside containers; a \
+         host-network container does not get it.{boot}"
     )
 }
 
@@ -89,7 +98,9 @@ impl Method for Sysctl {
         let Some(value) = lowest(req) else { return c };
         if live <= value {
             // Said first: nothing needs granting, and the reason matters more than any warning.
-            c.warnings.insert(0, already_open(facts, live, value));
+            let said = open_message(facts, live, value);
+            c.warnings
+                .insert(0, format!("{said} The sysctl method changes nothing."));
             return c;
         }
         if let Some((low, _)) = facts.local_port_range

@@ -1039,4 +1039,32 @@ fn a_unit_in_usr_local_lib_gets_a_drop_in_not_a_shadowing_unit() {
             .contains("/usr/local/lib/systemd/system/adm.service"),
         "{plan:#}"
     );
+    assert!(
+        plan["warnings"]
+            .to_string()
+            .contains("systemd ORs repeated lines, so a unit that lists capabilities keeps them"),
+        "{plan:#}"
+    );
+    assert!(
+        !plan["warnings"].to_string().contains("runs as root"),
+        "it has User=nobody"
+    );
+    // A unit without User= runs as root: the plan says so and how to change it.
+    c.put(
+        "usr/local/lib/systemd/system/adm.service",
+        "[Service]\nExecStart=/usr/bin/socat TCP-LISTEN:80 EXEC:/bin/cat\n",
+    );
+    let plan = c
+        .lowport()
+        .args(["plan", "--method", "systemd", "--service", "adm"])
+        .args(["--port", "80", "--json"])
+        .run()
+        .code(0)
+        .json();
+    let warnings = plan["warnings"].to_string();
+    assert!(
+        warnings.contains("adm.service sets no User=: it runs as root")
+            && warnings.contains("--dynamic-user"),
+        "{plan:#}"
+    );
 }

@@ -17,6 +17,8 @@ pub struct Exit {
     pub status: i32,
     /// `Result`: success, exit-code, signal, core-dump, …
     pub result: String,
+    /// `NRestarts`: how often `Restart=` started it again.
+    pub restarts: u32,
 }
 
 impl Exit {
@@ -27,6 +29,7 @@ impl Exit {
                 Some(("ExecMainCode", v)) => e.code = v.trim().parse().unwrap_or(0),
                 Some(("ExecMainStatus", v)) => e.status = v.trim().parse().unwrap_or(0),
                 Some(("Result", v)) => e.result = clean(v.trim()),
+                Some(("NRestarts", v)) => e.restarts = v.trim().parse().unwrap_or(0),
                 _ => {}
             }
         }
@@ -54,6 +57,10 @@ impl Exit {
                     self.status, self.result
                 ),
             },
+            _ if self.restarts > 0 => format!(
+                "systemd has restarted it {} time(s) (Restart=); how it last ended is in the log",
+                self.restarts
+            ),
             _ => format!("the main process has not ended (result {})", self.result),
         }
     }
@@ -234,7 +241,7 @@ pub fn service(service: &str, ports: &[u16]) -> Vec<Check> {
         "systemctl",
         "show",
         "-p",
-        "ExecMainCode,ExecMainStatus,Result",
+        "ExecMainCode,ExecMainStatus,Result,NRestarts",
         service,
     ]));
     let log: Vec<String> = output(&[
@@ -273,7 +280,7 @@ pub fn service(service: &str, ports: &[u16]) -> Vec<Check> {
     };
     let mut out = vec![Check {
         name: "exit".into(),
-        outcome: if exit.code == 0 {
+        outcome: if exit.code == 0 && exit.restarts == 0 {
             Outcome::Inconclusive
         } else {
             Outcome::Fail
@@ -360,6 +367,15 @@ mod tests {
         assert!(
             causes(&exit, &[], &[], &[]).is_empty(),
             "no evidence, no guess"
+        );
+    }
+
+    #[test]
+    fn a_restart_loop_is_named() {
+        let exit = Exit::parse("ExecMainCode=0\nExecMainStatus=0\nResult=success\nNRestarts=3\n");
+        assert_eq!(
+            exit.describe(),
+            "systemd has restarted it 3 time(s) (Restart=); how it last ended is in the log"
         );
     }
 

@@ -137,7 +137,8 @@ fn path_before(line: &str, at: usize) -> Option<String> {
         .trim_end_matches([' ', ':'])
         .rsplit([' ', '('])
         .next()?;
-    let word = word.trim_matches(['"', '\'', ')', ',']);
+    // Quotes as programs print them, coreutils' typographic ones included.
+    let word = word.trim_matches(['"', '\'', '‘', '’', '`', ')', ',']);
     (word.starts_with('/') && word.len() > 1).then(|| word.to_string())
 }
 
@@ -345,12 +346,14 @@ mod tests {
         let log = lines(&[
             "Error: mkdir /var/lib/app: read-only file system",
             "open(\"/etc/app/cache\"): Permission denied",
+            "mkdir: cannot create directory ‘/srv/x’: Read-only file system",
             "Started app.service.",
         ]);
         let c = causes(&exit, &log, &[], &[]);
-        assert_eq!(c.len(), 2, "{c:?}");
+        assert_eq!(c.len(), 3, "{c:?}");
         assert!(c[0].contains("--writable /var/lib/app") && c[0].contains("--state-directory"));
         assert!(c[1].contains("--writable /etc/app/cache"), "{c:?}");
+        assert!(c[2].contains("--writable /srv/x"), "{c:?}");
     }
 
     #[test]

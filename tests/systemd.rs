@@ -841,7 +841,10 @@ fn inside_a_running_systemd_a_service_that_dies_explains_why() {
          n=0; until ss -ltnH | grep -q \":80 \" || [ $n -ge 100 ]; do n=$((n+1)); sleep 0.05; done; \
          $L --state-dir /var/lib/lowport apply --method systemd --binary {go} --arg :80 --port 80 \
          --service busy --user lpbusy --yes > /out/busy.txt 2>&1; echo $? > /out/busy.rc; \
-         kill $S; wait $S"
+         kill $S; wait $S; \
+         $L --state-dir /var/lib/lowport apply --method systemd --binary /bin/sh --arg -c \
+         --arg \"mkdir /var/lib/appdata && exec {go} :80\" --port 80 --service rofs \
+         --user lprofs --yes > /out/rofs.txt 2>&1; echo $? > /out/rofs.rc"
     );
     c.boot_with("multi-user.target", &script);
     assert_eq!(c.read("sigsys.rc").trim(), "4", "{}", c.read("sigsys.err"));
@@ -877,6 +880,16 @@ fn inside_a_running_systemd_a_service_that_dies_explains_why() {
         "{busy}"
     );
     assert!(busy.contains("every change was rolled back"), "{busy}");
+
+    // A program that writes outside the sandbox's writable paths: the read-only path and the fix.
+    let rofs = c.read("rofs.txt");
+    assert_eq!(c.read("rofs.rc").trim(), "4", "{rofs}");
+    assert!(rofs.contains("Read-only file system"), "{rofs}");
+    assert!(
+        rofs.contains("it cannot write /var/lib/appdata")
+            && rofs.contains("--writable /var/lib/appdata"),
+        "{rofs}"
+    );
 }
 
 #[test]

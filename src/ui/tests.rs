@@ -312,6 +312,27 @@ fn runs() -> Vec<RunRow> {
 }
 
 #[test]
+fn the_host_screen_says_first_when_every_user_may_already_bind_the_port() {
+    let mut m = detected(go(), true);
+    let mut f = facts(go());
+    f.unprivileged_port_start = Some(0);
+    update(&mut m, Msg::Facts(Ok(Box::new(f))));
+    let screen = draw(&m, 80, 24);
+    let first = screen
+        .lines()
+        .find(|l| l.contains("already open"))
+        .unwrap_or_else(|| panic!("{screen}"));
+    assert!(
+        first.contains("already open: net.ipv4.ip_unprivileged_port_start is 0"),
+        "{screen}"
+    );
+    assert!(
+        screen.find("already open") < screen.find("Host web1 (linux)"),
+        "before the host's facts:\n{screen}"
+    );
+}
+
+#[test]
 fn host_screens() {
     let (m, _) = Model::new(&Start {
         is_root: true,

@@ -171,6 +171,16 @@ fn host(m: &Model, f: &mut Frame, area: Rect, t: Theme) {
         }
         (None, None) => lines.push(Line::raw("Detecting…")),
         (Some(facts), None) => {
+            // Said first: where every user may already bind the port, no grant is needed.
+            let req = crate::methods::Request {
+                ports: crate::validate::port_list(m.value(super::app::FieldId::Ports))
+                    .unwrap_or_default(),
+                ..crate::methods::Request::default()
+            };
+            if let Some(open) = crate::methods::already_open(facts, &req) {
+                lines.push(Line::styled(open, t.warn()));
+                lines.push(Line::raw(""));
+            }
             for l in render::facts(facts).lines() {
                 let style = if l.trim_start().starts_with('!') {
                     t.warn()

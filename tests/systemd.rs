@@ -1081,3 +1081,48 @@ fn a_unit_in_usr_local_lib_gets_a_drop_in_not_a_shadowing_unit() {
         "{plan:#}"
     );
 }
+
+#[test]
+fn the_hardened_redirect_boot_units_load_their_rules_at_boot() {
+    if !is_root_or_skip("the_hardened_redirect_boot_units_load_their_rules_at_boot") {
+        return;
+    }
+    for method in ["redirect-nft", "redirect-iptables"] {
+        let c = Container::new();
+        let go = c.install_go();
+        // Debian's iptables is an alternatives link through /etc: the minimal /etc needs it.
+        std::fs::create_dir_all(c.root.join("etc/alternatives")).unwrap();
+        for e in std::fs::read_dir("/etc/alternatives").unwrap().flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.starts_with("iptables") || name.starts_with("ip6tables") {
+                let target = std::fs::read_link(e.path()).unwrap();
+                std::os::unix::fs::symlink(target, c.root.join("etc/alternatives").join(name))
+                    .unwrap();
+            }
+        }
+        // lowport applies inside a throwaway network namespace: its live rules land there, its
+        // files (rules, the boot unit) in the container's tree.
+        let ns = Netns::new();
+        c.lowport()
+            .netns(&ns)
+            .args(["apply", "--method", method, "--port", "80:8080", "--yes"])
+            .run()
+            .code(0);
+        let unit = format!("lowport-{method}.service");
+        c.boot_with(
+            &unit,
+            &format!(
+                "systemctl is-active {unit} > /out/active; \
+                 journalctl -b -u {unit} --no-pager > /out/log; {go} :8080 & \
+                 get_until 127.0.0.1:80 > /out/body; kill $!"
+            ),
+        );
+        assert_eq!(
+            c.read("active").trim(),
+            "active",
+            "{method}: {}",
+            c.read("log")
+        );
+        assert_eq!(c.read("body"), go_body(8080), "{method}: 80 reaches 8080");
+    }
+}

@@ -68,6 +68,37 @@ pub fn check(
     pairs
 }
 
+/// The boot unit only talks netlink (nft, iptables-nft) or the iptables socket options: it needs
+/// CAP_NET_ADMIN and nothing else. /run stays writable (ProtectSystem=full, not strict) for
+/// iptables' /run/xtables.lock.
+const BOOT_SANDBOX: &str = "\
+CapabilityBoundingSet=CAP_NET_ADMIN CAP_NET_RAW
+NoNewPrivileges=yes
+ProtectSystem=full
+ProtectHome=yes
+PrivateTmp=yes
+PrivateDevices=yes
+ProtectKernelTunables=yes
+ProtectKernelModules=yes
+ProtectKernelLogs=yes
+ProtectControlGroups=yes
+ProtectClock=yes
+ProtectHostname=yes
+RestrictAddressFamilies=AF_NETLINK AF_UNIX AF_INET AF_INET6
+RestrictNamespaces=yes
+RestrictRealtime=yes
+RestrictSUIDSGID=yes
+LockPersonality=yes
+MemoryDenyWriteExecute=yes
+SystemCallArchitectures=native
+SystemCallFilter=@system-service
+SystemCallFilter=~@resources
+SystemCallErrorNumber=EPERM
+PrivateMounts=yes
+ProtectProc=invisible
+UMask=0077
+";
+
 /// The oneshot unit (and its enable link) that restores the rules at boot, after the firewall
 /// services that would otherwise flush them. None without systemd.
 pub fn boot_unit(
@@ -98,6 +129,7 @@ pub fn boot_unit(
     for argv in stop {
         unit.push_str(&format!("ExecStop=-{}\n", line(argv)));
     }
+    unit.push_str(BOOT_SANDBOX);
     unit.push_str("\n[Install]\nWantedBy=multi-user.target\n");
     let path = Path::new("/etc/systemd/system").join(format!("{name}.service"));
     vec![

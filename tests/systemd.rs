@@ -1126,3 +1126,37 @@ fn the_hardened_redirect_boot_units_load_their_rules_at_boot() {
         assert_eq!(c.read("body"), go_body(8080), "{method}: 80 reaches 8080");
     }
 }
+
+#[test]
+fn where_systemd_is_not_the_init_the_method_is_not_offered_for_this_host() {
+    let t = TestEnv::new();
+    let mut facts = t.lowport().args(["detect", "--json"]).run().code(0).json();
+    // A container whose PID 1 is tini, planned for itself (not an image under --root).
+    facts["root"] = "/".into();
+    facts["init"] =
+        serde_json::json!({ "pid1": "tini", "systemd": false, "systemd_version": null });
+    facts["tools"]["systemctl"] = "/usr/bin/systemctl".into();
+    let file = t.state.with_file_name("tini-host.json");
+    std::fs::write(&file, facts.to_string()).unwrap();
+    let list = t
+        .lowport()
+        .args(["methods", "--port", "80", "--json", "--facts"])
+        .arg(&file)
+        .run()
+        .code(0)
+        .json();
+    let systemd = list["methods"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["id"] == "systemd")
+        .unwrap()
+        .clone();
+    assert_eq!(systemd["available"], false, "{systemd:#}");
+    assert!(
+        systemd["blockers"]
+            .to_string()
+            .contains("systemd is not running here (PID 1 is tini)"),
+        "{systemd:#}"
+    );
+}

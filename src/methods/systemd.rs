@@ -210,6 +210,19 @@ impl Method for Systemd {
         if let Err(e) = systemd_version_ok(facts) {
             c.blockers.push(e);
         }
+        // On this host itself, a unit only takes effect where systemd is the init; an image
+        // under --root boots its own.
+        if facts.root().is_host() && !facts.init.systemd && facts.tool("systemctl").is_some() {
+            c.blockers.push(format!(
+                "systemd is not running here (PID 1 is {}): a unit would never start on this \
+                 host; for a system image that boots with systemd, give --root DIR",
+                if facts.init.pid1.is_empty() {
+                    "unknown"
+                } else {
+                    facts.init.pid1.as_str()
+                }
+            ));
+        }
         let Some(unit) = &facts.service else {
             c.input
                 .push("the binary to run (--binary) or the existing service (--service)".into());

@@ -13,6 +13,7 @@ mod redirect;
 mod scenarios;
 mod setcap;
 mod state;
+mod subjects;
 mod sysctl;
 mod systemd;
 mod trust;

@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+use crate::subjects::*;
 use crate::support::*;
 
 /// Runs the lowport copy at `copy` as nobody inside `ns`, asking it to bind port 80 as itself:
@@ -325,4 +326,95 @@ fn a_file_changed_after_the_review_is_not_marked() {
             );
         }
     }
+}
+
+#[test]
+fn the_static_go_server_caddy_and_socat_serve_http_on_80_as_nobody_after_setcap() {
+    if !is_root_or_skip(
+        "the_static_go_server_caddy_and_socat_serve_http_on_80_as_nobody_after_setcap",
+    ) {
+        return;
+    }
+    let files = tempfile::tempdir().unwrap();
+    set_mode(files.path(), 0o755);
+    let programs = [
+        (go_server(), vec![":80".to_string()], go_body(80)),
+        (Path::new(CADDY), caddy_args(80), "caddy on 80".to_string()),
+        (
+            Path::new("/usr/bin/socat"),
+            socat_http(files.path(), 80),
+            "socat on 80".to_string(),
+        ),
+    ];
+    for (program, args, body) in programs {
+        let t = TestEnv::new();
+        let app = t.install(program, "opt/app/bin/server");
+        let ns = Netns::new();
+        t.lowport()
+            .args(["apply", "--method", "setcap", "--binary"])
+            .arg(&app)
+            .args(["--port", "80", "--user", "nobody", "--yes"])
+            .run()
+            .code(0);
+        Server::start(&ns, &t.host(&app), &args).assert_serves(&ns, "127.0.0.1", 80, &body);
+        t.lowport()
+            .args(["rollback", "--last", "--yes"])
+            .run()
+            .code(0);
+        // Without the capability the same program cannot serve on 80: it exits at once.
+        let host = t.host(&app);
+        let mut argv = vec![
+            "setpriv",
+            "--reuid",
+            "nobody",
+            "--regid",
+            "nogroup",
+            "--clear-groups",
+            host.to_str().unwrap(),
+        ];
+        argv.extend(args.iter().map(String::as_str));
+        let refused = ns.exec(&argv);
+        assert!(
+            !refused.status.success(),
+            "{program:?} served without the grant"
+        );
+        assert!(
+            String::from_utf8_lossy(&refused.stderr)
+                .to_lowercase()
+                .contains("permission denied"),
+            "{}",
+            String::from_utf8_lossy(&refused.stderr)
+        );
+    }
+}
+
+#[test]
+fn restricting_an_already_marked_binary_with_group_sets_the_capability_again() {
+    if !is_root_or_skip("restricting_an_already_marked_binary_with_group_sets_the_capability_again")
+    {
+        return;
+    }
+    let t = TestEnv::new();
+    let app = t.install(go_server(), "opt/app/bin/server");
+    let host = t.host(&app);
+    let apply = |extra: &[&str]| {
+        t.lowport()
+            .args(["apply", "--method", "setcap", "--binary"])
+            .arg(&app)
+            .args(["--port", "80", "--user", "nobody", "--yes"])
+            .args(extra)
+            .run()
+    };
+    apply(&[]).code(0);
+    // The chown that restricts execution clears the capability: it must be set again.
+    apply(&["--group", "nogroup"])
+        .code(0)
+        .stderr_has("verified");
+    assert!(
+        getcap(&host).contains("cap_net_bind_service=ep"),
+        "{}",
+        getcap(&host)
+    );
+    let ns = Netns::new();
+    Server::start(&ns, &host, &[":80".into()]).assert_serves(&ns, "127.0.0.1", 80, &go_body(80));
 }

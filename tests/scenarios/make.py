@@ -33,6 +33,8 @@ def scenario(name, detect, plan, setup=None, edit=None):
     f["root"] = "/"
     f["hostname"] = "web1"
     f["os"].update(id="debian", version_id="12", pretty_name="Debian GNU/Linux 12 (bookworm)", kernel="6.1.0-18-amd64")
+    # The machine that makes the fixtures has no systemd as PID 1; the hosts they stand for do.
+    f["init"] = {"pid1": "systemd", "systemd": True, "systemd_version": 252}
     if edit: edit(f)
     d = os.path.join(OUT, name); os.makedirs(d, exist_ok=True)
     with open(d + "/facts.json", "w") as fh:

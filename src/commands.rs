@@ -81,9 +81,11 @@ fn list_methods(ctx: &Context, a: &TargetArgs) -> Result<Exit> {
     };
     let list = methods::assess(&f, &want);
     if a.fmt.json {
-        print_json(
-            &json!({ "format_version": FORMAT_VERSION, "os": f.os.family, "methods": list }),
-        );
+        let recommended = methods::recommended(&list).map(|i| list[i].id);
+        print_json(&json!({
+            "format_version": FORMAT_VERSION, "os": f.os.family, "recommended": recommended,
+            "methods": list,
+        }));
     } else {
         print!("{}", render::methods(&list));
     }
@@ -134,10 +136,11 @@ fn plan(ctx: &Context, a: &PlanArgs) -> Result<Exit> {
                     out.display()
                 );
             } else {
+                let sudo = !nix::unistd::geteuid().is_root();
                 println!(
-                    "Plan saved to {}; apply it with: lowport apply --plan {}",
+                    "Plan saved to {}; apply it with: {}",
                     out.display(),
-                    out.display()
+                    render::apply_plan_command(&console::lowport_exe(), out, sudo)
                 );
             }
         }
@@ -207,9 +210,22 @@ fn rollback(ctx: &Context, a: &RollbackArgs) -> Result<Exit> {
             console::ask("Roll back? Type 'yes' to continue:", "yes")
         }
     };
-    let rolled = runner::rollback(ctx, &which, a.force, &mut confirm, &mut console::progress)?;
+    let rolled = match runner::rollback(ctx, &which, a.force, &mut confirm, &mut console::progress)
+    {
+        Ok(rolled) => rolled,
+        Err(e) => {
+            if json_out {
+                print_json(&console::error_json(&e));
+            }
+            return Err(e);
+        }
+    };
     let exit = rolled.exit();
     match &rolled {
+        Rolled::Already(id) if json_out => print_json(&json!({
+            "format_version": FORMAT_VERSION,
+            "outcome": { "status": "already_rolled_back", "run": id },
+        })),
         Rolled::Already(id) => {
             println!("Run {id} is already rolled back. Nothing was changed.");
         }

@@ -281,3 +281,16 @@ pub fn time(secs: u64) -> String {
     humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs))
         .to_string()
 }
+
+/// The command that applies a saved plan, naming lowport by the absolute path it runs from
+/// (`exe`): sudo's secure_path often lacks where it was built or installed (`target/release`,
+/// `~/.cargo/bin`). Both paths are quoted for a POSIX shell; `sudo` is prefixed for a caller
+/// that is not root.
+pub fn apply_plan_command(exe: &std::path::Path, plan: &std::path::Path, sudo: bool) -> String {
+    format!(
+        "{}{} apply --plan {}",
+        if sudo { "sudo " } else { "" },
+        shell_words::quote(&exe.to_string_lossy()),
+        shell_words::quote(&plan.to_string_lossy())
+    )
+}

@@ -351,7 +351,7 @@ pub fn rollback(
     let run = match which {
         Which::Id(id) => state.load(id)?,
         Which::Last => state
-            .ids()
+            .ids()?
             .iter()
             .rev()
             .map(|id| state.load(id))

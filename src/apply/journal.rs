@@ -423,10 +423,21 @@ impl StateDir {
         })
     }
 
-    /// Every run id, oldest first (ids sort by time).
-    pub fn ids(&self) -> Vec<String> {
-        let Ok(entries) = std::fs::read_dir(self.runs_dir()) else {
-            return Vec::new();
+    /// Every run id, oldest first (ids sort by time). No runs directory means no runs yet; one
+    /// that cannot be read (not root) is an error, never an empty history.
+    pub fn ids(&self) -> Result<Vec<String>> {
+        let entries = match std::fs::read_dir(self.runs_dir()) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => {
+                return Err(Error::refused(
+                    crate::error::Refusal::StateDir,
+                    format!(
+                        "cannot read the runs in {}: {e}; run as root or give --state-dir",
+                        self.dir.display()
+                    ),
+                ));
+            }
         };
         let mut ids: Vec<String> = entries
             .flatten()
@@ -434,12 +445,12 @@ impl StateDir {
             .filter_map(|e| e.file_name().to_str().map(String::from))
             .collect();
         ids.sort();
-        ids
+        Ok(ids)
     }
 
     /// Every run, oldest first.
     pub fn runs(&self) -> Result<Vec<Run>> {
-        self.ids().iter().map(|id| self.load(id)).collect()
+        self.ids()?.iter().map(|id| self.load(id)).collect()
     }
 
     /// Refuses to start while an earlier run is unfinished: its undo information must not be

@@ -65,8 +65,13 @@ impl Field {
         self.id.label()
     }
 
-    pub fn hint(&self) -> &'static str {
-        self.id.hint()
+    /// What is shown under a valid value: the hint, or for a service name the unit it means
+    /// (a typed `fabio.service` is the unit `fabio.service`, never `fabio.service.service`).
+    pub fn note(&self) -> String {
+        match (self.id, validate::service_name(self.value.trim())) {
+            (FieldId::Service, Ok(name)) => format!("the unit {name}.service"),
+            _ => self.id.hint().to_string(),
+        }
     }
 
     fn validate(&mut self) {

@@ -55,7 +55,7 @@ impl FieldId {
             FieldId::Binary => "absolute path or command name",
             FieldId::Ports => "e.g. 80 443",
             FieldId::User => "the service's user (optional)",
-            FieldId::Group => "setcap: restrict execution to this group (optional)",
+            FieldId::Group => "the service's group; setcap: only it may run the binary",
             FieldId::Service => "unit name, .service optional (default: the binary's name)",
             FieldId::Args => "the binary's arguments, quoted as in a shell: -cfg \"my file\"",
             FieldId::DynamicUser => "DynamicUser=yes: a user made at each start (--dynamic-user)",
@@ -167,7 +167,7 @@ pub fn want<'a>(method: MethodId, value: impl Fn(FieldId) -> &'a str) -> Result<
 mod tests {
     use super::*;
 
-    fn answers(pairs: &[(FieldId, &'static str)]) -> impl Fn(FieldId) -> &'static str {
+    fn answers(pairs: &[(FieldId, &'static str)]) -> impl Fn(FieldId) -> &'static str + use<> {
         let pairs = pairs.to_vec();
         move |id| pairs.iter().find(|(f, _)| *f == id).map_or("", |(_, v)| v)
     }

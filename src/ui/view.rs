@@ -339,16 +339,14 @@ fn settings(m: &Model, f: &mut Frame, area: Rect, t: Theme) {
     // Scroll so the active field stays in view; rows are counted after wrapping.
     let inner = area.width.saturating_sub(2).max(1) as usize;
     let rows = |l: &Line| l.width().div_ceil(inner).max(1);
-    let mut active_row = 0;
+    // The row after the active field's note: what must be in view.
+    let mut active_end = 0;
     // Labels are right-aligned to the longest; notes start under the values.
     let width = m.fields.iter().map(|f| f.label().len()).max().unwrap_or(0);
     let indent = " ".repeat(width + 2);
     for i in m.used() {
         let field = &m.fields[i];
         let active = i == m.field;
-        if active {
-            active_row = lines.iter().map(rows).sum();
-        }
         let cursor = if active && !field.id.is_switch() {
             "▏"
         } else {
@@ -367,7 +365,10 @@ fn settings(m: &Model, f: &mut Frame, area: Rect, t: Theme) {
         lines.push(Line::from(vec![label, value]));
         match &field.error {
             Some(e) => lines.push(Line::styled(format!("{indent}✗ {e}"), t.danger())),
-            None => lines.push(Line::styled(format!("{indent}{}", field.hint()), t.dim())),
+            None => lines.push(Line::styled(format!("{indent}{}", field.note()), t.dim())),
+        }
+        if active {
+            active_end = lines.iter().map(rows).sum();
         }
     }
     if let Some(e) = &m.plan_error {
@@ -377,7 +378,7 @@ fn settings(m: &Model, f: &mut Frame, area: Rect, t: Theme) {
         }
     }
     let visible = area.height.saturating_sub(2) as usize;
-    let offset = (active_row + 2).saturating_sub(visible) as u16;
+    let offset = active_end.saturating_sub(visible) as u16;
     f.render_widget(
         Paragraph::new(lines)
             .block(boxed("Settings"))

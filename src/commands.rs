@@ -42,7 +42,13 @@ pub fn run(cli: &Cli, command: &Command) -> Result<Exit> {
         Command::Methods(a) => list_methods(&ctx, a),
         Command::Plan(a) => plan(&ctx, a),
         Command::Apply(a) => apply(&ctx, a),
-        Command::Rollback(a) => rollback(&ctx, a),
+        Command::Rollback(a) => rollback(&ctx, a).inspect_err(|e| {
+            // Scripts read one document on failure too (bad id, nothing to undo, not root,
+            // lock held, declined), with the exit code it ends with.
+            if a.fmt.json {
+                print_json(&console::error_json(e));
+            }
+        }),
         Command::History(a) => history(&ctx, a.json),
         Command::Verify(a) => verify_cmd(&ctx, a),
         Command::Bind { ports } => Ok(bind_probe(ports)),
@@ -210,16 +216,7 @@ fn rollback(ctx: &Context, a: &RollbackArgs) -> Result<Exit> {
             console::ask("Roll back? Type 'yes' to continue:", "yes")
         }
     };
-    let rolled = match runner::rollback(ctx, &which, a.force, &mut confirm, &mut console::progress)
-    {
-        Ok(rolled) => rolled,
-        Err(e) => {
-            if json_out {
-                print_json(&console::error_json(&e));
-            }
-            return Err(e);
-        }
-    };
+    let rolled = runner::rollback(ctx, &which, a.force, &mut confirm, &mut console::progress)?;
     let exit = rolled.exit();
     match &rolled {
         Rolled::Already(id) if json_out => print_json(&json!({

@@ -42,7 +42,7 @@ fn plan_systemd_as_nobody_reads_shadow_as_unknown_and_applies_later_as_root() {
         saved.to_str().unwrap(),
     ];
     t.lowport()
-        .as_nobody()
+        .by_nobody()
         .args(plan)
         .run()
         .code(0)
@@ -66,7 +66,7 @@ fn history_on_an_unreadable_state_dir_says_so() {
     let t = TestEnv::new();
     // No state directory yet: no runs, as before.
     t.lowport()
-        .as_nobody()
+        .by_nobody()
         .arg("history")
         .run()
         .code(0)
@@ -76,14 +76,14 @@ fn history_on_an_unreadable_state_dir_says_so() {
     set_mode(&t.state.join("runs"), 0o700);
     let out = t
         .lowport()
-        .as_nobody()
+        .by_nobody()
         .arg("history")
         .run()
         .code(7)
         .stderr_has("cannot read the runs in");
     assert!(!out.stdout.contains("No runs recorded"), "{}", out.stdout);
     t.lowport()
-        .as_nobody()
+        .by_nobody()
         .args(["history", "--json"])
         .run()
         .code(7);
@@ -111,7 +111,7 @@ fn rollback_json_prints_a_document_on_every_failure() {
         "no run",
     );
     check(rollback(&["--last", "--yes"]).run(), 7, "no run left");
-    check(rollback(&["--last", "--yes"]).as_nobody().run(), 7, "root");
+    check(rollback(&["--last", "--yes"]).by_nobody().run(), 7, "root");
     check(rollback(&["--yes"]).run(), 2, "--last");
     // Held lock: exit 6, and a document too.
     let app = t.install(Path::new("/usr/bin/true"), "opt/app");

@@ -84,7 +84,7 @@ impl Lowport {
     }
 
     /// Runs lowport as the real unprivileged user nobody (after any netns prefix).
-    pub fn as_nobody(mut self) -> Self {
+    pub fn by_nobody(mut self) -> Self {
         self.prefix.extend(
             [
                 "setpriv",

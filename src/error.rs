@@ -72,6 +72,8 @@ pub enum Refusal {
     NothingToRollBack,
     /// The state directory cannot be created.
     StateDir,
+    /// A saved plan file someone other than root (or the caller) could have written.
+    PlanFile,
 }
 
 #[derive(Debug, thiserror::Error)]

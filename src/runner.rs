@@ -235,6 +235,9 @@ pub struct Apply<'a> {
     pub facts: Option<Facts>,
     pub dry_run: bool,
     pub interrupted: &'a AtomicBool,
+    /// Shown, once, the plan that will run: for a saved plan the one just re-made on this host,
+    /// never the given plan's own text.
+    pub show: &'a mut dyn FnMut(&Plan),
     /// Asked once everything is checked and something would change; an error declines.
     pub confirm: &'a mut dyn FnMut(&Plan) -> Result<()>,
     pub on: &'a mut dyn FnMut(Event),
@@ -257,14 +260,18 @@ pub fn apply(ctx: &Context, plan: &Plan, a: Apply) -> Result<Applied> {
     let state = ctx.state();
     let lock = state.lock()?;
     state.ensure_no_unfinished()?;
-    let mut facts = match a.facts {
-        Some(f) => f,
+    // A saved or earlier-reviewed plan is re-planned here, under the lock; the fresh plan, never
+    // the given one's text (summaries, diffs, undo), is what is confirmed, run and journaled.
+    let (mut facts, fresh) = match a.facts {
+        Some(f) => (f, None),
         None => {
             let f = gather(ctx, &plan.request, Some(plan.method), false)?;
-            plan.ensure_current(&f, &LiveHost::new(f.root()))?;
-            f
+            let now = plan.ensure_current(&f, &LiveHost::new(f.root()))?;
+            (f, Some(now))
         }
     };
+    let plan = fresh.as_ref().unwrap_or(plan);
+    (a.show)(plan);
     if plan.nothing_to_do() {
         return Ok(Applied::Ran(Outcome::NothingToDo, None));
     }
@@ -448,6 +455,7 @@ mod tests {
                 facts: None,
                 dry_run: true,
                 interrupted: &stop,
+                show: &mut |_| panic!("nothing may be shown"),
                 confirm: &mut |_| panic!("nothing may be asked"),
                 on: &mut |_| {},
             },

@@ -20,7 +20,7 @@ fn piped_answers_walk_the_flow_and_apply() {
         .code(0)
         .stderr_has("Approach [1-")
         .stderr_has("Binary (absolute path or command name) [/opt/app]")
-        .stdout_has("runs: setcap 'cap_net_bind_service=+ep'")
+        .stdout_has("runs: /usr/sbin/setcap 'cap_net_bind_service=+ep'")
         .stdout_has("Applied as run");
     assert!(getcap(&t.host(&app)).contains("cap_net_bind_service=ep"));
 }
@@ -35,7 +35,7 @@ fn piped_systemd_reaches_every_service_setting_and_takes_a_method_id() {
     t.install(Path::new("/usr/bin/true"), "opt/app");
     // The method by its id; binary and ports kept; then user, group, service (with the
     // suffix), arguments with a quoted space, dynamic user, writable paths, state directory,
-    // JIT; then decline the apply.
+    // JIT, unmask (kept: no); then decline the apply.
     let answers = [
         "systemd",
         "",
@@ -48,6 +48,7 @@ fn piped_systemd_reaches_every_service_setting_and_takes_a_method_id() {
         "/var/log/app /srv/data",
         "app",
         "y",
+        "",
         "no",
     ];
     t.lowport()
@@ -58,6 +59,7 @@ fn piped_systemd_reaches_every_service_setting_and_takes_a_method_id() {
         .stderr_has("Approach [1-7 or a name")
         .stderr_has("Dynamic user (")
         .stderr_has("Allow JIT (")
+        .stderr_has("Unmask (")
         .stdout_has("/etc/systemd/system/app.service")
         .stdout_has(r#"+ExecStart=/opt/app -cfg "/etc/app/my file.conf" -v"#)
         .stdout_has("+DynamicUser=yes")

@@ -440,7 +440,7 @@ fn inside_a_running_systemd_it_reloads_starts_verifies_the_process_and_rolls_bac
     let applied = c.read("apply.txt");
     assert_eq!(c.read("apply.rc").trim(), "0", "{applied}");
     assert!(
-        applied.contains("runs: systemctl restart echo80.service"),
+        applied.contains("runs: /usr/bin/systemctl restart echo80.service"),
         "{applied}"
     );
     assert!(applied.contains("ok   running"), "{applied}");

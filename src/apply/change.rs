@@ -18,12 +18,14 @@ use crate::plan::{Action, FileState, State};
 use crate::root::Root;
 use crate::xattr;
 
-/// Missing ancestors of an in-root path, outermost first.
+/// Missing ancestors of an in-root path, outermost first, as they are once the links above them
+/// are followed inside the root.
 fn missing_dirs(root: &Root, path: &Path) -> Vec<PathBuf> {
-    let mut out: Vec<PathBuf> = path
+    let mut out: Vec<PathBuf> = root
+        .inside(path)
         .ancestors()
         .skip(1)
-        .filter(|d| !root.host(d).exists())
+        .filter(|d| std::fs::symlink_metadata(root.entry(d)).is_err())
         .map(Path::to_path_buf)
         .collect();
     out.reverse();
@@ -46,7 +48,7 @@ pub fn snapshot(
     };
     let mut backups = BTreeMap::new();
     for (i, path) in rewritten.iter().enumerate() {
-        if let (_, Some(content)) = observe_file(&root.host(path), true)? {
+        if let (_, Some(content)) = observe_file(&root.entry(path), true)? {
             let name = format!("step-{step}.{i}.backup");
             journal.save_backup(&name, &content)?;
             backups.insert(path.clone(), name);
@@ -69,7 +71,8 @@ fn run_all(argvs: &[Vec<String>]) -> anyhow::Result<()> {
         let Some((prog, args)) = argv.split_first() else {
             continue;
         };
-        let out = std::process::Command::new(prog)
+        let out = crate::programs::command(prog)
+            .map_err(|e| anyhow!(e))?
             .args(args)
             .stdin(std::process::Stdio::null())
             .output()
@@ -160,9 +163,9 @@ pub fn execute(action: &Action, root: &Root, db: &UserDb) -> anyhow::Result<()> 
             for d in missing_dirs(root, path) {
                 std::fs::DirBuilder::new()
                     .mode(0o755)
-                    .create(root.host(&d))?;
+                    .create(root.entry(&d))?;
             }
-            write_atomic(&root.host(path), content.as_bytes(), *mode, uid, gid)
+            write_atomic(&root.entry(path), content.as_bytes(), *mode, uid, gid)
         }
         Action::SetOwnerMode {
             path,
@@ -171,15 +174,15 @@ pub fn execute(action: &Action, root: &Root, db: &UserDb) -> anyhow::Result<()> 
             mode,
         } => {
             let (uid, gid) = ids(db, owner, group)?;
-            let host = root.host(path);
+            let host = root.entry(path);
             std::os::unix::fs::lchown(&host, Some(uid), Some(gid))?;
             std::fs::set_permissions(&host, std::fs::Permissions::from_mode(*mode))?;
             Ok(())
         }
         Action::SetFileCap { path, .. } => {
-            run_all(&action.commands(root))?;
+            run_all(&action.commands(root, &crate::programs::shown))?;
             // Confirm from the attribute itself rather than trusting the exit status.
-            let (state, _) = observe_file(&root.host(path), false)?;
+            let (state, _) = observe_file(&root.entry(path), false)?;
             if !state
                 .capability()
                 .is_some_and(|c| c.grants(CAP_NET_BIND_SERVICE))
@@ -196,16 +199,26 @@ pub fn execute(action: &Action, root: &Root, db: &UserDb) -> anyhow::Result<()> 
             for d in missing_dirs(root, path) {
                 std::fs::DirBuilder::new()
                     .mode(0o755)
-                    .create(root.host(&d))?;
+                    .create(root.entry(&d))?;
             }
-            let host = root.host(path);
+            let host = root.entry(path);
+            // Only a link is replaced: a file or directory there is someone's, and the snapshot
+            // of a link step could not bring it back.
+            if std::fs::symlink_metadata(&host).is_ok_and(|m| !m.file_type().is_symlink()) {
+                bail!(
+                    "{} exists and is not a symbolic link; lowport leaves it as it is",
+                    path.display()
+                );
+            }
             // A link in a temporary name renamed over the target replaces it atomically.
             let tmp = host.with_file_name(format!(".lowport-link-{}", std::process::id()));
             let _ = std::fs::remove_file(&tmp);
             std::os::unix::fs::symlink(target, &tmp)?;
             std::fs::rename(&tmp, &host).with_context(|| format!("linking {}", host.display()))
         }
-        Action::CreateUser { .. } | Action::RunCommands { .. } => run_all(&action.commands(root)),
+        Action::CreateUser { .. } | Action::RunCommands { .. } => {
+            run_all(&action.commands(root, &crate::programs::shown))
+        }
     }
 }
 
@@ -218,7 +231,10 @@ fn restore_file(
     backup: Option<&String>,
     read: &impl Fn(&str) -> std::io::Result<Vec<u8>>,
 ) -> anyhow::Result<()> {
-    let host = root.host(path);
+    let host = root.entry(path);
+    if let Some(target) = &f.link {
+        return restore_link(&host, target, f);
+    }
     if f.exists {
         let name = backup.ok_or_else(|| anyhow!("no backup recorded for {}", path.display()))?;
         let content = read(name).with_context(|| format!("reading backup {name}"))?;
@@ -237,6 +253,21 @@ fn restore_file(
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(e).with_context(|| format!("removing {}", host.display())),
     }
+    if let Some(parent) = host.parent() {
+        fsync_dir(parent).ok();
+    }
+    Ok(())
+}
+
+/// Puts a symlink back as it was (a masked unit's `-> /dev/null`, say): the same target, the same
+/// owner, replacing whatever is there now in one rename.
+fn restore_link(host: &Path, target: &Path, f: &FileState) -> anyhow::Result<()> {
+    let tmp = host.with_file_name(format!(".lowport-link-{}", std::process::id()));
+    let _ = std::fs::remove_file(&tmp);
+    std::os::unix::fs::symlink(target, &tmp)?;
+    std::os::unix::fs::lchown(&tmp, f.uid, f.gid)?;
+    std::fs::rename(&tmp, host)
+        .with_context(|| format!("restoring the link {}", host.display()))?;
     if let Some(parent) = host.parent() {
         fsync_dir(parent).ok();
     }
@@ -264,7 +295,7 @@ pub fn restore(
     let remove_created = || {
         for d in snap.created_dirs.iter().rev() {
             // Only if empty: never delete what someone else put there since.
-            let _ = std::fs::remove_dir(root.host(d));
+            let _ = std::fs::remove_dir(root.entry(d));
         }
     };
     match (action, &snap.state) {
@@ -280,7 +311,11 @@ pub fn restore(
             Ok(())
         }
         (Action::Symlink { path, .. }, State::Link { target }) => {
-            let host = root.host(path);
+            let host = root.entry(path);
+            // Only a link can be lowport's: anything else there was never replaced.
+            if std::fs::symlink_metadata(&host).is_ok_and(|m| !m.file_type().is_symlink()) {
+                return Ok(());
+            }
             match std::fs::remove_file(&host) {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
                 _ => {}
@@ -302,7 +337,7 @@ pub fn restore(
             run_all(undo)
         }
         (Action::SetOwnerMode { path, .. } | Action::SetFileCap { path, .. }, State::File(f)) => {
-            restore_meta(&root.host(path), f)
+            restore_meta(&root.entry(path), f)
         }
         (Action::SetSysctl { key, .. }, State::Sysctl { value: Some(v) }) => write_sysctl(key, v),
         _ => bail!(

@@ -17,11 +17,12 @@ pub enum FieldId {
     Writable,
     StateDirectory,
     AllowJit,
+    Unmask,
 }
 
 impl FieldId {
     /// In the order they are asked.
-    pub const ALL: [FieldId; 10] = [
+    pub const ALL: [FieldId; 11] = [
         FieldId::Binary,
         FieldId::Ports,
         FieldId::User,
@@ -32,6 +33,7 @@ impl FieldId {
         FieldId::Writable,
         FieldId::StateDirectory,
         FieldId::AllowJit,
+        FieldId::Unmask,
     ];
 
     pub fn label(self) -> &'static str {
@@ -46,6 +48,7 @@ impl FieldId {
             FieldId::Writable => "Writable",
             FieldId::StateDirectory => "State dir",
             FieldId::AllowJit => "Allow JIT",
+            FieldId::Unmask => "Unmask",
         }
     }
 
@@ -62,12 +65,16 @@ impl FieldId {
             FieldId::Writable => "paths the service may write (--writable), space-separated",
             FieldId::StateDirectory => "a private /var/lib/NAME for its data (--state-directory)",
             FieldId::AllowJit => "allow W+X memory for JIT runtimes: Java, Node (--allow-jit)",
+            FieldId::Unmask => "replace a masked unit (-> /dev/null) with lowport's (--unmask)",
         }
     }
 
     /// A yes/no switch rather than text.
     pub fn is_switch(self) -> bool {
-        matches!(self, FieldId::DynamicUser | FieldId::AllowJit)
+        matches!(
+            self,
+            FieldId::DynamicUser | FieldId::AllowJit | FieldId::Unmask
+        )
     }
 
     /// Whether `method` reads this setting: only those are asked, and only those reach the
@@ -81,7 +88,8 @@ impl FieldId {
             | FieldId::DynamicUser
             | FieldId::Writable
             | FieldId::StateDirectory
-            | FieldId::AllowJit => method == MethodId::Systemd,
+            | FieldId::AllowJit
+            | FieldId::Unmask => method == MethodId::Systemd,
         }
     }
 
@@ -97,10 +105,16 @@ impl FieldId {
             FieldId::Binary => optional(validate::binary),
             FieldId::Ports => validate::port_list(v).map(|_| ()),
             FieldId::User | FieldId::Group => optional(validate::account_name),
-            FieldId::Service | FieldId::StateDirectory => optional(validate::service_name),
+            FieldId::Service => optional(validate::service_name),
+            FieldId::StateDirectory => optional(validate::state_directory),
             FieldId::Args => validate::exec_args(v).map(|_| ()),
-            FieldId::Writable => validate::path_list(v).map(|_| ()),
-            FieldId::DynamicUser | FieldId::AllowJit => validate::yes_no(v).map(|_| ()),
+            // Refused here already when the unit could not hold it (a space splits the list).
+            FieldId::Writable => validate::path_list(v)?
+                .iter()
+                .try_for_each(|p| validate::unit_path("writable path", p).map(|_| ())),
+            FieldId::DynamicUser | FieldId::AllowJit | FieldId::Unmask => {
+                validate::yes_no(v).map(|_| ())
+            }
         }
     }
 
@@ -124,6 +138,7 @@ impl FieldId {
             }
             FieldId::StateDirectory => s.state_directory.clone().unwrap_or_default(),
             FieldId::AllowJit => yes_no(s.allow_jit),
+            FieldId::Unmask => yes_no(s.unmask),
         }
     }
 }
@@ -139,8 +154,13 @@ pub fn want<'a>(method: MethodId, value: impl Fn(FieldId) -> &'a str) -> Result<
             ""
         }
     };
+    // Each answer passes its field's whole check first (the same the form shows in place).
+    for id in FieldId::ALL.into_iter().filter(|id| id.used_by(method)) {
+        id.check(get(id))
+            .map_err(|e| format!("{}: {e}", id.label()))?;
+    }
     let text = |id: FieldId| Some(get(id).to_string()).filter(|v| !v.is_empty());
-    let name = |id: FieldId| text(id).map(|v| validate::service_name(&v)).transpose();
+
     Ok(Want {
         binary: text(FieldId::Binary)
             .map(|b| validate::binary(&b))
@@ -153,12 +173,17 @@ pub fn want<'a>(method: MethodId, value: impl Fn(FieldId) -> &'a str) -> Result<
             .map(|g| validate::account_name(&g))
             .transpose()?,
         service: ServiceOptions {
-            name: name(FieldId::Service)?,
+            name: text(FieldId::Service)
+                .map(|n| validate::service_name(&n))
+                .transpose()?,
             dynamic_user: validate::yes_no(get(FieldId::DynamicUser))?,
             args: validate::exec_args(get(FieldId::Args))?,
             writable: validate::path_list(get(FieldId::Writable))?,
-            state_directory: name(FieldId::StateDirectory)?,
+            state_directory: text(FieldId::StateDirectory)
+                .map(|d| validate::state_directory(&d))
+                .transpose()?,
             allow_jit: validate::yes_no(get(FieldId::AllowJit))?,
+            unmask: validate::yes_no(get(FieldId::Unmask))?,
         },
     })
 }
@@ -180,9 +205,10 @@ mod tests {
             (FieldId::Service, "fabio.service"),
             (FieldId::Args, r#"-cfg "/etc/fabio/my file.properties" -x"#),
             (FieldId::DynamicUser, "yes"),
-            (FieldId::Writable, "/var/log/fabio '/srv/a b'"),
+            (FieldId::Writable, "/var/log/fabio /srv/data"),
             (FieldId::StateDirectory, "fabio"),
             (FieldId::AllowJit, "y"),
+            (FieldId::Unmask, "yes"),
         ]);
         let w = want(MethodId::Systemd, &typed).unwrap();
         assert_eq!(
@@ -195,14 +221,14 @@ mod tests {
             ["-cfg", "/etc/fabio/my file.properties", "-x"],
             "a quoted argument is one argument"
         );
-        assert!(w.service.dynamic_user && w.service.allow_jit);
+        assert!(w.service.dynamic_user && w.service.allow_jit && w.service.unmask);
         let writable: Vec<_> = w
             .service
             .writable
             .iter()
             .map(|p| p.to_str().unwrap())
             .collect();
-        assert_eq!(writable, ["/var/log/fabio", "/srv/a b"]);
+        assert_eq!(writable, ["/var/log/fabio", "/srv/data"]);
         assert_eq!(w.service.state_directory.as_deref(), Some("fabio"));
         // The same answers for setcap: only what setcap reads reaches its request.
         let w = want(MethodId::Setcap, &typed).unwrap();
@@ -229,6 +255,7 @@ mod tests {
         for (id, bad, says) in [
             (FieldId::Args, r#"-cfg "unclosed"#, "quote"),
             (FieldId::Writable, "relative/path", "absolute"),
+            (FieldId::Writable, "'/srv/a b'", "separator"),
             (FieldId::Service, "a b", "not a service name"),
             (FieldId::DynamicUser, "maybe", "yes or no"),
             (FieldId::Ports, "99999", "99999"),

@@ -111,7 +111,9 @@ impl Effects<'_> {
                             facts: None,
                             dry_run: false,
                             interrupted: &interrupt,
-                            // The wizard asked on its Review screen before sending this.
+                            // The wizard showed the plan and asked on its Review screen
+                            // before sending this; the runner refuses it if the host drifted.
+                            show: &mut |_| {},
                             confirm: &mut |_| Ok(()),
                             on: &mut on,
                         },

@@ -77,6 +77,7 @@ fn facts(binary: Option<ExecKind>) -> Facts {
             name: "fabio".into(),
             path: None,
             ours: false,
+            masked: None,
         }),
         binary: binary.map(|exec| BinaryFacts {
             requested: "fabio".into(),
@@ -84,6 +85,7 @@ fn facts(binary: Option<ExecKind>) -> Facts {
             symlinks: Vec::new(),
             exec,
             interpreter: None,
+            acl: Vec::new(),
             uid: 0,
             gid: 0,
             owner: "root".into(),
@@ -114,6 +116,7 @@ fn answers() -> Answers {
         uid: exists.then_some(0),
         gid: exists.then_some(0),
         xattrs: BTreeMap::new(),
+        link: None,
     };
     let sysctl_d = PathBuf::from("/etc/sysctl.d/60-lowport-unprivileged-ports.conf");
     Answers {
@@ -421,6 +424,8 @@ fn settings_reach_every_systemd_option() {
     typed(&mut m, "fabio");
     visit(&mut m, FieldId::AllowJit);
     key(&mut m, KeyCode::Char('y'));
+    visit(&mut m, FieldId::Unmask);
+    key(&mut m, KeyCode::Char(' '));
     assert!(m.keys().contains(&("Space", "toggle")));
     snap("settings_systemd", &m);
     let cmds = key(&mut m, KeyCode::Enter);
@@ -434,7 +439,7 @@ fn settings_reach_every_systemd_option() {
         "never fabio.service.service"
     );
     assert_eq!(s.args, ["-cfg", "/etc/fabio/my fabio.properties"]);
-    assert!(s.dynamic_user && s.allow_jit);
+    assert!(s.dynamic_user && s.allow_jit && s.unmask);
     assert_eq!(s.writable, [PathBuf::from("/var/log/fabio")]);
     assert_eq!(s.state_directory.as_deref(), Some("fabio"));
 

@@ -47,7 +47,21 @@ fn plan_systemd_as_nobody_reads_shadow_as_unknown_and_applies_later_as_root() {
         .run()
         .code(0)
         .stdout_has("create system user svc-lowport-t")
-        .stdout_has("apply it with: sudo /");
+        .stdout_has(&format!(
+            "apply it with: sudo chown root: {}",
+            saved.display()
+        ))
+        .stdout_has(&format!("&& sudo {BIN} apply --plan {}", saved.display()));
+    // The file is nobody's: apply refuses it until root owns it, as the hint says.
+    let apply = || {
+        t.lowport()
+            .args(["apply", "--plan", saved.to_str().unwrap(), "--dry-run"])
+            .run()
+    };
+    apply()
+        .code(7)
+        .stderr_has("someone other than root could have written it");
+    std::os::unix::fs::chown(&saved, Some(0), Some(0)).unwrap();
     // The saved plan is what root applies: the state nobody could not read is read now, and
     // every check passes (a dry run changes nothing).
     t.lowport()

@@ -360,7 +360,8 @@ fn preview_as_root_and_as_a_normal_user() {
     );
     let shown = draw(&m, 80, 24);
     assert!(
-        shown.contains(&format!("sudo {LOWPORT} apply --plan"))
+        shown.contains("sudo chown root: /home/op/lowport-plan-setcap.json &&")
+            && shown.contains(&format!("sudo {LOWPORT} apply --plan"))
             && shown.contains("/home/op/lowport-plan-setcap.json"),
         "the hint names lowport by its absolute path (sudo's PATH may lack it):\n{shown}"
     );

@@ -409,7 +409,12 @@ fn diff_line(l: &str, t: Theme) -> Line<'static> {
 
 fn preview(m: &Model, f: &mut Frame, area: Rect, t: Theme) {
     let Some(plan) = &m.plan else { return };
-    let notice = if m.is_root { 1 } else { 4 };
+    // Once saved, the commands that apply the plan need room: one line each, and the last wraps.
+    let notice = match (m.is_root, &m.saved) {
+        (true, _) => 1,
+        (false, None) => 4,
+        (false, Some(_)) => 6,
+    };
     let [head, body, foot] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Min(3),
@@ -435,8 +440,8 @@ fn preview(m: &Model, f: &mut Frame, area: Rect, t: Theme) {
         (true, _) => "Enter asks for confirmation, then applies.".to_string(),
         (false, None) => "You are not root: applying needs root. Press s to save this plan;\nlowport then shows the exact sudo command that applies it.".to_string(),
         (false, Some(p)) => format!(
-            "Plan saved. Apply exactly this plan with:\n  {}",
-            render::apply_plan_command(&m.exe, p, true)
+            "Plan saved. Hand it to root and apply exactly this plan with:\n  {}",
+            render::apply_plan_command(&m.exe, p, true).replace(" && ", " &&\n  ")
         ),
     };
     let style = if m.is_root { t.dim() } else { t.warn() };

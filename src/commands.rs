@@ -224,7 +224,11 @@ fn rollback(ctx: &Context, a: &RollbackArgs) -> Result<Exit> {
     };
     let json_out = a.fmt.json;
     let mut confirm = |run: &crate::apply::Run| {
-        let steps = run.to_undo();
+        for w in &run.warnings {
+            eprintln!("lowport: {}", render::clean(w));
+        }
+        // Derived from the validated actions and snapshots, never from text in the journal.
+        let steps = run.undo_steps();
         if !json_out {
             println!(
                 "Run {} ({}, {}): {} step(s) to undo",
@@ -233,10 +237,8 @@ fn rollback(ctx: &Context, a: &RollbackArgs) -> Result<Exit> {
                 run.status(),
                 steps.len()
             );
-            for (n, _, _) in steps.iter().rev() {
-                if let Some(s) = run.plan.steps.get(n - 1) {
-                    println!("  {n}. {}", render::clean(&s.undo));
-                }
+            for (n, undo) in &steps {
+                println!("  {n}. {}", render::clean(undo));
             }
         }
         if a.yes {
@@ -271,7 +273,8 @@ fn rollback(ctx: &Context, a: &RollbackArgs) -> Result<Exit> {
 
 fn history(ctx: &Context, json_out: bool) -> Result<Exit> {
     let state: StateDir = ctx.state();
-    let runs = state.runs()?;
+    let (runs, mut notes) = state.scan()?;
+    notes.extend(runs.iter().flat_map(|r| r.warnings.iter().cloned()));
     if json_out {
         let list: Vec<_> = runs
             .iter()
@@ -287,9 +290,12 @@ fn history(ctx: &Context, json_out: bool) -> Result<Exit> {
                 })
             })
             .collect();
-        print_json(&json!({ "format_version": FORMAT_VERSION, "runs": list }));
+        print_json(&json!({ "format_version": FORMAT_VERSION, "runs": list, "notes": notes }));
     } else {
         print!("{}", render::history(&runs));
+    }
+    for n in &notes {
+        eprintln!("lowport: {}", render::clean(n));
     }
     Ok(Exit::Success)
 }

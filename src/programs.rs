@@ -13,6 +13,31 @@ pub const DIRS: &[&str] = &["/usr/sbin", "/usr/bin", "/sbin", "/bin"];
 
 const MAX_LINKS: usize = 40;
 
+/// The programs a plan's steps run (setcap, useradd, and the commands of the systemd and
+/// redirect methods). A journal naming any other program is not lowport's.
+pub const STEP_PROGRAMS: &[&str] = &[
+    "systemctl",
+    "nft",
+    "iptables",
+    "ip6tables",
+    "setcap",
+    "useradd",
+];
+
+/// Whether `prog` (a plan step's argv[0]) names one of [`STEP_PROGRAMS`], bare or as it is
+/// found in [`DIRS`]: the check a journal's commands pass before a rollback runs them.
+pub fn is_step_program(prog: &str) -> bool {
+    let path = Path::new(prog);
+    let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+        return false;
+    };
+    let place_ok = match path.parent() {
+        Some(d) if path.is_absolute() => DIRS.iter().any(|s| Path::new(s) == d),
+        _ => name == prog,
+    };
+    place_ok && STEP_PROGRAMS.contains(&name)
+}
+
 /// The absolute path of a system program, checked by [`trusted`].
 pub fn find(name: &str) -> Result<PathBuf, String> {
     if name.is_empty() || name.contains('/') {
@@ -117,6 +142,17 @@ mod tests {
         assert!(find("../ls").is_err());
         assert!(command("/tmp/ls").is_err());
         assert!(command("ls").is_ok());
+    }
+
+    #[test]
+    fn step_programs_are_named_bare_or_from_the_system_directories() {
+        assert!(is_step_program("setcap"));
+        assert!(is_step_program("/usr/sbin/nft"));
+        assert!(!is_step_program("/usr/local/bin/nft"));
+        assert!(!is_step_program("/tmp/setcap"));
+        assert!(!is_step_program("sh"));
+        assert!(!is_step_program("/usr/bin/sh"));
+        assert!(!is_step_program(""));
     }
 
     #[test]

@@ -357,22 +357,12 @@ pub fn rollback(
     let lock = state.lock()?;
     let run = match which {
         Which::Id(id) => state.load(id)?,
-        Which::Last => state
-            .ids()?
-            .iter()
-            .rev()
-            .map(|id| state.load(id))
-            .find(|r| {
-                r.as_ref()
-                    .map_or(true, |r| r.status() != Status::RolledBack)
-            })
-            .transpose()?
-            .ok_or_else(|| {
-                Error::refused(
-                    Refusal::NothingToRollBack,
-                    "no run left to roll back; `lowport history` lists them",
-                )
-            })?,
+        Which::Last => state.last_to_undo()?.ok_or_else(|| {
+            Error::refused(
+                Refusal::NothingToRollBack,
+                "no run left to roll back; `lowport history` lists them",
+            )
+        })?,
     };
     if run.status() == Status::RolledBack {
         return Ok(Rolled::Already(run.id));

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, anyhow, bail};
 
 use super::journal::{Journal, Snapshot};
+use super::safedir::try_write_lock;
 use crate::facts::caps::CAP_NET_BIND_SERVICE;
 use crate::facts::sysctl_path;
 use crate::facts::users::UserDb;
@@ -37,7 +38,7 @@ fn missing_dirs(root: &Root, path: &Path) -> Vec<PathBuf> {
 pub fn snapshot(
     action: &Action,
     root: &Root,
-    journal: &Journal,
+    journal: &mut Journal,
     step: usize,
 ) -> anyhow::Result<Snapshot> {
     let state = action.observe(root)?;
@@ -62,7 +63,197 @@ pub fn snapshot(
         state,
         backups,
         created_dirs,
+        added: matches!(action, Action::CreateUser { .. }).then(|| added_name(step)),
     })
+}
+
+/// The files `useradd` adds a user's entries to (the `-` files are its copies of the old ones).
+const ENTRY_FILES: [&str; 4] = ["/etc/passwd", "/etc/group", "/etc/shadow", "/etc/gshadow"];
+
+/// Per account file, the lines a step added.
+type Entries = BTreeMap<PathBuf, Vec<String>>;
+
+fn added_name(step: usize) -> String {
+    format!("step-{step}.added")
+}
+
+fn read_opt(host: &Path) -> std::io::Result<Option<Vec<u8>>> {
+    match std::fs::read(host) {
+        Ok(b) => Ok(Some(b)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Is this account-file line (with or without its newline) the entry of `name`?
+fn is_entry_of(line: &[u8], name: &str) -> bool {
+    line.split(|b| *b == b':').next() == Some(name.as_bytes())
+}
+
+fn text(line: &[u8]) -> String {
+    String::from_utf8_lossy(line.strip_suffix(b"\n").unwrap_or(line)).into_owned()
+}
+
+/// After a new user's step ran: keeps the entries `useradd` added for it in the run folder, so
+/// a rollback can tell them from later edits. Other actions keep nothing.
+pub fn keep_added(
+    action: &Action,
+    root: &Root,
+    journal: &mut Journal,
+    step: usize,
+) -> anyhow::Result<()> {
+    let Action::CreateUser { name } = action else {
+        return Ok(());
+    };
+    let mut added = Entries::new();
+    for f in ENTRY_FILES {
+        let now = read_opt(&root.host(Path::new(f)))?.unwrap_or_default();
+        let mine: Vec<String> = now
+            .split_inclusive(|b| *b == b'\n')
+            .filter(|l| is_entry_of(l, name))
+            .map(text)
+            .collect();
+        added.insert(f.into(), mine);
+    }
+    journal.save_backup(&added_name(step), &serde_json::to_vec(&added)?)?;
+    Ok(())
+}
+
+/// Each account file without the entries of `name` that the step added, or why they cannot be
+/// removed: an entry changed since (a password set, a member added). Without the record of what
+/// was added (a run killed right after `useradd`), the user's current entries are taken as added.
+fn without_own_entries(
+    name: &str,
+    root: &Root,
+    snap: &Snapshot,
+    backup: &impl Fn(&str) -> std::io::Result<Vec<u8>>,
+) -> anyhow::Result<Vec<(PathBuf, Vec<u8>)>> {
+    let recorded: Option<Entries> = snap
+        .added
+        .as_deref()
+        .and_then(|file| backup(file).ok())
+        .and_then(|b| serde_json::from_slice(&b).ok());
+    let mut out = Vec::new();
+    for f in ENTRY_FILES {
+        let Some(now) = read_opt(&root.host(Path::new(f)))? else {
+            continue;
+        };
+        let (mine, rest): (Vec<&[u8]>, Vec<&[u8]>) = now
+            .split_inclusive(|b| *b == b'\n')
+            .partition(|l| is_entry_of(l, name));
+        if mine.is_empty() {
+            continue;
+        }
+        if let Some(rec) = &recorded {
+            let have: Vec<String> = mine.iter().map(|l| text(l)).collect();
+            if rec.get(Path::new(f)) != Some(&have) {
+                bail!(
+                    "the entry of {name} in {f} changed since this run created the user; a \
+                     rollback removes only entries it added, unchanged. Put the entry back as it \
+                     was, or remove the user yourself (`userdel {name}`), then roll back again"
+                );
+            }
+        }
+        out.push((PathBuf::from(f), rest.concat()));
+    }
+    Ok(out)
+}
+
+/// Why the user a step created cannot be removed exactly, if it cannot.
+pub fn account_drift(
+    action: &Action,
+    root: &Root,
+    snap: &Snapshot,
+    backup: &impl Fn(&str) -> std::io::Result<Vec<u8>>,
+) -> Option<String> {
+    let Action::CreateUser { name } = action else {
+        return None;
+    };
+    without_own_entries(name, root, snap, backup)
+        .err()
+        .map(|e| format!("{e:#}"))
+}
+
+/// Takes `/etc/.pwd.lock` under the root as shadow-utils' `lckpwdf` does (a POSIX write lock,
+/// waiting up to 15 s) so that no `useradd`, `passwd` or `vipw` edits the account files
+/// meanwhile. The file stays: shadow-utils never removes it either.
+fn lock_account_files(root: &Root) -> anyhow::Result<File> {
+    let path = root.host(Path::new("/etc/.pwd.lock"));
+    let file = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(&path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while !try_write_lock(&file).with_context(|| format!("locking {}", path.display()))? {
+        if std::time::Instant::now() >= deadline {
+            bail!(
+                "the account files stay locked by another program ({} held for 15 s): let it \
+                 finish (useradd, passwd, vipw…), then roll back again",
+                path.display()
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    Ok(file)
+}
+
+/// Removes exactly the entries a step's `useradd` added, under the account-file lock, keeping
+/// every other line (later users, password changes) and each file's owner, mode and attributes.
+/// A `-` copy `useradd` made is put back only while it still is that copy.
+fn remove_user(
+    name: &str,
+    root: &Root,
+    snap: &Snapshot,
+    files: &BTreeMap<PathBuf, FileState>,
+    backup: &impl Fn(&str) -> std::io::Result<Vec<u8>>,
+) -> anyhow::Result<()> {
+    let _lock = lock_account_files(root)?;
+    for (path, content) in without_own_entries(name, root, snap, backup)? {
+        let host = root.host(&path);
+        let (now, _) = observe_file(&host, false)?;
+        write_atomic(
+            &host,
+            &content,
+            now.mode.unwrap_or(0o644),
+            now.uid.unwrap_or(0),
+            now.gid.unwrap_or(0),
+        )?;
+        restore_meta(&host, &now)?;
+    }
+    for f in ENTRY_FILES {
+        let copy = PathBuf::from(format!("{f}-"));
+        let made_by_step = snap
+            .backups
+            .get(Path::new(f))
+            .map(|b| backup(b))
+            .transpose()
+            .with_context(|| format!("reading the backup of {f}"))?;
+        let now = read_opt(&root.host(&copy))?;
+        if let (Some(state), Some(_)) = (files.get(&copy), &now)
+            && now == made_by_step
+        {
+            restore_file(root, &copy, state, snap.backups.get(&copy), backup)?;
+        }
+    }
+    Ok(())
+}
+
+/// True when the target is back as the snapshot recorded it (a rollback that ran but could not
+/// be journaled). A rewritten file counts by content, since a rewrite gives it a new inode.
+pub fn is_restored(action: &Action, root: &Root, snap: &Snapshot) -> bool {
+    let by_content = |f: &FileState| FileState {
+        identity: f.sha256.is_none().then(|| f.identity.clone()).flatten(),
+        ..f.clone()
+    };
+    match (action.observe(root), &snap.state) {
+        (Ok(State::File(now)), State::File(then)) => by_content(&now) == by_content(then),
+        (Ok(now), then) => now == *then,
+        (Err(_), _) => false,
+    }
 }
 
 /// Runs argv vectors in order; the first failure stops, with the program's stderr.
@@ -304,11 +495,8 @@ pub fn restore(
             remove_created();
             Ok(())
         }
-        (Action::CreateUser { .. }, State::Files { files, .. }) => {
-            for (path, f) in files {
-                restore_file(root, path, f, snap.backups.get(path), &backup)?;
-            }
-            Ok(())
+        (Action::CreateUser { name }, State::Files { files, .. }) => {
+            remove_user(name, root, snap, files, &backup)
         }
         (Action::Symlink { path, .. }, State::Link { target }) => {
             let host = root.entry(path);

@@ -366,8 +366,8 @@ impl Action {
                 format!("remove the link {}", path.display())
             }
             (Action::CreateUser { name }, _) => format!(
-                "restore /etc/passwd, group, shadow and gshadow (and their - backups) exactly as \
-                 they were, which removes {name}"
+                "remove the entries of {name} that useradd added to /etc/passwd, group, shadow \
+                 and gshadow (only while unchanged; other accounts and edits stay)"
             ),
             (Action::RunCommands { undo, .. }, _) if undo.is_empty() => "nothing to undo".into(),
             (Action::RunCommands { undo, .. }, _) => format!(

@@ -37,12 +37,7 @@ pub fn row(run: &Run) -> RunRow {
         method: run.plan.method.to_string(),
         status: run.status().to_string(),
         rolled_back: run.status() == Status::RolledBack,
-        undo: run
-            .to_undo()
-            .iter()
-            .rev()
-            .filter_map(|(n, _, _)| run.plan.steps.get(n - 1).map(|s| (*n, s.undo.clone())))
-            .collect(),
+        undo: run.undo_steps(),
     }
 }
 

@@ -7,6 +7,7 @@ mod behaviour;
 mod faults;
 mod inputs;
 mod layers;
+mod listeners;
 mod nonroot;
 mod plain;
 mod redirect;

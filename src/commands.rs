@@ -42,7 +42,13 @@ pub fn run(cli: &Cli, command: &Command) -> Result<Exit> {
         Command::Methods(a) => list_methods(&ctx, a),
         Command::Plan(a) => plan(&ctx, a),
         Command::Apply(a) => apply(&ctx, a),
-        Command::Rollback(a) => rollback(&ctx, a),
+        Command::Rollback(a) => rollback(&ctx, a).inspect_err(|e| {
+            // Scripts read one document on failure too (bad id, nothing to undo, not root,
+            // lock held, declined), with the exit code it ends with.
+            if a.fmt.json {
+                print_json(&console::error_json(e));
+            }
+        }),
         Command::History(a) => history(&ctx, a.json),
         Command::Verify(a) => verify_cmd(&ctx, a),
         Command::Bind { ports } => Ok(bind_probe(ports)),
@@ -83,9 +89,10 @@ fn list_methods(ctx: &Context, a: &TargetArgs) -> Result<Exit> {
     // Said first: where every user may already bind the port, no method is needed.
     let open = methods::already_open(&f, &want);
     if a.fmt.json {
+        let recommended = methods::recommended(&list).map(|i| list[i].id);
         print_json(&json!({
             "format_version": FORMAT_VERSION, "os": f.os.family, "already_open": open,
-            "methods": list
+            "recommended": recommended, "methods": list,
         }));
     } else {
         if let Some(o) = &open {
@@ -140,10 +147,11 @@ fn plan(ctx: &Context, a: &PlanArgs) -> Result<Exit> {
                     out.display()
                 );
             } else {
+                let sudo = !nix::unistd::geteuid().is_root();
                 println!(
-                    "Plan saved to {}; apply it with: lowport apply --plan {}",
+                    "Plan saved to {}; apply it with: {}",
                     out.display(),
-                    out.display()
+                    render::apply_plan_command(&console::lowport_exe(), out, sudo)
                 );
             }
         }
@@ -247,6 +255,10 @@ fn rollback(ctx: &Context, a: &RollbackArgs) -> Result<Exit> {
     let rolled = runner::rollback(ctx, &which, a.force, &mut confirm, &mut console::progress)?;
     let exit = rolled.exit();
     match &rolled {
+        Rolled::Already(id) if json_out => print_json(&json!({
+            "format_version": FORMAT_VERSION,
+            "outcome": { "status": "already_rolled_back", "run": id },
+        })),
         Rolled::Already(id) => {
             println!("Run {id} is already rolled back. Nothing was changed.");
         }

@@ -18,6 +18,12 @@ use crate::runner::{self, Applied, Context};
 /// The version of the JSON documents the commands print.
 pub const FORMAT_VERSION: u32 = 1;
 
+/// This lowport's absolute path, for commands it tells the operator to run; its bare name when
+/// the kernel does not say (then sudo's PATH must find it).
+pub fn lowport_exe() -> std::path::PathBuf {
+    std::env::current_exe().unwrap_or_else(|_| "lowport".into())
+}
+
 pub fn print_json(v: &serde_json::Value) {
     println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
 }
@@ -75,6 +81,15 @@ pub fn outcome_json(o: &Outcome) -> serde_json::Value {
             "next": format!("lowport rollback {run}")
         }),
     }
+}
+
+/// The one JSON document a `--json` command prints when it fails: scripts read the same
+/// `outcome.status` field as on success, and the exit code it ends with.
+pub fn error_json(e: &Error) -> serde_json::Value {
+    json!({
+        "format_version": FORMAT_VERSION,
+        "outcome": { "status": "error", "exit": e.exit() as u8, "message": format!("{e:#}") },
+    })
 }
 
 /// What the operator already agreed to, and the output format.

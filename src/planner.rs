@@ -5,12 +5,16 @@
 use crate::error::{Error, Refusal, Result};
 use crate::facts::{Facts, Host};
 use crate::methods;
-use crate::plan::{Action, FORMAT_VERSION, Plan, Request, Step, Target, action};
+use crate::plan::{Action, FORMAT_VERSION, Plan, Request, State, Step, Target, action};
 
 fn step(action: Action, facts: &Facts, host: &dyn Host) -> Result<Step> {
-    let before = action
-        .observe_on(host)
-        .map_err(|e| Error::io(action.target(), e))?;
+    let before = match action.observe_on(host) {
+        Ok(state) => state,
+        // Without root some targets cannot be read (useradd's /etc/shadow): planning still
+        // works, the state is unknown (never in place), and `apply --plan` reads it as root.
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => State::Unknown,
+        Err(e) => return Err(Error::io(action.target(), e)),
+    };
     Ok(Step {
         in_place: action.satisfied(&before, host),
         summary: action.summary(&before, host),
@@ -154,7 +158,10 @@ impl Plan {
                     old.action.target()
                 ));
             }
-            if old.before != new.before {
+            // A state unknown when planning without root is read now, as root; the step was
+            // reviewed as a change of unknown state, and its undo is snapshotted when it runs.
+            let learned = old.before == State::Unknown && !self.from_facts;
+            if old.before != new.before && !learned {
                 return stale(format!(
                     "{} changed since the plan was made",
                     old.action.target()
@@ -164,7 +171,16 @@ impl Plan {
         if now.verify != self.verify {
             return stale("what it would verify is no longer the same".to_string());
         }
-        if now.fingerprint != self.fingerprint {
+        // Every part was compared with the host's now; the fingerprint proves the file was not
+        // edited after it was made (it covers the states as they were planned).
+        let own = fingerprint(
+            &self.request,
+            &self.root,
+            &self.hostname,
+            &self.steps,
+            &self.verify,
+        );
+        if own != self.fingerprint {
             return stale("its fingerprint does not match its content".to_string());
         }
         Ok(now)

@@ -313,9 +313,26 @@ pub fn time(secs: u64) -> String {
         .to_string()
 }
 
+/// The command that applies a saved plan, naming lowport by the absolute path it runs from
+/// (`exe`): sudo's secure_path often lacks where it was built or installed (`target/release`,
+/// `~/.cargo/bin`). Paths are quoted for a POSIX shell. For a caller that is not root
+/// (`sudo`), the plan file is theirs, and apply refuses a plan anyone but root could have
+/// written: the command hands it to root first, after the operator's review.
+pub fn apply_plan_command(exe: &std::path::Path, plan: &std::path::Path, sudo: bool) -> String {
+    let exe = shell_words::quote(&exe.to_string_lossy()).into_owned();
+    let plan = shell_words::quote(&plan.to_string_lossy()).into_owned();
+    if sudo {
+        format!(
+            "sudo chown root: {plan} && sudo chmod go-w {plan} && sudo {exe} apply --plan {plan}"
+        )
+    } else {
+        format!("{exe} apply --plan {plan}")
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::clean;
+    use super::{apply_plan_command, clean};
 
     #[test]
     fn clean_shows_what_a_terminal_would_act_on() {
@@ -324,5 +341,20 @@ mod tests {
         assert_eq!(clean("a\rb\u{7f}\u{9b}"), "a\\u{d}b\\u{7f}\\u{9b}");
         assert_eq!(clean("abc\u{202e}fed"), "abc\\u{202e}fed");
         assert_eq!(clean("fabio é ✓"), "fabio é ✓");
+    }
+
+    #[test]
+    fn the_apply_command_is_absolute_quoted_and_hands_the_plan_to_root() {
+        let exe = std::path::Path::new("/home/op/my tools/lowport");
+        let plan = std::path::Path::new("/home/op/plan.json");
+        assert_eq!(
+            apply_plan_command(exe, plan, false),
+            "'/home/op/my tools/lowport' apply --plan /home/op/plan.json"
+        );
+        assert_eq!(
+            apply_plan_command(exe, plan, true),
+            "sudo chown root: /home/op/plan.json && sudo chmod go-w /home/op/plan.json && \
+             sudo '/home/op/my tools/lowport' apply --plan /home/op/plan.json"
+        );
     }
 }

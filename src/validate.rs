@@ -242,6 +242,31 @@ fn no_control(what: &str, s: &str) -> Result<(), String> {
     }
 }
 
+/// A list typed on one line (the interactive Args and Writable settings): split with POSIX shell
+/// quoting, so `"hello world"` is one word; an unclosed quote is refused.
+pub fn words(s: &str) -> Result<Vec<String>, String> {
+    shell_words::split(s).map_err(|e| format!("{e}: close the quote, or escape it with \\"))
+}
+
+/// The binary's arguments typed on one line: shell-quoted words, each an [`exec_arg`].
+pub fn exec_args(s: &str) -> Result<Vec<String>, String> {
+    words(s)?.iter().map(|a| exec_arg(a)).collect()
+}
+
+/// Paths typed on one line: shell-quoted words, each an [`absolute_path`].
+pub fn path_list(s: &str) -> Result<Vec<PathBuf>, String> {
+    words(s)?.iter().map(|p| absolute_path(p)).collect()
+}
+
+/// A yes/no answer to an interactive prompt; empty is no.
+pub fn yes_no(s: &str) -> Result<bool, String> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "y" | "yes" => Ok(true),
+        "" | "n" | "no" => Ok(false),
+        _ => Err(format!("'{s}': answer yes or no")),
+    }
+}
+
 // One rule per output format. Each checks a value for the syntax of the file it goes into and
 // returns it written as that file needs it; the methods build file content only through these.
 

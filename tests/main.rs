@@ -8,6 +8,7 @@ mod faults;
 mod inputs;
 mod layers;
 mod listeners;
+mod nonroot;
 mod plain;
 mod redirect;
 mod scenarios;

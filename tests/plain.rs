@@ -19,10 +19,60 @@ fn piped_answers_walk_the_flow_and_apply() {
         .run()
         .code(0)
         .stderr_has("Approach [1-")
-        .stderr_has("Binary (path or command name, empty for none) [/opt/app]")
+        .stderr_has("Binary (absolute path or command name) [/opt/app]")
         .stdout_has("write security.capability = cap_net_bind_service=ep on /opt/app")
         .stdout_has("Applied as run");
     assert!(getcap(&t.host(&app)).contains("cap_net_bind_service=ep"));
+}
+
+#[test]
+fn piped_systemd_reaches_every_service_setting_and_takes_a_method_id() {
+    // Planning under --root is read-only; root is needed for a root-owned binary.
+    if !is_root_or_skip("piped_systemd_reaches_every_service_setting_and_takes_a_method_id") {
+        return;
+    }
+    let t = TestEnv::new();
+    t.install(Path::new("/usr/bin/true"), "opt/app");
+    // The method by its id; binary and ports kept; then user, group, service (with the
+    // suffix), arguments with a quoted space, dynamic user, writable paths, state directory,
+    // JIT, unmask (kept: no); then decline the apply.
+    let answers = [
+        "systemd",
+        "",
+        "",
+        "",
+        "",
+        "app.service",
+        r#"-cfg "/etc/app/my file.conf" -v"#,
+        "yes",
+        "/var/log/app /srv/data",
+        "app",
+        "y",
+        "",
+        "no",
+    ];
+    t.lowport()
+        .args(["--plain", "--binary", "/opt/app", "--port", "80"])
+        .stdin(&(answers.join("\n") + "\n"))
+        .run()
+        .code(3)
+        .stderr_has("Approach [1-7 or a name")
+        .stderr_has("Dynamic user (")
+        .stderr_has("Allow JIT (")
+        .stderr_has("Unmask (")
+        .stdout_has("/etc/systemd/system/app.service")
+        .stdout_has(r#"+ExecStart=/opt/app -cfg "/etc/app/my file.conf" -v"#)
+        .stdout_has("+DynamicUser=yes")
+        .stdout_has("+ReadWritePaths=/var/log/app")
+        .stdout_has("+ReadWritePaths=/srv/data")
+        .stdout_has("+StateDirectory=app")
+        .stderr_has("not confirmed; nothing was changed");
+    assert!(
+        !t.host(Path::new("/etc/systemd/system/app.service"))
+            .exists(),
+        "declined: nothing written"
+    );
+    assert_eq!(t.runs(), 0);
 }
 
 #[test]
@@ -40,6 +90,7 @@ fn piped_answers_are_validated_and_asked_again() {
         .run()
         .code(3)
         .stderr_has("'99' is not one of 1 to")
+        .stderr_has("nor one of: systemd, setcap,")
         .stderr_has("port 99999 is out of range");
     assert!(out.stderr.contains("not confirmed; nothing was changed"));
     assert_eq!(t.runs(), 0, "declined before anything was recorded");

@@ -83,6 +83,22 @@ impl Lowport {
         self
     }
 
+    /// Runs lowport as the real unprivileged user nobody (after any netns prefix).
+    pub fn by_nobody(mut self) -> Self {
+        self.prefix.extend(
+            [
+                "setpriv",
+                "--reuid",
+                "nobody",
+                "--regid",
+                "nogroup",
+                "--clear-groups",
+            ]
+            .map(OsString::from),
+        );
+        self
+    }
+
     pub fn run(self) -> Output {
         let mut cmd = match self.prefix.split_first() {
             Some((first, rest)) => {

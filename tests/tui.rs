@@ -267,3 +267,55 @@ fn plain_prompts_in_a_real_terminal() {
     tm.wait(&["Applied as run", "EXIT=0"]);
     assert!(getcap(&t.host(&app)).contains("cap_net_bind_service=ep"));
 }
+
+#[test]
+fn systemd_settings_typed_in_the_wizard_reach_the_unit() {
+    if !is_root_or_skip("systemd_settings_typed_in_the_wizard_reach_the_unit") {
+        return;
+    }
+    let t = TestEnv::new();
+    t.install(Path::new("/usr/bin/true"), "opt/app");
+    let tm = Tmux::start(&lowport(&t, &["--binary", "/opt/app", "--port", "80"]));
+    tm.wait(&["Read-only detection", "Binary /opt/app"]);
+    tm.keys(&["Enter"]);
+    tm.wait(&["★ [low ] systemd"]);
+    tm.keys(&["Enter"]);
+    // The first empty field is User; Group, then Service.
+    tm.wait(&["Method: systemd", "Dynamic user: [ ] no"]);
+    tm.keys(&["Down", "Down"]);
+    tm.keys(&["-l", "app.service"]);
+    tm.wait(&["the unit app.service"]);
+    tm.keys(&["Down"]);
+    tm.keys(&["-l", "--", r#"-cfg "/etc/app/my file""#]);
+    tm.keys(&["Down", "Space"]);
+    tm.wait(&["Dynamic user: [x] yes", "Space toggle"]);
+    tm.keys(&["Enter"]);
+    tm.wait(&["Nothing has changed on this host yet"]);
+    // Page through the plan until each line of the unit has been on screen.
+    let mut want = vec![
+        "create /etc/systemd/system/app.service",
+        r#"+ExecStart=/opt/app -cfg "/etc/app/my file""#,
+        "+DynamicUser=yes",
+    ];
+    for _ in 0..20 {
+        let s = tm.screen();
+        want.retain(|w| !s.contains(w));
+        if want.is_empty() {
+            break;
+        }
+        tm.keys(&["PageDown"]);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(want.is_empty(), "never shown: {want:?}\n{}", tm.screen());
+    // However far it is paged, the plan's last line stays on screen.
+    for _ in 0..30 {
+        tm.keys(&["PageDown"]);
+    }
+    tm.wait(&["multi-user.target.wants/app.service"]);
+    tm.keys(&["q"]);
+    tm.wait(&["EXIT=3"]);
+    assert!(
+        !t.host(Path::new("/etc/systemd/system/app.service"))
+            .exists()
+    );
+}

@@ -219,6 +219,12 @@ pub struct Assessment {
     pub check: Check,
 }
 
+/// The method lowport recommends among assessed ones: the first available, in catalog order
+/// (safest first). Every front end asks this one function.
+pub fn recommended(list: &[Assessment]) -> Option<usize> {
+    list.iter().position(|a| a.available)
+}
+
 /// Every method for the facts' OS family, assessed against what the operator wants.
 pub fn assess(facts: &Facts, want: &Want) -> Vec<Assessment> {
     CATALOG

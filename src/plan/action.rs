@@ -237,7 +237,7 @@ impl Action {
             }
             (Action::RunCommands { what, .. }, _) => what.clone(),
             (_, State::Unknown) => format!(
-                "{} (its current state is unknown: the facts do not hold it)",
+                "{} (its current state is unknown: unreadable here, or not in the facts)",
                 self.change()
             ),
             (

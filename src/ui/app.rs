@@ -3,6 +3,7 @@
 //! business rule lives here: availability, plans, apply and rollback all come from the engine;
 //! dangerous actions are values (a confirmation holds the plan; only `y` turns it into a `Cmd`).
 
+use std::cell::Cell;
 use std::path::PathBuf;
 
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
@@ -49,17 +50,9 @@ impl Screen {
     }
 }
 
-/// The settings form: one text field per input, validated as it is typed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FieldId {
-    Binary,
-    Ports,
-    User,
-    Group,
-    Service,
-    Args,
-}
+pub use super::form::FieldId;
 
+/// One setting of the form, validated as it is typed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Field {
     pub id: FieldId,
@@ -69,41 +62,25 @@ pub struct Field {
 
 impl Field {
     pub fn label(&self) -> &'static str {
-        match self.id {
-            FieldId::Binary => "Binary",
-            FieldId::Ports => "Ports",
-            FieldId::User => "User",
-            FieldId::Group => "Group",
-            FieldId::Service => "Service",
-            FieldId::Args => "Args",
-        }
+        self.id.label()
     }
 
-    pub fn hint(&self) -> &'static str {
-        match self.id {
-            FieldId::Binary => "absolute path or command name",
-            FieldId::Ports => "e.g. 80 443",
-            FieldId::User => "the service's user (optional)",
-            FieldId::Group => "setcap: restrict execution to this group (optional)",
-            FieldId::Service => "systemd: unit name (default: the binary's name)",
-            FieldId::Args => "systemd: the binary's arguments, separated by spaces",
+    /// What is shown under a valid value: the hint, or for a service name the unit it means
+    /// (a typed `fabio.service` is the unit `fabio.service`, never `fabio.service.service`).
+    pub fn note(&self) -> String {
+        match (self.id, validate::service_name(self.value.trim())) {
+            (FieldId::Service, Ok(name)) => format!("the unit {name}.service"),
+            _ => self.id.hint().to_string(),
         }
     }
 
     fn validate(&mut self) {
-        let v = self.value.trim();
-        self.error = match self.id {
-            FieldId::Binary if v.is_empty() => None,
-            FieldId::Binary => validate::binary(v).err(),
-            FieldId::Ports => validate::port_list(v).err(),
-            FieldId::User | FieldId::Group if v.is_empty() => None,
-            FieldId::User | FieldId::Group => validate::account_name(v).err(),
-            FieldId::Service if v.is_empty() => None,
-            FieldId::Service => validate::service_name(v).err(),
-            FieldId::Args => v
-                .split_whitespace()
-                .find_map(|a| validate::exec_arg(a).err()),
-        };
+        self.error = self.id.check(&self.value).err();
+    }
+
+    /// A switch's state, shown and toggled as such.
+    pub fn on(&self) -> bool {
+        validate::yes_no(&self.value).unwrap_or(false)
     }
 }
 
@@ -220,6 +197,11 @@ pub struct Model {
     pub plan: Option<Plan>,
     pub plan_error: Option<String>,
     pub scroll: u16,
+    /// The furthest the Host or Preview pane (`scroll`) and the Details pane (`detail_scroll`)
+    /// scroll, as last drawn: the view knows the wrapped height, and `update` clamps to it so
+    /// scrolling stops at the end. Unlimited until drawn.
+    pub scroll_max: Cell<u16>,
+    pub detail_max: Cell<u16>,
     pub ack: String,
     pub ack_error: Option<String>,
     pub confirm: Option<Confirm>,
@@ -228,7 +210,8 @@ pub struct Model {
     pub run_cursor: usize,
     pub help: bool,
     pub is_root: bool,
-    pub service: crate::methods::ServiceOptions,
+    /// lowport's absolute path, for the command that applies a saved plan.
+    pub exe: PathBuf,
     pub notes: Vec<String>,
     /// The command line that applies the saved plan with sudo, once saved.
     pub saved: Option<PathBuf>,
@@ -249,45 +232,35 @@ pub struct Start {
     pub group: Option<String>,
     pub service: crate::methods::ServiceOptions,
     pub is_root: bool,
+    /// lowport's absolute path (see [`Model::exe`]).
+    pub exe: PathBuf,
     /// What a profile read from the configuration (shown on the Host screen).
     pub notes: Vec<String>,
 }
 
+impl Start {
+    fn want(&self) -> Want {
+        Want {
+            binary: self.binary.clone(),
+            ports: self.ports.clone(),
+            user: self.user.clone(),
+            group: self.group.clone(),
+            service: self.service.clone(),
+        }
+    }
+}
+
 impl Model {
     pub fn new(start: &Start) -> (Model, Vec<Cmd>) {
-        let ports: Vec<String> = start.ports.iter().map(ToString::to_string).collect();
-        let mut fields = vec![
-            Field {
-                id: FieldId::Binary,
-                value: start.binary.clone().unwrap_or_default(),
+        let want = start.want();
+        let mut fields: Vec<Field> = FieldId::ALL
+            .iter()
+            .map(|id| Field {
+                id: *id,
+                value: id.initial(&want),
                 error: None,
-            },
-            Field {
-                id: FieldId::Ports,
-                value: ports.join(" "),
-                error: None,
-            },
-            Field {
-                id: FieldId::User,
-                value: start.user.clone().unwrap_or_default(),
-                error: None,
-            },
-            Field {
-                id: FieldId::Group,
-                value: start.group.clone().unwrap_or_default(),
-                error: None,
-            },
-            Field {
-                id: FieldId::Service,
-                value: start.service.name.clone().unwrap_or_default(),
-                error: None,
-            },
-            Field {
-                id: FieldId::Args,
-                value: start.service.args.join(" "),
-                error: None,
-            },
-        ];
+            })
+            .collect();
         fields.iter_mut().for_each(Field::validate);
         let model = Model {
             screen: Screen::Host,
@@ -303,6 +276,8 @@ impl Model {
             plan: None,
             plan_error: None,
             scroll: 0,
+            scroll_max: Cell::new(u16::MAX),
+            detail_max: Cell::new(u16::MAX),
             ack: String::new(),
             ack_error: None,
             confirm: None,
@@ -311,7 +286,7 @@ impl Model {
             run_cursor: 0,
             help: false,
             is_root: start.is_root,
-            service: start.service.clone(),
+            exe: start.exe.clone(),
             notes: start.notes.clone(),
             saved: None,
             message: None,
@@ -343,26 +318,21 @@ impl Model {
 
     /// The method lowport recommends: the first available one in catalog order.
     pub fn recommended(&self) -> Option<usize> {
-        self.methods.iter().position(|m| m.available)
+        crate::methods::recommended(&self.methods)
     }
 
     fn request(&self) -> Option<Request> {
-        let want = Want {
-            binary: self.opt(FieldId::Binary),
-            ports: validate::port_list(self.value(FieldId::Ports)).ok()?,
-            user: self.opt(FieldId::User),
-            group: self.opt(FieldId::Group),
-            service: crate::methods::ServiceOptions {
-                name: self.opt(FieldId::Service),
-                args: self
-                    .value(FieldId::Args)
-                    .split_whitespace()
-                    .map(String::from)
-                    .collect(),
-                ..self.service.clone()
-            },
-        };
-        Some(Request::new(self.selected()?.id, want))
+        let method = self.selected()?.id;
+        let want = super::form::want(method, |id| self.value(id)).ok()?;
+        Some(Request::new(method, want))
+    }
+
+    /// The form's fields the chosen method reads: the only ones shown and asked.
+    pub fn used(&self) -> Vec<usize> {
+        let method = self.selected().map(|a| a.id);
+        (0..self.fields.len())
+            .filter(|i| method.is_some_and(|m| self.fields[*i].id.used_by(m)))
+            .collect()
     }
 
     fn running(&self) -> bool {
@@ -399,7 +369,15 @@ impl Model {
             }
             Screen::Settings => vec![
                 ("↑↓/Tab", "field"),
-                ("type", "edit"),
+                if self
+                    .fields
+                    .get(self.field)
+                    .is_some_and(|f| f.id.is_switch())
+                {
+                    ("Space", "toggle")
+                } else {
+                    ("type", "edit")
+                },
                 ("Enter", "preview"),
                 ("Esc", "back"),
             ],
@@ -431,21 +409,27 @@ impl Model {
         };
         if !matches!(self.screen, Screen::Settings | Screen::Review) {
             k.push(("?", "help"));
-            k.push(("q", "quit"));
+            // While a run is in progress `q` stops it (listed above): one key, one meaning.
+            if !self.running() {
+                k.push(("q", "quit"));
+            }
         }
         k
     }
 }
 
-fn scroll(value: &mut u16, key: KeyCode, page: u16) {
+/// Scrolls by a line or a page, never past `max` (the end, as last drawn).
+fn scroll(value: &mut u16, key: KeyCode, page: u16, max: u16) {
     *value = match key {
         KeyCode::Up | KeyCode::Char('k') => value.saturating_sub(1),
         KeyCode::Down | KeyCode::Char('j') => value.saturating_add(1),
         KeyCode::PageUp => value.saturating_sub(page),
         KeyCode::PageDown | KeyCode::Char(' ') => value.saturating_add(page),
         KeyCode::Home => 0,
+        KeyCode::End => max,
         _ => *value,
-    };
+    }
+    .min(max);
 }
 
 fn step_of(e: &Event) -> Option<(usize, StepState)> {
@@ -596,7 +580,7 @@ fn on_key(m: &mut Model, key: KeyEvent) -> Vec<Cmd> {
         Screen::Host => {
             match key.code {
                 KeyCode::Enter if m.facts.is_some() => m.screen = Screen::Approaches,
-                k => scroll(&mut m.scroll, k, 10),
+                k => scroll(&mut m.scroll, k, 10, m.scroll_max.get()),
             }
             Vec::new()
         }
@@ -684,10 +668,12 @@ fn on_approaches(m: &mut Model, key: KeyCode) -> Vec<Cmd> {
         KeyCode::Enter => match m.selected() {
             Some(a) if a.available => {
                 m.screen = Screen::Settings;
-                m.field = m
-                    .fields
+                let used = m.used();
+                m.field = used
                     .iter()
-                    .position(|f| f.value.is_empty())
+                    .copied()
+                    .find(|i| m.fields[*i].value.is_empty())
+                    .or(used.first().copied())
                     .unwrap_or(0);
             }
             Some(a) => {
@@ -699,7 +685,7 @@ fn on_approaches(m: &mut Model, key: KeyCode) -> Vec<Cmd> {
             }
             None => {}
         },
-        k if m.detail_focus => scroll(&mut m.detail_scroll, k, 10),
+        k if m.detail_focus => scroll(&mut m.detail_scroll, k, 10, m.detail_max.get()),
         KeyCode::Up | KeyCode::Char('k') => {
             m.cursor = m.cursor.saturating_sub(1);
             m.detail_scroll = 0;
@@ -716,12 +702,29 @@ fn on_approaches(m: &mut Model, key: KeyCode) -> Vec<Cmd> {
 }
 
 fn on_settings(m: &mut Model, key: KeyCode) -> Vec<Cmd> {
-    let n = m.fields.len();
+    // Only the fields the chosen method reads are visited.
+    let used = m.used();
+    let at = used.iter().position(|i| *i == m.field).unwrap_or(0);
+    let n = used.len().max(1);
+    let switch = m.fields.get(m.field).is_some_and(|f| f.id.is_switch());
     match key {
         KeyCode::Esc => m.screen = Screen::Approaches,
-        KeyCode::Up | KeyCode::BackTab => m.field = (m.field + n - 1) % n,
-        KeyCode::Down | KeyCode::Tab => m.field = (m.field + 1) % n,
-        KeyCode::Backspace => {
+        KeyCode::Up | KeyCode::BackTab => {
+            m.field = used.get((at + n - 1) % n).copied().unwrap_or(0)
+        }
+        KeyCode::Down | KeyCode::Tab => m.field = used.get((at + 1) % n).copied().unwrap_or(0),
+        KeyCode::Char(c) if switch => {
+            let f = &mut m.fields[m.field];
+            let on = match c {
+                ' ' => !f.on(),
+                'y' | 'Y' => true,
+                'n' | 'N' => false,
+                _ => return Vec::new(),
+            };
+            f.value = if on { "yes" } else { "no" }.into();
+            f.validate();
+        }
+        KeyCode::Backspace if !switch => {
             let f = &mut m.fields[m.field];
             f.value.pop();
             f.validate();
@@ -732,7 +735,11 @@ fn on_settings(m: &mut Model, key: KeyCode) -> Vec<Cmd> {
             f.validate();
         }
         KeyCode::Enter => {
-            if let Some(f) = m.fields.iter().find(|f| f.error.is_some()) {
+            if let Some(f) = used
+                .iter()
+                .map(|i| &m.fields[*i])
+                .find(|f| f.error.is_some())
+            {
                 m.message = Some(format!("fix {} first", f.label()));
                 return Vec::new();
             }
@@ -767,7 +774,7 @@ fn on_preview(m: &mut Model, key: KeyCode) -> Vec<Cmd> {
             m.screen = Screen::Review;
         }
         KeyCode::Enter => m.confirm = Some(Confirm::Apply(Box::new(plan))),
-        k => scroll(&mut m.scroll, k, 10),
+        k => scroll(&mut m.scroll, k, 10, m.scroll_max.get()),
     }
     Vec::new()
 }

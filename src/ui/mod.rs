@@ -2,6 +2,7 @@
 //! views of the engine; neither holds a business rule.
 
 pub mod app;
+mod form;
 mod plain;
 mod runtime;
 pub mod view;
@@ -26,6 +27,7 @@ pub fn run(cli: &Cli) -> Result<Exit> {
         service: want.service,
         notes,
         is_root: nix::unistd::geteuid().is_root(),
+        exe: crate::console::lowport_exe(),
     };
     let dumb = std::env::var("TERM").map_or(true, |t| t == "dumb");
     let terminal = std::io::stdin().is_terminal() && std::io::stdout().is_terminal() && !dumb;

@@ -7,12 +7,12 @@ use std::io::{BufRead, IsTerminal, Write};
 use dialoguer::{Input, Select};
 
 use super::app::Start;
+use super::form::{self, FieldId};
 use crate::console::{self, How};
 use crate::error::{Error, Exit, Result};
 use crate::methods::{self, Request, Want};
 use crate::render;
 use crate::runner::{self, Context};
-use crate::validate;
 
 enum Prompter {
     Terminal,
@@ -42,7 +42,14 @@ impl Prompter {
         Ok(s.trim().to_string())
     }
 
-    fn select(&self, prompt: &str, items: &[String], default: usize) -> Result<usize> {
+    /// Picks one of `items`; piped, the answer is its number or its name in `names`.
+    fn select(
+        &self,
+        prompt: &str,
+        items: &[String],
+        names: &[&str],
+        default: usize,
+    ) -> Result<usize> {
         match self {
             Prompter::Terminal => Select::new()
                 .with_prompt(prompt)
@@ -55,16 +62,23 @@ impl Prompter {
                     eprintln!("  {}) {item}", i + 1);
                 }
                 let answer = Self::line(&format!(
-                    "{prompt} [1-{}, default {}]: ",
+                    "{prompt} [1-{} or a name, default {}]: ",
                     items.len(),
                     default + 1
                 ))?;
                 if answer.is_empty() {
                     return Ok(default);
                 }
+                if let Some(i) = names.iter().position(|n| *n == answer) {
+                    return Ok(i);
+                }
                 match answer.parse::<usize>() {
                     Ok(n) if (1..=items.len()).contains(&n) => return Ok(n - 1),
-                    _ => eprintln!("'{answer}' is not one of 1 to {}", items.len()),
+                    _ => eprintln!(
+                        "'{answer}' is not one of 1 to {} nor one of: {}",
+                        items.len(),
+                        names.join(", ")
+                    ),
                 }
             },
         }
@@ -99,20 +113,6 @@ impl Prompter {
             },
         }
     }
-}
-
-fn optional(check: fn(&str) -> Result<String, String>) -> impl Fn(&str) -> Result<(), String> {
-    move |v: &str| {
-        if v.trim().is_empty() {
-            Ok(())
-        } else {
-            check(v.trim()).map(|_| ())
-        }
-    }
-}
-
-fn some(v: String) -> Option<String> {
-    Some(v).filter(|s| !s.is_empty())
 }
 
 pub fn run(ctx: &Context, start: Start, how: How) -> Result<Exit> {
@@ -151,9 +151,10 @@ pub fn run(ctx: &Context, start: Start, how: How) -> Result<Exit> {
                     format!("[{}] {} - {}{state}", a.risk, a.id, a.doc.title)
                 })
                 .collect();
-            let default = list.iter().position(|a| a.available).unwrap_or(0);
+            let default = methods::recommended(&list).unwrap_or(0);
             loop {
-                let chosen = &list[ask.select("Approach", &items, default)?];
+                let ids: Vec<&str> = list.iter().map(|a| a.id.as_str()).collect();
+                let chosen = &list[ask.select("Approach", &items, &ids, default)?];
                 if chosen.available {
                     break chosen.id;
                 }
@@ -166,22 +167,20 @@ pub fn run(ctx: &Context, start: Start, how: How) -> Result<Exit> {
         }
     };
     if !how.yes {
-        let binary = want.binary.clone().unwrap_or_default();
-        want.binary = some(ask.input(
-            "Binary (path or command name, empty for none)",
-            &binary,
-            optional(validate::binary),
-        )?);
-        let ports: Vec<String> = want.ports.iter().map(ToString::to_string).collect();
-        let ports = ask.input("Ports (e.g. 80 443)", &ports.join(" "), |v| {
-            validate::port_list(v).map(|_| ())
-        })?;
-        want.ports = validate::port_list(&ports).map_err(Error::Invalid)?;
-        let user = want.user.clone().unwrap_or_default();
-        want.user = some(ask.input("User (optional)", &user, optional(validate::account_name))?);
-        let group = want.group.clone().unwrap_or_default();
-        want.group =
-            some(ask.input("Group (optional)", &group, optional(validate::account_name))?);
+        // The settings the chosen method reads, asked in the wizard's order with its rules.
+        let mut answers: Vec<(FieldId, String)> = Vec::new();
+        for id in FieldId::ALL.into_iter().filter(|id| id.used_by(method)) {
+            let prompt = format!("{} ({})", id.label(), id.hint());
+            let answer = ask.input(&prompt, &id.initial(&want), |v| id.check(v))?;
+            answers.push((id, answer));
+        }
+        want = form::want(method, |id| {
+            answers
+                .iter()
+                .find(|(f, _)| *f == id)
+                .map_or("", |(_, v)| v.as_str())
+        })
+        .map_err(Error::Invalid)?;
     }
     let (facts, plan) = runner::plan(ctx, &Request::new(method, want))?;
     console::carry_out(ctx, &plan, Some(facts), how)

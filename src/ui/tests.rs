@@ -9,7 +9,7 @@ use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
-use super::app::{Cmd, Confirm, Model, Msg, RunRow, Screen, Start, update};
+use super::app::{Cmd, Confirm, FieldId, Model, Msg, RunRow, Screen, Start, update};
 use super::view::{Theme, view};
 use crate::apply::{Event, Outcome};
 use crate::error::Exit;
@@ -24,6 +24,8 @@ use crate::validate::PortArg;
 use crate::verify::{Check, Outcome as Proof, Report, Target};
 
 const FABIO: &str = "/usr/local/bin/fabio";
+/// Where the wizard's lowport runs from: named in the command that applies a saved plan.
+const LOWPORT: &str = "/home/op/lowport/target/release/lowport";
 
 fn facts(binary: Option<ExecKind>) -> Facts {
     Facts {
@@ -184,6 +186,7 @@ fn detected(binary: Option<ExecKind>, is_root: bool) -> Model {
         binary: binary.as_ref().map(|_| "fabio".into()),
         ports: vec![PortArg::Grant(80), PortArg::Grant(443)],
         is_root,
+        exe: LOWPORT.into(),
         ..Start::default()
     };
     let (mut m, cmds) = Model::new(&start);
@@ -378,7 +381,122 @@ fn preview_as_root_and_as_a_normal_user() {
         &mut m,
         Msg::Saved(Ok("/home/op/lowport-plan-setcap.json".into())),
     );
+    let shown = draw(&m, 80, 24);
+    assert!(
+        shown.contains("sudo chown root: /home/op/lowport-plan-setcap.json &&")
+            && shown.contains(&format!("sudo {LOWPORT} apply --plan"))
+            && shown.contains("/home/op/lowport-plan-setcap.json"),
+        "the hint names lowport by its absolute path (sudo's PATH may lack it):\n{shown}"
+    );
     snap("preview_not_root", &m);
+}
+
+#[test]
+fn preview_and_details_stop_scrolling_at_their_end() {
+    let mut m = planned(MethodId::Systemd, true);
+    for (w, h) in [(80, 24), (60, 16)] {
+        key(&mut m, KeyCode::Home);
+        draw(&m, w, h);
+        for _ in 0..200 {
+            key(&mut m, KeyCode::PageDown);
+        }
+        let end = m.scroll;
+        assert!(end > 0, "the systemd plan is longer than the pane");
+        assert_eq!(end, m.scroll_max.get(), "stops at the last full page");
+        key(&mut m, KeyCode::Up);
+        assert_eq!(m.scroll, end - 1, "one key back up moves at once");
+    }
+    key(&mut m, KeyCode::End);
+    snap("preview_end", &m);
+
+    let mut m = detected(go(), true);
+    key(&mut m, KeyCode::Enter);
+    key(&mut m, KeyCode::Tab);
+    draw(&m, 80, 24);
+    for _ in 0..100 {
+        key(&mut m, KeyCode::Char('j'));
+    }
+    assert_eq!(m.detail_scroll, m.detail_max.get());
+    assert!(m.detail_scroll > 0 && m.detail_scroll < 100);
+    snap("approaches_details_end", &m);
+}
+
+#[test]
+fn settings_reach_every_systemd_option() {
+    let mut m = detected(go(), true);
+    key(&mut m, KeyCode::Enter);
+    assert_eq!(m.selected().unwrap().id, MethodId::Systemd);
+    key(&mut m, KeyCode::Enter);
+    let visit = |m: &mut Model, id: FieldId| {
+        for _ in 0..m.fields.len() {
+            if m.fields[m.field].id == id {
+                return;
+            }
+            key(m, KeyCode::Down);
+        }
+        panic!("{id:?} is not reachable");
+    };
+    visit(&mut m, FieldId::Service);
+    typed(&mut m, "fabio.service");
+    visit(&mut m, FieldId::Args);
+    typed(&mut m, r#"-cfg "/etc/fabio/my fabio.properties""#);
+    visit(&mut m, FieldId::DynamicUser);
+    key(&mut m, KeyCode::Char(' '));
+    visit(&mut m, FieldId::Writable);
+    typed(&mut m, "/var/log/fabio");
+    visit(&mut m, FieldId::StateDirectory);
+    typed(&mut m, "fabio");
+    visit(&mut m, FieldId::AllowJit);
+    key(&mut m, KeyCode::Char('y'));
+    visit(&mut m, FieldId::Unmask);
+    key(&mut m, KeyCode::Char(' '));
+    assert!(m.keys().contains(&("Space", "toggle")));
+    snap("settings_systemd", &m);
+    let cmds = key(&mut m, KeyCode::Enter);
+    let [Cmd::Plan(req)] = &cmds[..] else {
+        panic!("no plan requested: {cmds:?}")
+    };
+    let s = &req.service;
+    assert_eq!(
+        s.name.as_deref(),
+        Some("fabio"),
+        "never fabio.service.service"
+    );
+    assert_eq!(s.args, ["-cfg", "/etc/fabio/my fabio.properties"]);
+    assert!(s.dynamic_user && s.allow_jit && s.unmask);
+    assert_eq!(s.writable, [PathBuf::from("/var/log/fabio")]);
+    assert_eq!(s.state_directory.as_deref(), Some("fabio"));
+
+    // An unclosed quote is refused in place, and nothing is planned.
+    visit(&mut m, FieldId::Args);
+    typed(&mut m, " \"open");
+    let args = m.fields.iter().find(|f| f.id == FieldId::Args).unwrap();
+    assert!(args.error.as_deref().unwrap().contains("quote"), "{args:?}");
+    assert!(key(&mut m, KeyCode::Enter).is_empty());
+    assert_eq!(m.message.as_deref(), Some("fix Args first"));
+
+    // setcap reads none of the service settings: they are neither visited nor sent.
+    let mut m = detected(go(), true);
+    key(&mut m, KeyCode::Enter);
+    key(&mut m, KeyCode::Down);
+    key(&mut m, KeyCode::Enter);
+    let mut seen = Vec::new();
+    for _ in 0..m.fields.len() {
+        seen.push(m.fields[m.field].id);
+        key(&mut m, KeyCode::Down);
+    }
+    seen.sort_by_key(|id| FieldId::ALL.iter().position(|f| f == id));
+    seen.dedup();
+    assert_eq!(
+        seen,
+        [
+            FieldId::Binary,
+            FieldId::Ports,
+            FieldId::User,
+            FieldId::Group
+        ]
+    );
+    snap("settings_setcap", &m);
 }
 
 #[test]
@@ -419,6 +537,12 @@ fn apply_progress_success_and_failure() {
             step: 1,
             summary: "set".into(),
         }),
+    );
+    let quit_keys: Vec<_> = m.keys().into_iter().filter(|(k, _)| *k == "q").collect();
+    assert_eq!(
+        quit_keys,
+        [("q", "stop and roll back")],
+        "one q, one meaning"
     );
     snap("apply_running", &m);
     key(&mut m, KeyCode::Char('q'));

@@ -1,6 +1,8 @@
 //! Drawing: one function per screen, all reading the model and nothing else. Text comes from the
 //! same renderers the scripted commands use, so both front ends say the same thing.
 
+use std::cell::Cell;
+
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
@@ -204,9 +206,19 @@ fn host(m: &Model, f: &mut Frame, area: Rect, t: Theme) {
     }
     let p = Paragraph::new(lines)
         .block(boxed("Host"))
-        .wrap(Wrap { trim: false })
-        .scroll((m.scroll, 0));
-    f.render_widget(p, area);
+        .wrap(Wrap { trim: false });
+    scrolled(f, p, area, m.scroll, &m.scroll_max);
+}
+
+/// Draws a bordered, wrapped paragraph scrolled by `scroll` but never past its end, and records
+/// in `max` the furthest scroll that still fills the pane, which `update` clamps to.
+fn scrolled(f: &mut Frame, p: Paragraph, area: Rect, scroll: u16, max: &Cell<u16>) {
+    let rows = p.line_count(area.width.saturating_sub(2));
+    let limit = u16::try_from(rows)
+        .unwrap_or(u16::MAX)
+        .saturating_sub(area.height);
+    max.set(limit);
+    f.render_widget(p.scroll((scroll.min(limit), 0)), area);
 }
 
 fn badge(r: Risk) -> &'static str {
@@ -227,15 +239,21 @@ fn approaches(m: &Model, f: &mut Frame, area: Rect, t: Theme) {
         .iter()
         .enumerate()
         .map(|(i, a)| {
-            let star = if Some(i) == recommended { "★" } else { " " };
+            // The mark leads the row, so a narrow list cuts the id, never the mark.
+            let mark = if !a.available {
+                "✗"
+            } else if Some(i) == recommended {
+                "★"
+            } else {
+                " "
+            };
             let mut spans = vec![
-                Span::raw(format!("{star} ")),
+                Span::raw(format!("{mark} ")),
                 Span::styled(format!("[{}]", badge(a.risk)), t.risk(a.risk)),
                 Span::raw(format!(" {}", a.id)),
             ];
             if !a.available {
                 spans = spans.into_iter().map(|s| s.style(t.dim())).collect();
-                spans.push(Span::styled(" ✗", t.dim()));
             }
             ListItem::new(Line::from(spans))
         })
@@ -320,9 +338,8 @@ fn approaches(m: &Model, f: &mut Frame, area: Rect, t: Theme) {
     let block = boxed("Details").border_style(if m.detail_focus { t.accent() } else { t.dim() });
     let p = Paragraph::new(lines)
         .block(block)
-        .wrap(Wrap { trim: false })
-        .scroll((m.detail_scroll, 0));
-    f.render_widget(p, right);
+        .wrap(Wrap { trim: false });
+    scrolled(f, p, right, m.detail_scroll, &m.detail_max);
 }
 
 fn settings(m: &Model, f: &mut Frame, area: Rect, t: Theme) {
@@ -333,25 +350,36 @@ fn settings(m: &Model, f: &mut Frame, area: Rect, t: Theme) {
     // Scroll so the active field stays in view; rows are counted after wrapping.
     let inner = area.width.saturating_sub(2).max(1) as usize;
     let rows = |l: &Line| l.width().div_ceil(inner).max(1);
-    let mut active_row = 0;
-    for (i, field) in m.fields.iter().enumerate() {
+    // The row after the active field's note: what must be in view.
+    let mut active_end = 0;
+    // Labels are right-aligned to the longest; notes start under the values.
+    let width = m.fields.iter().map(|f| f.label().len()).max().unwrap_or(0);
+    let indent = " ".repeat(width + 2);
+    for i in m.used() {
+        let field = &m.fields[i];
         let active = i == m.field;
-        if active {
-            active_row = lines.iter().map(rows).sum();
-        }
-        let cursor = if active { "▏" } else { "" };
+        let cursor = if active && !field.id.is_switch() {
+            "▏"
+        } else {
+            ""
+        };
         let label = Span::styled(
-            format!("{:>7}: ", field.label()),
+            format!("{:>width$}: ", field.label()),
             if active { t.accent() } else { Style::new() },
         );
-        let value = Span::styled(
-            format!("{}{cursor}", field.value),
-            if active { t.selected() } else { Style::new() },
-        );
+        let shown = match (field.id.is_switch(), field.on()) {
+            (true, true) => "[x] yes".to_string(),
+            (true, false) => "[ ] no".to_string(),
+            (false, _) => format!("{}{cursor}", field.value),
+        };
+        let value = Span::styled(shown, if active { t.selected() } else { Style::new() });
         lines.push(Line::from(vec![label, value]));
         match &field.error {
-            Some(e) => lines.push(Line::styled(format!("         ✗ {e}"), t.danger())),
-            None => lines.push(Line::styled(format!("         {}", field.hint()), t.dim())),
+            Some(e) => lines.push(Line::styled(format!("{indent}✗ {e}"), t.danger())),
+            None => lines.push(Line::styled(format!("{indent}{}", field.note()), t.dim())),
+        }
+        if active {
+            active_end = lines.iter().map(rows).sum();
         }
     }
     if let Some(e) = &m.plan_error {
@@ -361,7 +389,7 @@ fn settings(m: &Model, f: &mut Frame, area: Rect, t: Theme) {
         }
     }
     let visible = area.height.saturating_sub(2) as usize;
-    let offset = (active_row + 2).saturating_sub(visible) as u16;
+    let offset = active_end.saturating_sub(visible) as u16;
     f.render_widget(
         Paragraph::new(lines)
             .block(boxed("Settings"))
@@ -391,7 +419,12 @@ fn diff_line(l: &str, t: Theme) -> Line<'static> {
 
 fn preview(m: &Model, f: &mut Frame, area: Rect, t: Theme) {
     let Some(plan) = &m.plan else { return };
-    let notice = if m.is_root { 1 } else { 4 };
+    // Once saved, the commands that apply the plan need room: one line each, and the last wraps.
+    let notice = match (m.is_root, &m.saved) {
+        (true, _) => 1,
+        (false, None) => 4,
+        (false, Some(_)) => 6,
+    };
     let [head, body, foot] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Min(3),
@@ -409,15 +442,17 @@ fn preview(m: &Model, f: &mut Frame, area: Rect, t: Theme) {
         .collect();
     let p = Paragraph::new(lines)
         .block(boxed("Preview"))
-        .wrap(Wrap { trim: false })
-        .scroll((m.scroll, 0));
-    f.render_widget(p, body);
+        .wrap(Wrap { trim: false });
+    scrolled(f, p, body, m.scroll, &m.scroll_max);
     let text = match (m.is_root, &m.saved) {
         (true, _) if plan.nothing_to_do() => "Already in place: nothing to apply.".to_string(),
         (true, _) if plan.risk == Risk::High => "High risk: Enter opens a guided review first.".to_string(),
         (true, _) => "Enter asks for confirmation, then applies.".to_string(),
         (false, None) => "You are not root: applying needs root. Press s to save this plan;\nlowport then shows the exact sudo command that applies it.".to_string(),
-        (false, Some(p)) => format!("Plan saved. Apply exactly this plan with:\n  sudo lowport apply --plan {}", p.display()),
+        (false, Some(p)) => format!(
+            "Plan saved. Hand it to root and apply exactly this plan with:\n  {}",
+            render::apply_plan_command(&m.exe, p, true).replace(" && ", " &&\n  ")
+        ),
     };
     let style = if m.is_root { t.dim() } else { t.warn() };
     f.render_widget(

@@ -230,8 +230,12 @@ pub struct RollbackArgs {
 
 #[derive(Debug, Clone, Args)]
 pub struct VerifyArgs {
+    /// Re-check every applied, not rolled-back run of the history against the host (exit 10
+    /// when something drifted)
+    #[arg(long, conflicts_with_all = ["port", "user", "binary", "service", "authbind"])]
+    pub all: bool,
     /// Port to prove (repeatable)
-    #[arg(long, value_name = "N", required = true, value_parser = validate::port_arg)]
+    #[arg(long, value_name = "N", required_unless_present = "all", value_parser = validate::port_arg)]
     pub port: Vec<PortArg>,
     /// The user who must be able to bind (proved by a real bind as that user)
     #[arg(long, value_parser = validate::account_name)]

@@ -253,6 +253,9 @@ fn history(ctx: &Context, json_out: bool) -> Result<Exit> {
 }
 
 fn verify_cmd(ctx: &Context, a: &VerifyArgs) -> Result<Exit> {
+    if a.all {
+        return verify_all(ctx, a.fmt.json);
+    }
     let mut want = methods::Want {
         binary: a.binary.clone(),
         ports: a.port.clone(),
@@ -285,6 +288,18 @@ fn verify_cmd(ctx: &Context, a: &VerifyArgs) -> Result<Exit> {
     } else {
         Exit::VerifyFailed
     })
+}
+
+/// `verify --all`: every applied run, checked again; exit 10 when any drifted.
+fn verify_all(ctx: &Context, json_out: bool) -> Result<Exit> {
+    let runs = runner::verify_all(ctx)?;
+    let in_place = runs.iter().all(|r| r.in_place);
+    if json_out {
+        print_json(&json!({ "format_version": FORMAT_VERSION, "in_place": in_place, "runs": runs }));
+    } else {
+        print!("{}", render::health(&runs));
+    }
+    Ok(if in_place { Exit::Success } else { Exit::Drift })
 }
 
 /// `__bind PORT…`: binds each port (127.0.0.1, or the wildcard where loopback is down) and says

@@ -8,6 +8,7 @@ use crate::facts::Facts;
 use crate::facts::elf::ExecKind;
 use crate::methods::Assessment;
 use crate::plan::Plan;
+use crate::runner::RunHealth;
 use crate::verify::{Outcome, Report};
 
 fn yes_no(b: bool) -> &'static str {
@@ -274,6 +275,43 @@ pub fn history(runs: &[Run]) -> String {
             r.status().to_string()
         );
     }
+    s
+}
+
+/// `verify --all`: one block per run, drifted targets and failed checks first-class, and the fix.
+pub fn health(runs: &[RunHealth]) -> String {
+    if runs.is_empty() {
+        return "No applied runs to check.\n".into();
+    }
+    let mut s = String::new();
+    for r in runs {
+        let verdict = if r.in_place { "in place" } else { "DRIFT" };
+        let _ = writeln!(
+            s,
+            "{}  {:<18} root {}  {verdict}",
+            r.id,
+            r.method,
+            r.root.display()
+        );
+        for c in &r.steps {
+            let mark = if c.in_place { "ok  " } else { "LOST" };
+            let _ = writeln!(s, "  {mark} step {}: {}", c.step, c.detail);
+        }
+        if let Some(v) = &r.verify {
+            s.push_str(&verify(v));
+        }
+        if let Some(e) = &r.error {
+            let _ = writeln!(s, "  error: {e}");
+        }
+        if let Some(fix) = &r.fix {
+            let _ = writeln!(s, "  fix: {}", shell_words::join(fix));
+        }
+    }
+    let drifted = runs.iter().filter(|r| !r.in_place).count();
+    let _ = match drifted {
+        0 => writeln!(s, "All {} run(s) in place.", runs.len()),
+        n => writeln!(s, "{n} of {} run(s) drifted.", runs.len()),
+    };
     s
 }
 

@@ -8,7 +8,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
+use serde::Serialize;
+
 use crate::apply::{self, Event, Outcome, Run, StateDir, Status};
+use crate::drift;
 use crate::cli::{Cli, Target};
 use crate::error::{Error, Exit, Refusal, Result};
 use crate::facts::{self, Facts, FactsHost, LiveHost, Probe};
@@ -378,6 +381,102 @@ pub fn rollback(
         run: run.id,
         outcome,
     })
+}
+
+/// How one run from the history stands against the live host now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RunHealth {
+    pub id: String,
+    pub method: MethodId,
+    pub root: PathBuf,
+    pub status: Status,
+    /// Every target still as planned and the verification passed.
+    pub in_place: bool,
+    /// Each target the run changed, checked against the state the journal recorded after it.
+    pub steps: Vec<drift::StepCheck>,
+    /// The run's own verification, made again (None for an unfinished run, or a run journaled
+    /// by a lowport that did not record what to verify).
+    pub verify: Option<Report>,
+    /// Why the run could not be checked completely.
+    pub error: Option<String>,
+    /// The command that puts it right, as argv: the same apply again (it changes only what
+    /// drifted), or the rollback an unfinished run needs.
+    pub fix: Option<Vec<String>>,
+}
+
+/// `lowport` with the global options that point at `ctx`'s state and `root`, when they are
+/// not the defaults.
+fn lowport_argv(ctx: &Context, root: &std::path::Path) -> Vec<String> {
+    let mut argv = vec!["lowport".to_string()];
+    if root != std::path::Path::new("/") {
+        argv.extend(["--root".into(), root.display().to_string()]);
+    }
+    if ctx.state_dir != std::path::Path::new(apply::DEFAULT_STATE_DIR) {
+        argv.extend(["--state-dir".into(), ctx.state_dir.display().to_string()]);
+    }
+    argv
+}
+
+/// Re-checks every run of the history that is applied and not rolled back (and names the
+/// unfinished ones): the targets it changed, then its verification. Read-only.
+pub fn verify_all(ctx: &Context) -> Result<Vec<RunHealth>> {
+    let mut out = Vec::new();
+    for run in ctx.state().runs()? {
+        let status = run.status();
+        if status == Status::RolledBack {
+            continue;
+        }
+        let mut health = RunHealth {
+            id: run.id.clone(),
+            method: run.plan.method,
+            root: run.plan.root.clone(),
+            status,
+            in_place: false,
+            steps: Vec::new(),
+            verify: None,
+            error: None,
+            fix: None,
+        };
+        if status != Status::Applied {
+            let mut fix = lowport_argv(ctx, &run.plan.root);
+            fix.extend(["rollback".into(), run.id.clone()]);
+            health.error = Some(format!("the run is {status}: finish its rollback"));
+            health.fix = Some(fix);
+            out.push(health);
+            continue;
+        }
+        let checked = drift::steps(&run).and_then(|steps| {
+            health.steps = steps;
+            if run.plan.verify == verify::Target::default() {
+                return Ok(None);
+            }
+            let at = Context {
+                root: run.plan.root.clone(),
+                state_dir: ctx.state_dir.clone(),
+            };
+            let facts = gather(&at, &run.plan.request, Some(run.plan.method), false)?;
+            verify::run(&facts, &run.plan.verify).map(Some)
+        });
+        match checked {
+            Ok(report) => health.verify = report,
+            Err(e) => health.error = Some(format!("{e:#}")),
+        }
+        health.in_place = health.error.is_none()
+            && health.steps.iter().all(|s| s.in_place)
+            && health.verify.as_ref().is_none_or(|r| r.ok);
+        if !health.in_place {
+            let mut fix = lowport_argv(ctx, &run.plan.root);
+            fix.push("apply".into());
+            fix.extend(run.plan.request.apply_args());
+            fix.push("--yes".into());
+            if run.plan.risk == crate::plan::Risk::High {
+                fix.push("--accept-risk".into());
+            }
+            health.fix = Some(fix);
+        }
+        out.push(health);
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ use nix::fcntl::{Flock, FlockArg};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::plan::{Plan, State};
+use crate::plan::{Action, Plan, State};
 
 const JOURNAL: &str = "journal.jsonl";
 
@@ -176,6 +176,21 @@ impl Run {
             }
         }
         out
+    }
+
+    /// What the run left and has not undone: for each target, the last completed step that
+    /// changed it and the state it recorded afterwards (several steps may touch one target).
+    pub fn left(&self) -> Vec<(usize, &Action, &State)> {
+        let mut last: Vec<(usize, &Action, &State)> = Vec::new();
+        for (n, _, after) in self.to_undo() {
+            let (Some(after), Some(step)) = (after, self.plan.steps.get(n - 1)) else {
+                continue;
+            };
+            let target = step.action.target();
+            last.retain(|(_, a, _)| a.target() != target);
+            last.push((n, &step.action, after));
+        }
+        last
     }
 
     pub fn backup(&self, name: &str) -> std::io::Result<Vec<u8>> {

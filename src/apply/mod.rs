@@ -189,22 +189,13 @@ pub fn apply(
 /// says the effect is gone).
 pub fn edited_since(run: &Run) -> Result<Vec<String>> {
     let root = crate::root::Root::new(run.plan.root.clone());
-    let mut last: Vec<(String, &crate::plan::Action, &crate::plan::State)> = Vec::new();
-    for (n, _, after) in run.to_undo() {
-        let (Some(after), Some(step)) = (after, run.plan.steps.get(n - 1)) else {
-            continue;
-        };
-        if matches!(step.action, crate::plan::Action::RunCommands { .. }) {
+    let mut out = Vec::new();
+    for (_, action, after) in run.left() {
+        if matches!(action, crate::plan::Action::RunCommands { .. }) {
             continue;
         }
-        let target = step.action.target();
-        last.retain(|(t, _, _)| *t != target);
-        last.push((target, &step.action, after));
-    }
-    let mut out = Vec::new();
-    for (target, action, after) in last {
         if &action.observe(&root)? != after {
-            out.push(target);
+            out.push(action.target());
         }
     }
     Ok(out)

@@ -295,7 +295,9 @@ fn verify_all(ctx: &Context, json_out: bool) -> Result<Exit> {
     let runs = runner::verify_all(ctx)?;
     let in_place = runs.iter().all(|r| r.in_place);
     if json_out {
-        print_json(&json!({ "format_version": FORMAT_VERSION, "in_place": in_place, "runs": runs }));
+        print_json(
+            &json!({ "format_version": FORMAT_VERSION, "in_place": in_place, "runs": runs }),
+        );
     } else {
         print!("{}", render::health(&runs));
     }

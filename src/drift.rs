@@ -32,11 +32,18 @@ pub fn steps(run: &Run) -> Result<Vec<StepCheck>> {
     for (step, action, after) in run.left() {
         let now = action.observe(&root)?;
         let (in_place, detail) = if &now == after {
-            (true, format!("as run {} left it", run.id))
+            (
+                true,
+                format!("{}: as run {} left it", action.target(), run.id),
+            )
         } else if action.satisfied(&now, &host) {
             (
                 true,
-                format!("changed since run {}, still as planned", run.id),
+                format!(
+                    "{}: changed since run {}, still as planned",
+                    action.target(),
+                    run.id
+                ),
             )
         } else {
             (false, lost(action, after, &now))
@@ -62,8 +69,7 @@ fn lost(action: &Action, after: &State, now: &State) -> String {
             "{target} no longer carries cap_net_bind_service (a replaced or upgraded binary \
              loses its file capabilities)"
         ),
-        (Action::WriteFile { .. }, State::File(f))
-            if matches!(after, State::File(a) if a.sha256 != f.sha256) =>
+        (Action::WriteFile { .. }, State::File(f)) if matches!(after, State::File(a) if a.sha256 != f.sha256) =>
         {
             format!("{target} was edited: its content is not what lowport wrote")
         }

@@ -11,8 +11,8 @@ use std::sync::atomic::AtomicBool;
 use serde::Serialize;
 
 use crate::apply::{self, Event, Outcome, Run, StateDir, Status};
-use crate::drift;
 use crate::cli::{Cli, Target};
+use crate::drift;
 use crate::error::{Error, Exit, Refusal, Result};
 use crate::facts::{self, Facts, FactsHost, LiveHost, Probe};
 use crate::methods::{self, MethodId, Request, Want};
@@ -528,6 +528,43 @@ mod tests {
             ..want()
         });
         assert!(e.contains("the service web"), "{e}");
+    }
+
+    #[test]
+    fn the_fix_command_parses_back_into_the_same_request() {
+        use clap::Parser;
+        let req = Request::new(
+            MethodId::Systemd,
+            Want {
+                ports: vec![
+                    PortArg::Grant(443),
+                    PortArg::Redirect {
+                        public: 80,
+                        backend: 8080,
+                    },
+                ],
+                service: crate::request::ServiceOptions {
+                    name: Some("web".into()),
+                    dynamic_user: true,
+                    args: vec!["-cfg".into(), "/etc/fabio/fabio.properties".into()],
+                    writable: vec!["/var/log/web".into()],
+                    state_directory: Some("web".into()),
+                    allow_jit: true,
+                },
+                ..want()
+            },
+        );
+        let argv = ["lowport", "apply"]
+            .into_iter()
+            .map(String::from)
+            .chain(req.apply_args());
+        let cli = Cli::try_parse_from(argv).unwrap();
+        let Some(crate::cli::Command::Apply(a)) = &cli.command else {
+            panic!("not an apply: {cli:?}");
+        };
+        assert_eq!(a.method, Some(MethodId::Systemd));
+        let (back, _) = want_for(&Context::new(&cli), &a.target).unwrap();
+        assert_eq!(back, req.want);
     }
 
     #[test]

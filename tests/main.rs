@@ -14,4 +14,5 @@ mod scenarios;
 mod setcap;
 mod sysctl;
 mod systemd;
+mod tooling;
 mod tui;

@@ -8,6 +8,7 @@ mod drift;
 mod faults;
 mod inputs;
 mod layers;
+mod package;
 mod plain;
 mod redirect;
 mod scenarios;

@@ -7,6 +7,7 @@ mod behaviour;
 mod drift;
 mod faults;
 mod inputs;
+mod json_docs;
 mod layers;
 mod package;
 mod plain;

@@ -239,6 +239,7 @@ pub fn event(e: &Event) -> String {
         Event::Undone { step, target } => format!("[{step}] undone: {target} restored"),
         Event::UndoFailed { step, error } => format!("[{step}] UNDO FAILED: {error}"),
         Event::Verified { report } => verify(report).trim_end().to_string(),
+        Event::Note { text } => text.clone(),
     }
 }
 

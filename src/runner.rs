@@ -300,7 +300,55 @@ pub fn apply(ctx: &Context, plan: &Plan, a: Apply) -> Result<Applied> {
             apply::undo(&loaded, &mut j, &reason, true, a.on)?
         }
     };
+    if let Outcome::Applied { run } = &outcome {
+        record_in_etckeeper(
+            &plan.root,
+            &format!("apply run {run} ({})", plan.method),
+            a.on,
+        );
+    }
     Ok(Applied::Ran(outcome, verified.ok().map(Box::new)))
+}
+
+/// The etckeeper commit that records what a run changed in /etc, as argv, or None: only for
+/// the real root (`--root /`), with etckeeper installed and /etc under its control
+/// (`etckeeper init` writes /etc/.etckeeper). Optional, never required.
+pub fn etckeeper_commit(
+    root: &std::path::Path,
+    etckeeper: Option<PathBuf>,
+    etc_managed: bool,
+    what: &str,
+) -> Option<Vec<String>> {
+    if root != std::path::Path::new("/") || !etc_managed {
+        return None;
+    }
+    Some(vec![
+        etckeeper?.display().to_string(),
+        "commit".into(),
+        format!("lowport: {what}"),
+    ])
+}
+
+/// Commits /etc with etckeeper when `etckeeper_commit` says so, and tells the front end how it
+/// went. A failed commit is reported, never a failure of the run: the change itself is done.
+fn record_in_etckeeper(root: &std::path::Path, what: &str, on: &mut dyn FnMut(Event)) {
+    let managed = std::path::Path::new("/etc/.etckeeper").exists();
+    let Some(argv) = etckeeper_commit(root, which::which("etckeeper").ok(), managed, what) else {
+        return;
+    };
+    let text = match std::process::Command::new(&argv[0])
+        .args(&argv[1..])
+        .output()
+    {
+        Ok(o) if o.status.success() => format!("etckeeper: /etc committed ({})", argv[2]),
+        Ok(o) => format!(
+            "etckeeper commit of /etc failed ({}); the run itself is complete: {}",
+            o.status,
+            String::from_utf8_lossy(&o.stderr).trim()
+        ),
+        Err(e) => format!("etckeeper could not run ({e}); the run itself is complete"),
+    };
+    on(Event::Note { text });
 }
 
 /// Which run to roll back.
@@ -377,6 +425,11 @@ pub fn rollback(
     let mut j = state.reopen(&run, &lock)?;
     let reason = format!("requested by {}", apply::Who::current().describe());
     let outcome = apply::undo(&run, &mut j, &reason, force, on)?;
+    record_in_etckeeper(
+        &run.plan.root,
+        &format!("rollback of run {} ({})", run.id, run.plan.method),
+        on,
+    );
     Ok(Rolled::Ran {
         run: run.id,
         outcome,
@@ -528,6 +581,27 @@ mod tests {
             ..want()
         });
         assert!(e.contains("the service web"), "{e}");
+    }
+
+    /// The decision only: etckeeper commits the host's /etc, so it is never run by a test.
+    #[test]
+    fn etckeeper_commits_only_the_real_root_when_installed_and_managing_etc() {
+        let tool = Some(PathBuf::from("/usr/bin/etckeeper"));
+        let what = "apply run 20261129T135349Z-c89d (setcap)";
+        assert_eq!(
+            etckeeper_commit("/".as_ref(), tool.clone(), true, what),
+            Some(vec![
+                "/usr/bin/etckeeper".to_string(),
+                "commit".into(),
+                "lowport: apply run 20261129T135349Z-c89d (setcap)".into(),
+            ])
+        );
+        assert_eq!(
+            etckeeper_commit("/tmp/root".as_ref(), tool.clone(), true, what),
+            None
+        );
+        assert_eq!(etckeeper_commit("/".as_ref(), None, true, what), None);
+        assert_eq!(etckeeper_commit("/".as_ref(), tool, false, what), None);
     }
 
     #[test]

@@ -238,6 +238,9 @@ pub struct Apply<'a> {
     pub facts: Option<Facts>,
     pub dry_run: bool,
     pub interrupted: &'a AtomicBool,
+    /// Shown, once, the plan that will run: for a saved plan the one just re-made on this host,
+    /// never the given plan's own text.
+    pub show: &'a mut dyn FnMut(&Plan),
     /// Asked once everything is checked and something would change; an error declines.
     pub confirm: &'a mut dyn FnMut(&Plan) -> Result<()>,
     pub on: &'a mut dyn FnMut(Event),
@@ -260,14 +263,18 @@ pub fn apply(ctx: &Context, plan: &Plan, a: Apply) -> Result<Applied> {
     let state = ctx.state();
     let lock = state.lock()?;
     state.ensure_no_unfinished()?;
-    let mut facts = match a.facts {
-        Some(f) => f,
+    // A saved or earlier-reviewed plan is re-planned here, under the lock; the fresh plan, never
+    // the given one's text (summaries, diffs, undo), is what is confirmed, run and journaled.
+    let (mut facts, fresh) = match a.facts {
+        Some(f) => (f, None),
         None => {
             let f = gather(ctx, &plan.request, Some(plan.method), false)?;
-            plan.ensure_current(&f, &LiveHost::new(f.root()))?;
-            f
+            let now = plan.ensure_current(&f, &LiveHost::new(f.root()))?;
+            (f, Some(now))
         }
     };
+    let plan = fresh.as_ref().unwrap_or(plan);
+    (a.show)(plan);
     if plan.nothing_to_do() {
         return Ok(Applied::Ran(Outcome::NothingToDo, None));
     }
@@ -333,20 +340,20 @@ pub fn etckeeper_commit(
 /// went. A failed commit is reported, never a failure of the run: the change itself is done.
 fn record_in_etckeeper(root: &std::path::Path, what: &str, on: &mut dyn FnMut(Event)) {
     let managed = std::path::Path::new("/etc/.etckeeper").exists();
-    let Some(argv) = etckeeper_commit(root, which::which("etckeeper").ok(), managed, what) else {
+    // Only a trusted system program runs (root-owned, in a system directory).
+    let found = crate::programs::find("etckeeper").ok();
+    let Some(argv) = etckeeper_commit(root, found, managed, what) else {
         return;
     };
-    let text = match std::process::Command::new(&argv[0])
-        .args(&argv[1..])
-        .output()
-    {
-        Ok(o) if o.status.success() => format!("etckeeper: /etc committed ({})", argv[2]),
-        Ok(o) => format!(
+    let text = match crate::programs::command(&argv[0]).map(|mut c| c.args(&argv[1..]).output()) {
+        Err(e) => format!("etckeeper was not run ({e}); the run itself is complete"),
+        Ok(Err(e)) => format!("etckeeper could not run ({e}); the run itself is complete"),
+        Ok(Ok(o)) if o.status.success() => format!("etckeeper: /etc committed ({})", argv[2]),
+        Ok(Ok(o)) => format!(
             "etckeeper commit of /etc failed ({}); the run itself is complete: {}",
             o.status,
             String::from_utf8_lossy(&o.stderr).trim()
         ),
-        Err(e) => format!("etckeeper could not run ({e}); the run itself is complete"),
     };
     on(Event::Note { text });
 }
@@ -401,22 +408,12 @@ pub fn rollback(
     let lock = state.lock()?;
     let run = match which {
         Which::Id(id) => state.load(id)?,
-        Which::Last => state
-            .ids()
-            .iter()
-            .rev()
-            .map(|id| state.load(id))
-            .find(|r| {
-                r.as_ref()
-                    .map_or(true, |r| r.status() != Status::RolledBack)
-            })
-            .transpose()?
-            .ok_or_else(|| {
-                Error::refused(
-                    Refusal::NothingToRollBack,
-                    "no run left to roll back; `lowport history` lists them",
-                )
-            })?,
+        Which::Last => state.last_to_undo()?.ok_or_else(|| {
+            Error::refused(
+                Refusal::NothingToRollBack,
+                "no run left to roll back; `lowport history` lists them",
+            )
+        })?,
     };
     if run.status() == Status::RolledBack {
         return Ok(Rolled::Already(run.id));
@@ -624,6 +621,7 @@ mod tests {
                     writable: vec!["/var/log/web".into()],
                     state_directory: Some("web".into()),
                     allow_jit: true,
+                    unmask: true,
                 },
                 ..want()
             },
@@ -658,6 +656,7 @@ mod tests {
                 facts: None,
                 dry_run: true,
                 interrupted: &stop,
+                show: &mut |_| panic!("nothing may be shown"),
                 confirm: &mut |_| panic!("nothing may be asked"),
                 on: &mut |_| {},
             },

@@ -120,8 +120,8 @@ fn a_replaced_binary_loses_its_capability_and_the_fix_restores_it() {
     assert_eq!(ids.len(), 2);
     let fix_run = ids.iter().find(|id| **id != first).unwrap();
 
-    // Rolled-back runs are history, not drift. By id: two runs in one second do not sort by
-    // time. The first run's binary was replaced since, hence --force.
+    // Rolled-back runs are history, not drift. Each run is named by its id; the first run's
+    // binary was replaced since it ran, hence --force.
     t.lowport()
         .args(["rollback", fix_run, "--yes"])
         .run()

@@ -9,6 +9,7 @@ mod faults;
 mod inputs;
 mod json_docs;
 mod layers;
+mod listeners;
 mod package;
 mod plain;
 mod redirect;

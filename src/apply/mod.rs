@@ -112,7 +112,7 @@ fn run_step(step: &Step, n: usize, j: &mut Journal, plan: &Plan, db: &UserDb) ->
     let snapshot = change::snapshot(&step.action, &root, j, n)?;
     j.append(&Record::Before { step: n, snapshot })?;
     fault("kill-before", n)?;
-    change::execute(&step.action, &root, db)?;
+    change::execute(&step.action, &step.before, &root, db)?;
     change::keep_added(&step.action, &root, j, n)?;
     let after = step.action.observe(&root)?;
     j.append(&Record::Done { step: n, after })?;

@@ -58,25 +58,84 @@ pub struct Interactive {
     pub accept_risk: bool,
 }
 
+/// Each subcommand's `--help` ends with real examples; a unit test parses every one of them
+/// with these definitions, so an example cannot go stale.
+pub mod examples {
+    pub const DETECT: &str = "Examples:\n  lowport detect --binary fabio --port 80 --port 443\n  lowport detect --json --method setcap --binary /usr/local/bin/fabio --port 80 > host.json";
+    pub const METHODS: &str = "Examples:\n  lowport methods --binary fabio --port 80 --port 443\n  lowport methods --facts host.json --binary /usr/local/bin/fabio --port 80 --json";
+    pub const PLAN: &str = "Examples:\n  lowport plan --method systemd --profile fabio --config /etc/fabio/fabio.properties --out plan.json\n  lowport plan --method setcap --binary /usr/local/bin/fabio --port 80 --group fabio\n  lowport plan --method setcap --facts host.json --binary /usr/local/bin/fabio --port 80";
+    pub const APPLY: &str = "Examples:\n  sudo lowport apply --plan plan.json\n  sudo lowport apply --method redirect-nft --port 80:9999 --yes\n  sudo lowport apply --method sysctl --port 80 --yes --accept-risk --json";
+    pub const ROLLBACK: &str = "Examples:\n  sudo lowport rollback --last\n  sudo lowport rollback 20261129T135349Z-c89d --yes";
+    pub const HISTORY: &str = "Examples:\n  lowport history\n  lowport history --json";
+    pub const VERIFY: &str = "Examples:\n  lowport verify --port 80 --user nobody\n  lowport verify --port 80 --binary /usr/local/bin/fabio --user fabio\n  lowport verify --port 80:9999\n  sudo lowport verify --all\n  sudo lowport verify --all --json > drift.json";
+    pub const COMPLETIONS: &str = "Examples:\n  lowport completions bash > /etc/bash_completion.d/lowport\n  lowport completions zsh > /usr/local/share/zsh/site-functions/_lowport\n  lowport completions fish > ~/.config/fish/completions/lowport.fish";
+    pub const MAN: &str =
+        "Examples:\n  lowport man | man -l -\n  lowport man apply > lowport-apply.1";
+}
+
 #[derive(Debug, Clone, Subcommand)]
 pub enum Command {
     /// Show what lowport detects about this host, the binary and the ports (read-only)
+    #[command(after_help = examples::DETECT)]
     Detect(DetectArgs),
     /// List every method for this OS with its risks and whether it is available here
+    #[command(after_help = examples::METHODS)]
     Methods(TargetArgs),
     /// Show exactly what a method would change: file diffs, commands, and undo
+    #[command(after_help = examples::PLAN)]
     Plan(PlanArgs),
     /// Carry out a plan under a lock and journal, verify it, roll back on failure
+    #[command(after_help = examples::APPLY)]
     Apply(ApplyArgs),
     /// Undo an earlier apply (or finish undoing an interrupted one)
+    #[command(after_help = examples::ROLLBACK)]
     Rollback(RollbackArgs),
     /// List earlier applies with their status
+    #[command(after_help = examples::HISTORY)]
     History(JsonArg),
     /// Prove that a user or binary can bind the ports
+    #[command(after_help = examples::VERIFY)]
     Verify(VerifyArgs),
+    /// Print a shell completion script generated from these definitions
+    #[command(after_help = examples::COMPLETIONS)]
+    Completions(CompletionsArgs),
+    /// Print a manual page (roff) generated from these definitions: lowport(1), or one
+    /// subcommand's lowport-NAME(1)
+    #[command(after_help = examples::MAN)]
+    Man(ManArgs),
     /// Internal: bind the ports as the current user (used by verify through authbind)
     #[command(name = "__bind", hide = true)]
     Bind { ports: Vec<u16> },
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete in
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ManArgs {
+    /// The subcommand whose page to print (default: the main page, lowport(1))
+    #[arg(value_parser = subcommand_name)]
+    pub subcommand: Option<String>,
+}
+
+/// A visible subcommand's name, for `lowport man NAME`.
+fn subcommand_name(s: &str) -> Result<String, String> {
+    use clap::CommandFactory;
+    let cmd = Cli::command();
+    let names: Vec<&str> = cmd
+        .get_subcommands()
+        .filter(|c| !c.is_hide_set())
+        .map(|c| c.get_name())
+        .collect();
+    if names.contains(&s) {
+        Ok(s.to_string())
+    } else {
+        Err(format!("no subcommand '{s}'; known: {}", names.join(", ")))
+    }
 }
 
 #[derive(Debug, Clone, Args)]
@@ -234,8 +293,12 @@ pub struct RollbackArgs {
 
 #[derive(Debug, Clone, Args)]
 pub struct VerifyArgs {
+    /// Re-check every applied, not rolled-back run of the history against the host (exit 10
+    /// when something drifted)
+    #[arg(long, conflicts_with_all = ["port", "user", "binary", "service", "authbind"])]
+    pub all: bool,
     /// Port to prove (repeatable)
-    #[arg(long, value_name = "N", required = true, value_parser = validate::port_arg)]
+    #[arg(long, value_name = "N", required_unless_present = "all", value_parser = validate::port_arg)]
     pub port: Vec<PortArg>,
     /// The user who must be able to bind (proved by a real bind as that user)
     #[arg(long, value_parser = validate::account_name)]
@@ -251,4 +314,50 @@ pub struct VerifyArgs {
     pub authbind: bool,
     #[command(flatten)]
     pub fmt: JsonArg,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    /// Every example of every subcommand's `--help` parses with these definitions into that
+    /// subcommand (the shell around it, `sudo` and redirections, is cut off first).
+    #[test]
+    fn every_subcommand_shows_examples_that_parse() {
+        let top = Cli::command();
+        let mut seen = 0;
+        for sub in top.get_subcommands().filter(|c| !c.is_hide_set()) {
+            let name = sub.get_name();
+            let help = sub
+                .get_after_help()
+                .unwrap_or_else(|| panic!("{name} has no examples"))
+                .to_string();
+            let mut lines = help.lines();
+            assert_eq!(lines.next(), Some("Examples:"), "{name}");
+            for line in lines {
+                let command = line.trim().split(['>', '|']).next().unwrap();
+                let words = shell_words::split(command).unwrap();
+                let words = words.strip_prefix(&["sudo".to_string()]).unwrap_or(&words);
+                assert_eq!(words.first().map(String::as_str), Some("lowport"), "{line}");
+                let cli = Cli::try_parse_from(words).unwrap_or_else(|e| panic!("{line}: {e}"));
+                let parsed = Cli::command()
+                    .try_get_matches_from(words)
+                    .unwrap()
+                    .subcommand_name()
+                    .map(String::from);
+                assert_eq!(parsed.as_deref(), Some(name), "{line}");
+                assert!(cli.command.is_some());
+                seen += 1;
+            }
+        }
+        assert!(seen >= 20, "only {seen} examples");
+    }
+
+    #[test]
+    fn man_takes_only_a_visible_subcommand() {
+        assert_eq!(subcommand_name("apply"), Ok("apply".into()));
+        let e = subcommand_name("__bind").unwrap_err();
+        assert!(e.contains("known: detect, methods"), "{e}");
+    }
 }

@@ -51,6 +51,12 @@ pub fn run(cli: &Cli, command: &Command) -> Result<Exit> {
         }),
         Command::History(a) => history(&ctx, a.json),
         Command::Verify(a) => verify_cmd(&ctx, a),
+        Command::Completions(a) => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(a.shell, &mut cmd, "lowport", &mut std::io::stdout());
+            Ok(Exit::Success)
+        }
+        Command::Man(a) => man(a.subcommand.as_deref()),
         Command::Bind { ports } => Ok(bind_probe(ports)),
     }
 }
@@ -306,6 +312,9 @@ fn history(ctx: &Context, json_out: bool) -> Result<Exit> {
 }
 
 fn verify_cmd(ctx: &Context, a: &VerifyArgs) -> Result<Exit> {
+    if a.all {
+        return verify_all(ctx, a.fmt.json);
+    }
     let mut want = methods::Want {
         binary: a.binary.clone(),
         ports: a.port.clone(),
@@ -338,6 +347,44 @@ fn verify_cmd(ctx: &Context, a: &VerifyArgs) -> Result<Exit> {
     } else {
         Exit::VerifyFailed
     })
+}
+
+/// `verify --all`: every applied run, checked again; exit 10 when any drifted.
+fn verify_all(ctx: &Context, json_out: bool) -> Result<Exit> {
+    let runs = runner::verify_all(ctx)?;
+    let in_place = runs.iter().all(|r| r.in_place);
+    if json_out {
+        print_json(
+            &json!({ "format_version": FORMAT_VERSION, "in_place": in_place, "runs": runs }),
+        );
+    } else {
+        print!("{}", render::health(&runs));
+    }
+    Ok(if in_place { Exit::Success } else { Exit::Drift })
+}
+
+/// `man [SUBCOMMAND]`: lowport(1), or lowport-NAME(1) with that subcommand's options.
+fn man(sub: Option<&str>) -> Result<Exit> {
+    let top = <Cli as clap::CommandFactory>::command();
+    let page = match sub {
+        None => clap_mangen::Man::new(top),
+        Some(name) => {
+            let cmd = top
+                .find_subcommand(name)
+                .cloned()
+                .ok_or_else(|| Error::Invalid(format!("no subcommand '{name}'")))?;
+            // The page's name, as `man lowport-apply` finds it.
+            clap_mangen::Man::new(
+                cmd.name(format!("lowport-{name}"))
+                    .bin_name(format!("lowport {name}"))
+                    .version(env!("CARGO_PKG_VERSION")),
+            )
+        }
+    };
+    let mut out = Vec::new();
+    page.render(&mut out)?;
+    std::io::Write::write_all(&mut std::io::stdout(), &out)?;
+    Ok(Exit::Success)
 }
 
 /// `__bind PORT…`: binds each port on the wildcard address, as a service does (a process on any

@@ -30,6 +30,8 @@ pub enum Exit {
     VerifyFailed = 8,
     /// `plan`: nothing to do, everything is already in place.
     NothingToDo = 9,
+    /// `verify --all`: at least one applied run is no longer in place (the report names the fix).
+    Drift = 10,
 }
 
 impl From<Exit> for ExitCode {
@@ -51,7 +53,8 @@ Exit codes:
   7  refused by the host's state (unavailable method, stale plan, unfinished run,
      file edited since apply, not root); nothing changed
   8  verification failed
-  9  plan: nothing to do, already in place";
+  9  plan: nothing to do, already in place
+ 10  verify --all: drift found (a run is no longer in place; the fix is printed)";
 
 /// Why the host's state refused a request (exit 7): callers branch on this, not on the text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -9,6 +9,7 @@ use crate::facts::Facts;
 use crate::facts::elf::ExecKind;
 use crate::methods::Assessment;
 use crate::plan::Plan;
+use crate::runner::RunHealth;
 use crate::verify::{Outcome, Report, Verdict};
 
 /// Neutralises what a terminal would act on rather than show: every control character except the
@@ -264,6 +265,7 @@ pub fn event(e: &Event) -> String {
         Event::Undone { step, target } => format!("[{step}] undone: {target} restored"),
         Event::UndoFailed { step, error } => format!("[{step}] UNDO FAILED: {error}"),
         Event::Verified { report } => verify(report).trim_end().to_string(),
+        Event::Note { text } => text.clone(),
     })
 }
 
@@ -306,6 +308,43 @@ pub fn history(runs: &[Run]) -> String {
         );
     }
     clean(&s)
+}
+
+/// `verify --all`: one block per run, drifted targets and failed checks first-class, and the fix.
+pub fn health(runs: &[RunHealth]) -> String {
+    if runs.is_empty() {
+        return "No applied runs to check.\n".into();
+    }
+    let mut s = String::new();
+    for r in runs {
+        let verdict = if r.in_place { "in place" } else { "DRIFT" };
+        let _ = writeln!(
+            s,
+            "{}  {:<18} root {}  {verdict}",
+            r.id,
+            r.method,
+            r.root.display()
+        );
+        for c in &r.steps {
+            let mark = if c.in_place { "ok  " } else { "LOST" };
+            let _ = writeln!(s, "  {mark} step {}: {}", c.step, c.detail);
+        }
+        if let Some(v) = &r.verify {
+            s.push_str(&verify(v));
+        }
+        if let Some(e) = &r.error {
+            let _ = writeln!(s, "  error: {e}");
+        }
+        if let Some(fix) = &r.fix {
+            let _ = writeln!(s, "  fix: {}", shell_words::join(fix));
+        }
+    }
+    let drifted = runs.iter().filter(|r| !r.in_place).count();
+    let _ = match drifted {
+        0 => writeln!(s, "All {} run(s) in place.", runs.len()),
+        n => writeln!(s, "{n} of {} run(s) drifted.", runs.len()),
+    };
+    s
 }
 
 pub fn time(secs: u64) -> String {

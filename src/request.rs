@@ -205,6 +205,52 @@ impl Request {
     }
 }
 
+impl Request {
+    /// The `lowport apply` options that make this same request again (the profile, if one was
+    /// used, is already resolved into binary, ports and arguments). Values are separate argv
+    /// items, and `--arg=VALUE` keeps an argument that starts with `-` an argument.
+    pub fn apply_args(&self) -> Vec<String> {
+        let mut a = vec!["--method".to_string(), self.method.to_string()];
+        let mut opt = |name: &str, value: String| {
+            a.push(name.to_string());
+            a.push(value);
+        };
+        if let Some(b) = &self.binary {
+            opt("--binary", b.clone());
+        }
+        for p in &self.ports {
+            opt("--port", p.to_string());
+        }
+        if let Some(u) = &self.user {
+            opt("--user", u.clone());
+        }
+        if let Some(g) = &self.group {
+            opt("--group", g.clone());
+        }
+        let s = &self.service;
+        if let Some(n) = &s.name {
+            opt("--service", n.clone());
+        }
+        for w in &s.writable {
+            opt("--writable", w.display().to_string());
+        }
+        if let Some(d) = &s.state_directory {
+            opt("--state-directory", d.clone());
+        }
+        a.extend(s.args.iter().map(|x| format!("--arg={x}")));
+        if s.dynamic_user {
+            a.push("--dynamic-user".into());
+        }
+        if s.allow_jit {
+            a.push("--allow-jit".into());
+        }
+        if s.unmask {
+            a.push("--unmask".into());
+        }
+        a
+    }
+}
+
 impl std::ops::Deref for Request {
     type Target = Want;
 

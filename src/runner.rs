@@ -8,8 +8,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
+use serde::Serialize;
+
 use crate::apply::{self, Event, Outcome, Run, StateDir, Status};
 use crate::cli::{Cli, Target};
+use crate::drift;
 use crate::error::{Error, Exit, Refusal, Result};
 use crate::facts::{self, Facts, FactsHost, LiveHost, Probe};
 use crate::methods::{self, MethodId, Request, Want};
@@ -311,7 +314,55 @@ pub fn apply(ctx: &Context, plan: &Plan, a: Apply) -> Result<Applied> {
             apply::undo(&loaded, &mut j, &reason, true, a.on)?
         }
     };
+    if let Outcome::Applied { run } = &outcome {
+        record_in_etckeeper(
+            &plan.root,
+            &format!("apply run {run} ({})", plan.method),
+            a.on,
+        );
+    }
     Ok(Applied::Ran(outcome, verified.ok().map(Box::new)))
+}
+
+/// The etckeeper commit that records what a run changed in /etc, as argv, or None: only for
+/// the real root (`--root /`), with etckeeper installed and /etc under its control
+/// (`etckeeper init` writes /etc/.etckeeper). Optional, never required.
+pub fn etckeeper_commit(
+    root: &std::path::Path,
+    etckeeper: Option<PathBuf>,
+    etc_managed: bool,
+    what: &str,
+) -> Option<Vec<String>> {
+    if root != std::path::Path::new("/") || !etc_managed {
+        return None;
+    }
+    Some(vec![
+        etckeeper?.display().to_string(),
+        "commit".into(),
+        format!("lowport: {what}"),
+    ])
+}
+
+/// Commits /etc with etckeeper when `etckeeper_commit` says so, and tells the front end how it
+/// went. A failed commit is reported, never a failure of the run: the change itself is done.
+fn record_in_etckeeper(root: &std::path::Path, what: &str, on: &mut dyn FnMut(Event)) {
+    let managed = std::path::Path::new("/etc/.etckeeper").exists();
+    // Only a trusted system program runs (root-owned, in a system directory).
+    let found = crate::programs::find("etckeeper").ok();
+    let Some(argv) = etckeeper_commit(root, found, managed, what) else {
+        return;
+    };
+    let text = match crate::programs::command(&argv[0]).map(|mut c| c.args(&argv[1..]).output()) {
+        Err(e) => format!("etckeeper was not run ({e}); the run itself is complete"),
+        Ok(Err(e)) => format!("etckeeper could not run ({e}); the run itself is complete"),
+        Ok(Ok(o)) if o.status.success() => format!("etckeeper: /etc committed ({})", argv[2]),
+        Ok(Ok(o)) => format!(
+            "etckeeper commit of /etc failed ({}); the run itself is complete: {}",
+            o.status,
+            String::from_utf8_lossy(&o.stderr).trim()
+        ),
+    };
+    on(Event::Note { text });
 }
 
 /// Which run to roll back.
@@ -378,10 +429,116 @@ pub fn rollback(
     let mut j = state.reopen(&run, &lock)?;
     let reason = format!("requested by {}", apply::Who::current().describe());
     let outcome = apply::undo(&run, &mut j, &reason, force, on)?;
+    record_in_etckeeper(
+        &run.plan.root,
+        &format!("rollback of run {} ({})", run.id, run.plan.method),
+        on,
+    );
     Ok(Rolled::Ran {
         run: run.id,
         outcome,
     })
+}
+
+/// How one run from the history stands against the live host now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RunHealth {
+    pub id: String,
+    pub method: MethodId,
+    pub root: PathBuf,
+    pub status: Status,
+    /// Every target still as planned and the verification passed.
+    pub in_place: bool,
+    /// Each target the run changed, checked against the state the journal recorded after it.
+    pub steps: Vec<drift::StepCheck>,
+    /// The run's own verification, made again (None for an unfinished run, or a run journaled
+    /// by a lowport that did not record what to verify).
+    pub verify: Option<Report>,
+    /// Why the run could not be checked completely.
+    pub error: Option<String>,
+    /// The command that puts it right, as argv: the same apply again (it changes only what
+    /// drifted), or the rollback an unfinished run needs.
+    pub fix: Option<Vec<String>>,
+}
+
+/// `lowport` with the global options that point at `ctx`'s state and `root`, when they are
+/// not the defaults.
+fn lowport_argv(ctx: &Context, root: &std::path::Path) -> Vec<String> {
+    let mut argv = vec!["lowport".to_string()];
+    if root != std::path::Path::new("/") {
+        argv.extend(["--root".into(), root.display().to_string()]);
+    }
+    if ctx.state_dir != std::path::Path::new(apply::DEFAULT_STATE_DIR) {
+        argv.extend(["--state-dir".into(), ctx.state_dir.display().to_string()]);
+    }
+    argv
+}
+
+/// Re-checks every run of the history that is applied and not rolled back (and names the
+/// unfinished ones): the targets it changed, then its verification. Read-only.
+pub fn verify_all(ctx: &Context) -> Result<Vec<RunHealth>> {
+    let mut out = Vec::new();
+    for run in ctx.state().runs()? {
+        let status = run.status();
+        if status == Status::RolledBack {
+            continue;
+        }
+        let mut health = RunHealth {
+            id: run.id.clone(),
+            method: run.plan.method,
+            root: run.plan.root.clone(),
+            status,
+            in_place: false,
+            steps: Vec::new(),
+            verify: None,
+            error: None,
+            fix: None,
+        };
+        if status != Status::Applied {
+            let mut fix = lowport_argv(ctx, &run.plan.root);
+            fix.extend(["rollback".into(), run.id.clone()]);
+            health.error = Some(format!("the run is {status}: finish its rollback"));
+            health.fix = Some(fix);
+            out.push(health);
+            continue;
+        }
+        let checked = drift::steps(&run).and_then(|steps| {
+            health.steps = steps;
+            if run.plan.verify == verify::Target::default() {
+                return Ok(None);
+            }
+            let at = Context {
+                root: run.plan.root.clone(),
+                state_dir: ctx.state_dir.clone(),
+            };
+            let facts = gather(&at, &run.plan.request, Some(run.plan.method), false)?;
+            verify::run(&facts, &run.plan.verify).map(Some)
+        });
+        match checked {
+            Ok(report) => health.verify = report,
+            Err(e) => health.error = Some(format!("{e:#}")),
+        }
+        health.in_place = health.error.is_none()
+            && health.steps.iter().all(|s| s.in_place)
+            // A service not started yet (nothing listens, no running systemd) is not drift:
+            // what the run changed is still there; nothing could be proven either way.
+            && health
+                .verify
+                .as_ref()
+                .is_none_or(|r| r.ok || r.status == verify::Verdict::NotStarted);
+        if !health.in_place {
+            let mut fix = lowport_argv(ctx, &run.plan.root);
+            fix.push("apply".into());
+            fix.extend(run.plan.request.apply_args());
+            fix.push("--yes".into());
+            if run.plan.risk == crate::plan::Risk::High {
+                fix.push("--accept-risk".into());
+            }
+            health.fix = Some(fix);
+        }
+        out.push(health);
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -433,6 +590,65 @@ mod tests {
             ..want()
         });
         assert!(e.contains("the service web"), "{e}");
+    }
+
+    /// The decision only: etckeeper commits the host's /etc, so it is never run by a test.
+    #[test]
+    fn etckeeper_commits_only_the_real_root_when_installed_and_managing_etc() {
+        let tool = Some(PathBuf::from("/usr/bin/etckeeper"));
+        let what = "apply run 20261129T135349Z-c89d (setcap)";
+        assert_eq!(
+            etckeeper_commit("/".as_ref(), tool.clone(), true, what),
+            Some(vec![
+                "/usr/bin/etckeeper".to_string(),
+                "commit".into(),
+                "lowport: apply run 20261129T135349Z-c89d (setcap)".into(),
+            ])
+        );
+        assert_eq!(
+            etckeeper_commit("/tmp/root".as_ref(), tool.clone(), true, what),
+            None
+        );
+        assert_eq!(etckeeper_commit("/".as_ref(), None, true, what), None);
+        assert_eq!(etckeeper_commit("/".as_ref(), tool, false, what), None);
+    }
+
+    #[test]
+    fn the_fix_command_parses_back_into_the_same_request() {
+        use clap::Parser;
+        let req = Request::new(
+            MethodId::Systemd,
+            Want {
+                ports: vec![
+                    PortArg::Grant(443),
+                    PortArg::Redirect {
+                        public: 80,
+                        backend: 8080,
+                    },
+                ],
+                service: crate::request::ServiceOptions {
+                    name: Some("web".into()),
+                    dynamic_user: true,
+                    args: vec!["-cfg".into(), "/etc/fabio/fabio.properties".into()],
+                    writable: vec!["/var/log/web".into()],
+                    state_directory: Some("web".into()),
+                    allow_jit: true,
+                    unmask: true,
+                },
+                ..want()
+            },
+        );
+        let argv = ["lowport", "apply"]
+            .into_iter()
+            .map(String::from)
+            .chain(req.apply_args());
+        let cli = Cli::try_parse_from(argv).unwrap();
+        let Some(crate::cli::Command::Apply(a)) = &cli.command else {
+            panic!("not an apply: {cli:?}");
+        };
+        assert_eq!(a.method, Some(MethodId::Systemd));
+        let (back, _) = want_for(&Context::new(&cli), &a.target).unwrap();
+        assert_eq!(back, req.want);
     }
 
     #[test]

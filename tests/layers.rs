@@ -31,6 +31,8 @@ const LAYERS: &[&[&str]] = &[
     &["verify"],
     // The executor: the only writer (lock, journal, rollback).
     &["apply"],
+    // Drift: what an applied run left, read again.
+    &["drift"],
     // Command-line definitions (clap data only).
     &["cli"],
     // The one orchestration every front end uses.

@@ -198,6 +198,21 @@ impl Run {
         out
     }
 
+    /// What the run left and has not undone: for each target, the last completed step that
+    /// changed it and the state it recorded afterwards (several steps may touch one target).
+    pub fn left(&self) -> Vec<(usize, &Action, &State)> {
+        let mut last: Vec<(usize, &Action, &State)> = Vec::new();
+        for (n, _, after) in self.to_undo() {
+            let (Some(after), Some(step)) = (after, self.plan.steps.get(n - 1)) else {
+                continue;
+            };
+            let target = step.action.target();
+            last.retain(|(_, a, _)| a.target() != target);
+            last.push((n, &step.action, after));
+        }
+        last
+    }
+
     /// What a rollback will do, step by step in the order it does it: derived from each step's
     /// validated action and the state its snapshot will restore, never from text in the journal.
     pub fn undo_steps(&self) -> Vec<(usize, String)> {

@@ -50,6 +50,10 @@ pub enum Event {
     Verified {
         report: Report,
     },
+    /// What was done besides the steps, in one sentence (the etckeeper commit of /etc).
+    Note {
+        text: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -150,9 +150,15 @@ impl Method for Sysctl {
         };
         // Where the live value already lets every user bind the port, nothing is changed: a boot
         // file with a higher value would close ports an earlier run (or the runtime) opened.
+        // Equal to it live but set by no boot file (one removed or edited since): the boot file
+        // is written again, as `verify --all` asks, and the live value is left as it is.
+        let boot_sets_it = facts
+            .unprivileged_port_start_files
+            .iter()
+            .any(|s| s.value.trim() == value.to_string());
         if facts
             .unprivileged_port_start
-            .is_none_or(|live| live <= value)
+            .is_none_or(|live| live < value || (live == value && boot_sets_it))
         {
             return Vec::new();
         }

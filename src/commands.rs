@@ -80,11 +80,17 @@ fn list_methods(ctx: &Context, a: &TargetArgs) -> Result<Exit> {
         None => runner::gather(ctx, &want, None, true)?,
     };
     let list = methods::assess(&f, &want);
+    // Said first: where every user may already bind the port, no method is needed.
+    let open = methods::already_open(&f, &want);
     if a.fmt.json {
-        print_json(
-            &json!({ "format_version": FORMAT_VERSION, "os": f.os.family, "methods": list }),
-        );
+        print_json(&json!({
+            "format_version": FORMAT_VERSION, "os": f.os.family, "already_open": open,
+            "methods": list
+        }));
     } else {
+        if let Some(o) = &open {
+            println!("{o}\n");
+        }
         print!("{}", render::methods(&list));
     }
     Ok(Exit::Success)
@@ -322,14 +328,13 @@ fn verify_cmd(ctx: &Context, a: &VerifyArgs) -> Result<Exit> {
     })
 }
 
-/// `__bind PORT…`: binds each port (127.0.0.1, or the wildcard where loopback is down) and says
-/// so. Run by `verify` as the target user under `authbind --deep`, whose preloaded library
+/// `__bind PORT…`: binds each port on the wildcard address, as a service does (a process on any
+/// of the host's addresses makes it fail as it would make the service fail), and says so. Run by `verify` as the target user under `authbind --deep`, whose preloaded library
 /// intercepts exactly this libc `bind()`.
 fn bind_probe(ports: &[u16]) -> Exit {
     let mut ok = true;
     for port in ports {
-        let result = std::net::TcpListener::bind(("127.0.0.1", *port))
-            .or_else(|_| std::net::TcpListener::bind(("0.0.0.0", *port)));
+        let result = std::net::TcpListener::bind(("0.0.0.0", *port));
         match result {
             Ok(_) => println!("{port} ok"),
             Err(e) => {

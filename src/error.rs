@@ -79,6 +79,8 @@ pub enum Refusal {
     AccountInUse,
     /// An account entry the run created was changed since (a password set, a member added).
     AccountChanged,
+    /// The run changed another network namespace's state; roll it back there.
+    OtherNetns,
     /// A saved plan file someone other than root (or the caller) could have written.
     PlanFile,
 }

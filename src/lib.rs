@@ -11,6 +11,7 @@ pub mod apply;
 pub mod cli;
 pub mod commands;
 pub mod console;
+pub mod diagnose;
 pub mod error;
 pub mod facts;
 pub mod methods;

@@ -82,6 +82,22 @@ impl Plan {
         for s in steps.iter_mut().filter(|s| is_command(s)) {
             s.in_place &= rest_in_place;
         }
+        // chown clears file capabilities: a capability already on a file whose owner or mode
+        // is about to change must be set again after it.
+        let rechowned: Vec<std::path::PathBuf> = steps
+            .iter()
+            .filter_map(|s| match &s.action {
+                Action::SetOwnerMode { path, .. } if !s.in_place => Some(path.clone()),
+                _ => None,
+            })
+            .collect();
+        for s in &mut steps {
+            if let Action::SetFileCap { path, .. } = &s.action
+                && rechowned.contains(path)
+            {
+                s.in_place = false;
+            }
+        }
         let verify = method.target(facts, req);
         Ok(Plan {
             format_version: FORMAT_VERSION,
@@ -91,6 +107,7 @@ impl Plan {
             request: req.clone(),
             root: facts.root.clone(),
             hostname: facts.hostname.clone(),
+            netns: facts.netns.filter(|_| method.per_netns()),
             fingerprint: fingerprint(req, &facts.root, &facts.hostname, &steps, &verify),
             warnings: check.warnings,
             steps,

@@ -39,9 +39,12 @@ pub fn name(s: &str) -> std::result::Result<String, String> {
     }
 }
 
-/// Java-properties key/value pairs (`key = value`, `key: value`, `\` continuations).
+/// Key/value pairs as fabio's properties library (magiconair/properties) reads them: `key =
+/// value`, `key: value` or `key value`; `#`/`!` comments; a trailing `\` continues the line (the
+/// next line's leading blanks dropped); a later assignment replaces an earlier one; `${key}`
+/// expands to another key's final value. Keys in first-seen order.
 fn properties(text: &str) -> Vec<(String, String)> {
-    let mut out = Vec::new();
+    let mut out: Vec<(String, String)> = Vec::new();
     let mut pending = String::new();
     for line in text.lines() {
         let line = line.trim_start();
@@ -54,14 +57,73 @@ fn properties(text: &str) -> Vec<(String, String)> {
         }
         pending.push_str(line);
         let full = std::mem::take(&mut pending);
-        let at = full.find(['=', ':']).unwrap_or(full.len());
-        let (k, v) = full.split_at(at);
-        out.push((
-            k.trim().to_string(),
-            v.get(1..).unwrap_or("").trim().to_string(),
-        ));
+        let at = full
+            .find(|c: char| c == '=' || c == ':' || c.is_whitespace())
+            .unwrap_or(full.len());
+        let (k, rest) = full.split_at(at);
+        // The separator: blanks, then at most one `=` or `:`, then blanks.
+        let rest = rest.trim_start();
+        let v = rest
+            .strip_prefix(['=', ':'])
+            .unwrap_or(rest)
+            .trim()
+            .to_string();
+        match out.iter_mut().find(|(key, _)| key == k) {
+            Some(entry) => entry.1 = v,
+            None => out.push((k.to_string(), v)),
+        }
+    }
+    let values = out.clone();
+    for (_, v) in &mut out {
+        *v = expand(v, &values, 0);
     }
     out
+}
+
+/// `${key}` references replaced by the key's value, recursively (a depth limit stops cycles);
+/// an unknown key is left as written (fabio would look in its environment, unknown here).
+fn expand(value: &str, values: &[(String, String)], depth: usize) -> String {
+    let mut out = String::new();
+    let mut rest = value;
+    while let Some(start) = rest.find("${") {
+        let Some(len) = rest[start + 2..].find('}') else {
+            break;
+        };
+        let key = &rest[start + 2..start + 2 + len];
+        out.push_str(&rest[..start]);
+        match values.iter().find(|(k, _)| k == key) {
+            Some((_, v)) if depth < 16 => out.push_str(&expand(v, values, depth + 1)),
+            _ => out.push_str(&rest[start..start + 3 + len]),
+        }
+        rest = &rest[start + 3 + len..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// A listener's port as Go's net package reads it: a number, or a service name from Go's own
+/// table (used where /etc/services lacks it): `:http` is 80, `:https` is 443.
+fn go_port(port: &str) -> Option<u16> {
+    if let Ok(n) = port.parse() {
+        return Some(n);
+    }
+    Some(match port.to_ascii_lowercase().as_str() {
+        "ftp" => 21,
+        "ssh" => 22,
+        "telnet" => 23,
+        "smtp" => 25,
+        "gopher" => 70,
+        "http" => 80,
+        "pop3" => 110,
+        "imap2" => 143,
+        "imap3" => 220,
+        "https" => 443,
+        "submissions" => 465,
+        "imaps" => 993,
+        "ftps" => 990,
+        "pop3s" => 995,
+        _ => return None,
+    })
 }
 
 /// Every listener (`[host]:port;options`, comma-separated) of the profile's keys whose port is
@@ -74,7 +136,7 @@ pub fn privileged_listeners(profile: &Profile, text: &str) -> Vec<(String, Strin
         }
         for listener in value.split(',').map(str::trim).filter(|l| !l.is_empty()) {
             let addr = listener.split(';').next().unwrap_or("");
-            let port = addr.rsplit(':').next().and_then(|p| p.parse::<u16>().ok());
+            let port = addr.rsplit(':').next().and_then(go_port);
             if let Some(p) = port.filter(|p| *p > 0 && *p < FIRST_UNPRIVILEGED) {
                 out.push((key.clone(), listener.to_string(), p));
             }
@@ -121,18 +183,44 @@ pub fn resolve(
             config.display()
         ));
     }
+    let mut list: Vec<u16> = found.iter().map(|(_, _, p)| *p).collect();
+    list.sort_unstable();
+    list.dedup();
+    let named = |l: &[u16]| l.iter().map(u16::to_string).collect::<Vec<_>>().join(", ");
     if ports.is_empty() {
-        let mut list: Vec<u16> = found.iter().map(|(_, _, p)| *p).collect();
-        list.sort_unstable();
-        list.dedup();
+        if list.is_empty() {
+            return Err(Error::Invalid(format!(
+                "{} names no port below 1024 in {}: there is nothing to grant, so nothing was \
+                 planned (give --port to plan for a port anyway)",
+                config.display(),
+                p.port_keys.join(" or ")
+            )));
+        }
         *ports = list.into_iter().map(PortArg::Grant).collect();
-    }
-    if found.is_empty() {
-        notes.push(format!(
-            "{} names no port below 1024 in {}",
-            config.display(),
-            p.port_keys.join(" or ")
-        ));
+    } else {
+        // The operator's --port wins, but never silently: say where it and the file disagree.
+        let mut given: Vec<u16> = ports
+            .iter()
+            .filter_map(|a| match a {
+                PortArg::Grant(p) => Some(*p),
+                _ => None,
+            })
+            .collect();
+        given.sort_unstable();
+        given.dedup();
+        if given != list {
+            notes.push(format!(
+                "--port {} differs from what {} makes {profile} listen on below 1024 ({}): \
+                 lowport plans for --port as given; {profile} itself follows its configuration",
+                named(&given),
+                config.display(),
+                if list.is_empty() {
+                    "nothing".to_string()
+                } else {
+                    named(&list)
+                }
+            ));
+        }
     }
     Ok(notes)
 }
@@ -157,5 +245,35 @@ mod tests {
             .map(|l| l.2)
             .collect();
         assert_eq!(ports, [443]);
+    }
+
+    #[test]
+    fn reads_fabio_properties_as_fabio_does() {
+        let fabio = all().into_iter().find(|p| p.name == "fabio").unwrap();
+        let ports = |text: &str| -> Vec<u16> {
+            privileged_listeners(&fabio, text)
+                .iter()
+                .map(|l| l.2)
+                .collect()
+        };
+        // The last value wins.
+        assert_eq!(ports("proxy.addr = :80\nproxy.addr = :443\n"), [443]);
+        // Every separator fabio accepts.
+        assert_eq!(ports("proxy.addr 0.0.0.0:80"), [80]);
+        assert_eq!(ports("proxy.addr: :80"), [80]);
+        assert_eq!(ports("proxy.addr=:80"), [80]);
+        // References expand, also to keys defined later.
+        assert_eq!(
+            ports("proxy.addr = ${web}\nweb = :80;proto=http,${tls}\ntls = :443;proto=https\n"),
+            [80, 443]
+        );
+        // A reference cycle ends.
+        assert_eq!(
+            ports("proxy.addr = ${a}\na = ${proxy.addr}\n"),
+            Vec::<u16>::new()
+        );
+        // Service names resolve as Go's net package does; specific addresses keep their port.
+        assert_eq!(ports("proxy.addr = :http,:https"), [80, 443]);
+        assert_eq!(ports("proxy.addr = 10.0.0.1:443,[::1]:80"), [443, 80]);
     }
 }

@@ -9,7 +9,7 @@ use crate::facts::Facts;
 use crate::facts::elf::ExecKind;
 use crate::methods::Assessment;
 use crate::plan::Plan;
-use crate::verify::{Outcome, Report};
+use crate::verify::{Outcome, Report, Verdict};
 
 /// Neutralises what a terminal would act on rather than show: every control character except the
 /// newline and tab that structure the text (ESC, CR, backspace, DEL, the C1 range) and the
@@ -275,10 +275,15 @@ pub fn verify(r: &Report) -> String {
             Outcome::Fail => "FAIL",
             Outcome::Inconclusive => "??  ",
         };
-        let _ = writeln!(s, "  {mark} {:<12} {}", c.name, c.detail);
+        // Evidence (a service's log) spans lines: keep them under the detail column.
+        let detail = c.detail.replace('\n', &format!("\n{:20}", ""));
+        let _ = writeln!(s, "  {mark} {:<12} {detail}", c.name);
     }
-    let verdict = if r.ok { "verified" } else { "NOT verified" };
-    let _ = writeln!(s, "{verdict}: proved {}", r.proved);
+    match r.status {
+        Verdict::Verified => _ = writeln!(s, "verified: proved {}", r.proved),
+        Verdict::NotVerified => _ = writeln!(s, "NOT verified: proved {}", r.proved),
+        Verdict::NotStarted => _ = writeln!(s, "not verified yet: {}", r.proved),
+    }
     clean(&s)
 }
 

@@ -283,11 +283,18 @@ pub fn apply(ctx: &Context, plan: &Plan, a: Apply) -> Result<Applied> {
     let Outcome::Applied { run } = &outcome else {
         return Ok(Applied::Ran(outcome, None));
     };
+    apply::fault("signal-during-verify", 1)?;
     let verified = facts
         .refresh()
         .and_then(|()| verify::run(&facts, &plan.verify));
     let failure = match &verified {
-        Ok(r) if r.ok => None,
+        // A signal while the proof ran (it can take seconds) means the same as one during the
+        // steps.
+        _ if a.interrupted.load(std::sync::atomic::Ordering::SeqCst) => {
+            Some("interrupted by a signal during verification".to_string())
+        }
+        // Not started (no running systemd) proves nothing either way: nothing to roll back for.
+        Ok(r) if r.ok || r.status == verify::Verdict::NotStarted => None,
         Ok(_) => Some("verification failed".to_string()),
         Err(e) => Some(format!("verification could not run: {e}")),
     };

@@ -15,20 +15,19 @@ pub use crate::plan::Target;
 
 pub const FORMAT_VERSION: u32 = 1;
 
+pub use crate::diagnose::{Check, Outcome};
+
+/// What a report amounts to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Outcome {
-    Pass,
-    Fail,
-    /// The check could not be made (port in use, not root, …); it proves nothing either way.
-    Inconclusive,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Check {
-    pub name: String,
-    pub outcome: Outcome,
-    pub detail: String,
+pub enum Verdict {
+    /// No check failed and at least one passed.
+    Verified,
+    /// A check failed, or nothing could be proven.
+    NotVerified,
+    /// A service's unit files are right, but no running systemd manages the root, so nothing
+    /// was started and there is nothing to prove yet: neither a success nor a failure.
+    NotStarted,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -36,10 +35,35 @@ pub struct Report {
     pub format_version: u32,
     pub target: Target,
     pub checks: Vec<Check>,
-    /// True when no check failed and at least one passed.
+    /// True when no check failed and at least one passed (never for `NotStarted`).
     pub ok: bool,
+    #[serde(default = "not_verified")]
+    pub status: Verdict,
     /// Exactly what was proven, in one sentence.
     pub proved: String,
+}
+
+fn not_verified() -> Verdict {
+    Verdict::NotVerified
+}
+
+/// The report's sentence for redirects whose service does not listen yet.
+fn redirect_not_started(pairs: &[(u16, u16)]) -> String {
+    let ports: Vec<String> = pairs.iter().map(|(l, h)| format!("{l}:{h}")).collect();
+    format!(
+        "the redirect is loaded, but nothing listens on the service port yet, so no client can \
+         be served and nothing was proven; start the service, then check with `lowport verify \
+         --port {}`",
+        ports.join(" --port ")
+    )
+}
+
+/// The report's sentence for a service that was written but not started.
+pub fn not_started(service: &str) -> String {
+    format!(
+        "{service}.service is written and enabled, not started; it starts at the next boot — \
+         check it then with `lowport verify --service {service}`"
+    )
 }
 
 fn check(name: &str, pass: bool, ok: String, fail: String) -> Check {
@@ -128,7 +152,12 @@ fn status_mask(status: &str, key: &str) -> Option<u64> {
     u64::from_str_radix(v.trim(), 16).ok()
 }
 
-fn service_checks(facts: &Facts, name: &str) -> Vec<Check> {
+/// True when a running systemd manages the root being checked, so a service can be started.
+fn systemd_runs_here(facts: &Facts) -> bool {
+    facts.init.systemd && facts.root().is_host()
+}
+
+fn service_checks(facts: &Facts, name: &str, ports: &[u16]) -> Vec<Check> {
     use crate::facts::binary::{unit_file, unit_setting, unit_texts, yes};
     let root = facts.root();
     let service = format!("{name}.service");
@@ -167,7 +196,7 @@ fn service_checks(facts: &Facts, name: &str) -> Vec<Check> {
                 .into(),
         ),
     ];
-    if !(facts.init.systemd && root.is_host()) {
+    if !systemd_runs_here(facts) {
         out.push(Check {
             name: "running".into(),
             outcome: Outcome::Inconclusive,
@@ -247,6 +276,10 @@ fn service_checks(facts: &Facts, name: &str) -> Vec<Check> {
             format!("process {pid} exited before it could be checked"),
         ),
     });
+    // A service that did not come up explains itself: how it ended, its log, the likely fix.
+    if out.iter().any(|c| c.outcome == Outcome::Fail) {
+        out.extend(crate::diagnose::service(&service, ports));
+    }
     out
 }
 
@@ -263,11 +296,18 @@ fn authbind_checks(facts: &Facts, user: &Account, target: &Target) -> Vec<Check>
         let meta = std::fs::metadata(root.host(file));
         out.push(check(
             &format!("byport:{port}"),
-            meta.as_ref()
-                .is_ok_and(|m| m.uid() == user.uid && m.mode() & 0o100 != 0),
-            format!("{} is executable by {}", file.display(), user.name),
+            meta.as_ref().is_ok_and(|m| {
+                m.uid() == 0
+                    && m.mode() & 0o022 == 0
+                    && user.can_execute(m.uid(), m.gid(), m.mode())
+            }),
             format!(
-                "{} is missing or not executable by {}",
+                "{} is executable by {} and only root may change it",
+                file.display(),
+                user.name
+            ),
+            format!(
+                "{} is missing, not executable by {}, or not owned by root alone",
                 file.display(),
                 user.name
             ),
@@ -306,9 +346,22 @@ fn authbind_checks(facts: &Facts, user: &Account, target: &Target) -> Vec<Check>
         .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
         .unwrap_or_default();
     for port in ports {
+        let said = text.lines().find(|l| l.starts_with(&format!("{port} ")));
+        if said.is_some_and(|l| l.contains("Address already in use")) {
+            // The old service still holds it: nothing proven, nothing wrong either.
+            out.push(Check {
+                name: format!("bind:{port}"),
+                outcome: Outcome::Inconclusive,
+                detail: format!(
+                    "inconclusive: port {port} is busy{}",
+                    crate::diagnose::held_by(*port)
+                ),
+            });
+            continue;
+        }
         out.push(check(
             &format!("bind:{port}"),
-            text.lines().any(|l| l == format!("{port} ok")),
+            said == Some(format!("{port} ok").as_str()),
             format!(
                 "user {} bound port {port} through authbind --deep",
                 user.name
@@ -323,9 +376,12 @@ fn authbind_checks(facts: &Facts, user: &Account, target: &Target) -> Vec<Check>
     out
 }
 
-/// Redirect proof: the rule is loaded (nft or iptables shows it), and when something listens on
-/// the service's port, a local connection to the client port really reaches it.
-fn redirect_checks(facts: &Facts, pairs: &[(u16, u16)]) -> Vec<Check> {
+/// Redirect proof: the rule is loaded (nft or iptables shows it), no input filter drops the
+/// redirected packets (after the redirect they arrive on the service's port: a chain that drops
+/// by default and accepts only the client port lets remote clients time out), and when something
+/// listens on the service's port, a local connection to the client port really reaches it.
+/// Also says whether every service port had a listener (false: not started yet).
+fn redirect_checks(facts: &Facts, pairs: &[(u16, u16)]) -> (Vec<Check>, bool) {
     let listing = |argv: &[&str]| -> String {
         crate::programs::command(argv[0])
             .ok()
@@ -333,14 +389,19 @@ fn redirect_checks(facts: &Facts, pairs: &[(u16, u16)]) -> Vec<Check> {
             .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
             .unwrap_or_default()
     };
-    let mut rules = String::new();
+    let (mut rules, mut ruleset, mut input, mut nat) =
+        (String::new(), String::new(), String::new(), String::new());
     if facts.tool("nft").is_some() {
         rules += &listing(&["nft", "list", "table", "ip", "lowport_redirect"]);
+        ruleset = listing(&["nft", "list", "ruleset"]);
     }
     if facts.tool("iptables").is_some() {
-        rules += &listing(&["iptables", "-t", "nat", "-S", "PREROUTING"]);
+        nat = listing(&["iptables", "-t", "nat", "-S", "PREROUTING"]);
+        rules += &nat;
+        input = listing(&["iptables", "-S", "INPUT"]);
     }
     let mut out = Vec::new();
+    let mut listening = true;
     for (low, high) in pairs {
         let nft = format!("tcp dport {low} redirect to :{high}");
         let ipt =
@@ -351,11 +412,39 @@ fn redirect_checks(facts: &Facts, pairs: &[(u16, u16)]) -> Vec<Check> {
             format!("a rule redirects port {low} to {high}"),
             format!("no lowport rule redirects port {low} to {high}"),
         ));
+        let before = crate::methods::nat_before(&ruleset, &nat, *low, *high);
+        out.push(check(
+            &format!("nat:{low}"),
+            before.is_empty(),
+            format!("no other NAT rule takes port {low} before lowport's"),
+            format!(
+                "{} rewrite(s) port {low} before lowport's rule: clients are sent there, not \
+                 to {high}. Remove or reorder that rule",
+                before.join(", ")
+            ),
+        ));
+        let drops = crate::methods::input_drops(&ruleset, &input, *high);
+        out.push(check(
+            &format!("filter:{low}"),
+            drops.is_empty(),
+            format!(
+                "no input filter drops the redirected packets (port {high}): clients from \
+                 anywhere get through"
+            ),
+            format!(
+                "{} drop(s) by default and never accept port {high}: after the redirect, \
+                 clients' packets arrive on {high} and are dropped (remote clients time out). \
+                 Accept tcp dport {high} there",
+                drops.join(", ")
+            ),
+        ));
         let connect = |port: u16| {
             let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
             std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(2)).is_ok()
         };
-        out.push(if !connect(*high) {
+        let up = connect(*high);
+        listening &= up;
+        out.push(if !up {
             Check {
                 name: format!("connect:{low}"),
                 outcome: Outcome::Inconclusive,
@@ -370,7 +459,7 @@ fn redirect_checks(facts: &Facts, pairs: &[(u16, u16)]) -> Vec<Check> {
             )
         });
     }
-    out
+    (out, listening)
 }
 
 /// The result of one bind attempt: 0 or an errno.
@@ -415,24 +504,33 @@ fn bind_as(user: &Account, ports: &[u16]) -> Result<Vec<i32>> {
     }
 }
 
-/// Binds (without listening, so no connection is ever accepted) on 127.0.0.1, or on the wildcard
-/// address where loopback is down (a fresh network namespace). Returns 0 or the errno.
+/// Binds as a service does, on the wildcard address with SO_REUSEADDR (without listening, so no
+/// connection is ever accepted): a process on any of the host's addresses makes it fail with
+/// EADDRINUSE, as it would make the service fail. Returns 0 or the errno.
 ///
 /// # Safety
 /// Only async-signal-safe libc calls: usable in a forked child.
 unsafe fn try_bind(port: u16) -> i32 {
-    let attempt = |addr: u32| -> i32 {
+    let attempt = || -> i32 {
         // SAFETY: plain socket calls on a socket this function owns.
         unsafe {
             let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0);
             if fd < 0 {
                 return *libc::__errno_location();
             }
+            let one: libc::c_int = 1;
+            libc::setsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                libc::SO_REUSEADDR,
+                (&one as *const libc::c_int).cast(),
+                size_of::<libc::c_int>() as libc::socklen_t,
+            );
             let sa = libc::sockaddr_in {
                 sin_family: libc::AF_INET as libc::sa_family_t,
                 sin_port: port.to_be(),
                 sin_addr: libc::in_addr {
-                    s_addr: addr.to_be(),
+                    s_addr: libc::INADDR_ANY.to_be(),
                 },
                 sin_zero: [0; 8],
             };
@@ -446,10 +544,7 @@ unsafe fn try_bind(port: u16) -> i32 {
             err
         }
     };
-    match attempt(0x7f00_0001) {
-        libc::EADDRNOTAVAIL => attempt(0),
-        e => e,
-    }
+    attempt()
 }
 
 fn bind_checks(facts: &Facts, user: &Account, ports: &[u16]) -> Result<Vec<Check>> {
@@ -476,7 +571,11 @@ fn bind_checks(facts: &Facts, user: &Account, ports: &[u16]) -> Result<Vec<Check
                 ),
                 libc::EADDRINUSE => (
                     Outcome::Inconclusive,
-                    format!("port {port} is in use, so a bind cannot prove anything"),
+                    format!(
+                        "inconclusive: port {port} is busy{}, so a bind cannot prove anything \
+                         (the service would fail the same way)",
+                        crate::diagnose::held_by(*port)
+                    ),
                 ),
                 -1 => (
                     Outcome::Inconclusive,
@@ -510,7 +609,13 @@ pub fn run(facts: &Facts, target: &Target) -> Result<Report> {
         })?),
         None => None,
     };
-    let (checks, proved) = match (&target.service, &facts.binary) {
+    // The binary's file capability is the proof only where the target names the binary (setcap):
+    // a method that grants a user (sysctl) is proven by a bind even when --binary was given.
+    let binary = target.binary.as_ref().and(facts.binary.as_ref());
+    // Set where the grant is in place but what would use it is not running yet: nothing to
+    // prove, and nothing wrong.
+    let mut pending = None;
+    let (checks, proved) = match (&target.service, binary) {
         _ if target.authbind => {
             let Some(user) = &user else {
                 return Err(Error::Invalid("authbind verification needs --user".into()));
@@ -530,16 +635,27 @@ pub fn run(facts: &Facts, target: &Target) -> Result<Report> {
                 ),
             )
         }
-        _ if !target.redirects.is_empty() => (
-            redirect_checks(facts, &target.redirects),
-            "the redirect rules are loaded (and, where the service listened, carried a real \
-             connection)"
-                .to_string(),
-        ),
-        (Some(name), _) => (
-            service_checks(facts, name),
-            format!("the {name} service is granted cap_net_bind_service by its unit"),
-        ),
+        _ if !target.redirects.is_empty() => {
+            let (checks, listening) = redirect_checks(facts, &target.redirects);
+            if !listening {
+                pending = Some(redirect_not_started(&target.redirects));
+            }
+            (
+                checks,
+                "the redirect rules are loaded, no input filter drops the redirected packets, \
+                 and a real connection went through"
+                    .to_string(),
+            )
+        }
+        (Some(name), _) => {
+            if !systemd_runs_here(facts) {
+                pending = Some(not_started(name));
+            }
+            (
+                service_checks(facts, name, &target.ports),
+                format!("the {name} service is granted cap_net_bind_service by its unit"),
+            )
+        }
         (None, Some(b)) => {
             let checks = file_checks(facts, b, user.as_ref());
             let proved = format!(
@@ -579,16 +695,29 @@ pub fn run(facts: &Facts, target: &Target) -> Result<Report> {
     };
     let failed = checks.iter().any(|c| c.outcome == Outcome::Fail);
     let passed = checks.iter().any(|c| c.outcome == Outcome::Pass);
-    let ok = !failed && passed;
+    let status = pending
+        .filter(|_| !failed)
+        .map(|p| (Verdict::NotStarted, p));
+    let open = checks.iter().any(|c| c.outcome == Outcome::Inconclusive);
+    let (status, proved) = status.unwrap_or(if !failed && passed {
+        let rest = if open {
+            "; not proven: the inconclusive checks above"
+        } else {
+            ""
+        };
+        (Verdict::Verified, format!("{proved}{rest}"))
+    } else {
+        (
+            Verdict::NotVerified,
+            "nothing: see the failed or inconclusive checks".into(),
+        )
+    });
     Ok(Report {
         format_version: FORMAT_VERSION,
         target: target.clone(),
-        proved: if ok {
-            proved
-        } else {
-            "nothing: see the failed or inconclusive checks".into()
-        },
-        ok,
+        proved,
+        ok: status == Verdict::Verified,
+        status,
         checks,
     })
 }

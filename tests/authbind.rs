@@ -5,6 +5,7 @@
 
 use std::path::Path;
 
+use crate::subjects::*;
 use crate::support::*;
 
 /// perl binds `port` through the libc `bind()` authbind intercepts; prints ok or the errno name.
@@ -63,7 +64,23 @@ fn a_dynamic_program_binds_80_as_nobody_through_authbind() {
         .run()
         .code(0)
         .stdout_has("authbind --deep /usr/bin/socat")
-        .stderr_has("/etc/authbind/byport/80 is executable by nobody");
+        .stderr_has("/etc/authbind/byport/80 is executable by nobody and only root may change it");
+    // nobody cannot open the file to other users.
+    let chmod = ns.exec(&[
+        "setpriv",
+        "--reuid",
+        "nobody",
+        "--regid",
+        "nogroup",
+        "--clear-groups",
+        "chmod",
+        "0555",
+        dir.join("byport/80").to_str().unwrap(),
+    ]);
+    assert!(
+        !chmod.status.success(),
+        "nobody changed the byport file's mode"
+    );
     let deep = ["authbind", "--deep", "perl", "-MSocket", "-e"];
     let with = |port: u16| {
         let script = perl_bind(port);
@@ -133,8 +150,16 @@ fn static_binaries_are_refused_with_the_reason_and_high_ports_get_the_bang() {
         paths,
         ["/etc/authbind/byport/80", "/etc/authbind/byport/!873"]
     );
-    assert_eq!(plan["steps"][1]["action"]["mode"], "0500");
-    assert_eq!(plan["steps"][1]["action"]["owner"], "nobody");
+    // Root owns it, so the service user can use it but never chmod it open to others.
+    assert_eq!(plan["steps"][1]["action"]["mode"], "0550");
+    assert_eq!(plan["steps"][1]["action"]["owner"], "root");
+    assert_eq!(plan["steps"][1]["action"]["group"], "nogroup");
+    assert!(
+        plan["warnings"]
+            .to_string()
+            .contains("every member of nogroup may bind"),
+        "{plan:#}"
+    );
 }
 
 #[test]
@@ -192,4 +217,89 @@ fn verify_binds_through_authbind_as_the_user() {
         text.contains("could not bind port 81 through authbind"),
         "{text}"
     );
+    // The old service still holds the port: inconclusive, naming it, not a failure.
+    let mut old = std::process::Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &ns.name,
+            "socat",
+            "TCP-LISTEN:80,reuseaddr",
+            "EXEC:/bin/cat",
+        ])
+        .spawn()
+        .unwrap();
+    let mut text = String::new();
+    for _ in 0..100 {
+        text = verify("80").1;
+        if text.contains("busy") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let _ = old.kill();
+    let _ = old.wait();
+    assert!(
+        text.contains("inconclusive: port 80 is busy (held by socat (pid "),
+        "{text}"
+    );
+    assert!(!text.contains("FAIL"), "{text}");
+    assert!(
+        text.contains("not proven: the inconclusive checks above"),
+        "{text}"
+    );
+}
+
+#[test]
+fn both_go_programs_are_refused_with_the_reason_and_really_cannot_use_it() {
+    let t = TestEnv::new();
+    let go = t.install(go_server(), "opt/app/bin/server");
+    t.install(Path::new(CADDY), "usr/bin/caddy");
+    for binary in [go.to_str().unwrap(), "/usr/bin/caddy"] {
+        t.lowport()
+            .args(["plan", "--method", "authbind", "--binary", binary])
+            .args(["--user", "nobody", "--port", "80"])
+            .run()
+            .code(7)
+            .stderr_has(&format!(
+                "{binary} is a Go program: it makes the bind system call itself"
+            ));
+    }
+    if !is_root_or_skip("both_go_programs_are_refused_with_the_reason_and_really_cannot_use_it") {
+        return;
+    }
+    // The reason holds: with a byport file that lets nobody bind 80 (the one socat gets), caddy
+    // (dynamically linked, so the library is preloaded) still gets EACCES from the kernel.
+    t.install(Path::new("/usr/bin/socat"), "usr/bin/socat");
+    t.lowport()
+        .args([
+            "apply",
+            "--method",
+            "authbind",
+            "--binary",
+            "/usr/bin/socat",
+        ])
+        .args(["--user", "nobody", "--port", "80", "--yes"])
+        .run()
+        .code(0);
+    let ns = Netns::new();
+    let dir = t.root.join("etc/authbind");
+    let mut argv = vec!["authbind", "--deep", CADDY];
+    let args = caddy_args(80);
+    argv.extend(args.iter().map(String::as_str));
+    let mut cmd = vec![
+        "setpriv",
+        "--reuid",
+        "nobody",
+        "--regid",
+        "nogroup",
+        "--clear-groups",
+        "env",
+        "HOME=/nonexistent",
+    ];
+    cmd.extend(argv);
+    let out = with_authbind_dir(&ns, &dir, &cmd);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("bind: permission denied"), "{err}");
 }

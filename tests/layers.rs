@@ -25,6 +25,8 @@ const LAYERS: &[&[&str]] = &[
     &["methods"],
     // Method actions + host → plan.
     &["planner"],
+    // Why a service did not come up (its exit, log and likely cause), as verification checks.
+    &["diagnose"],
     // Proof of a grant.
     &["verify"],
     // The executor: the only writer (lock, journal, rollback).

@@ -1,20 +1,19 @@
 //! Redirect methods with real packets: two network namespaces joined by a veth pair (the
-//! project's own test hosts), an unprivileged server on 8080 in one, a client in the other.
+//! project's own test hosts), an unprivileged HTTP server on 8080 in one (the static Go server,
+//! caddy, socat), a client in the other.
 
-use std::os::unix::process::CommandExt;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::PathBuf;
 
+use crate::subjects::*;
 use crate::support::*;
 
 const SERVER_IP: &str = "10.203.0.1";
 const CLIENT_IP: &str = "10.203.0.2";
 
-/// Two namespaces joined by veth, and a server as nobody on 8080 in the first; all removed on drop.
+/// Two namespaces joined by veth; removed on drop.
 struct Pair {
     server: Netns,
     client: Netns,
-    socat: Child,
 }
 
 impl Pair {
@@ -54,63 +53,52 @@ impl Pair {
             &["ip", "addr", "add", &format!("{CLIENT_IP}/24"), "dev", "vc"],
         );
         run(&client, &["ip", "link", "set", "vc", "up"]);
-        let socat = Command::new("ip")
-            .args([
-                "netns",
-                "exec",
-                &server.name,
-                "setpriv",
-                "--reuid",
-                "nobody",
-                "--regid",
-                "nogroup",
-            ])
-            .args([
-                "--clear-groups",
-                "socat",
-                "TCP-LISTEN:8080,fork,reuseaddr",
-                "EXEC:/bin/echo served",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            // Its own process group, so the forked children are ended with it.
-            .process_group(0)
-            .spawn()
-            .unwrap();
-        let pair = Pair {
-            server,
-            client,
-            socat,
-        };
-        let start = Instant::now();
-        while pair.fetch(&pair.server, "127.0.0.1", 8080) != "served" {
-            assert!(
-                start.elapsed() < Duration::from_secs(10),
-                "the server never listened"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        pair
+        Pair { server, client }
     }
 
-    /// What a client in `ns` reads from ip:port ("" when it cannot connect).
+    /// What a client in `ns` reads with an HTTP GET on ip:port ("" when it cannot connect).
     fn fetch(&self, ns: &Netns, ip: &str, port: u16) -> String {
-        let out = ns.exec(&[
-            "socat",
-            "-u",
-            &format!("TCP:{ip}:{port},connect-timeout=2"),
-            "STDOUT",
-        ]);
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
+        http_get(ns, ip, port)
     }
 }
 
-impl Drop for Pair {
-    fn drop(&mut self) {
-        let group = nix::unistd::Pid::from_raw(self.socat.id() as i32);
-        let _ = nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGTERM);
-        let _ = self.socat.wait();
-    }
+/// A program serving HTTP on 8080 as nobody, and the body it answers.
+struct Subject {
+    name: &'static str,
+    program: PathBuf,
+    args: Vec<String>,
+    body: String,
+    _files: Option<tempfile::TempDir>,
+}
+
+/// The static Go server, caddy and socat (answering a fixed HTTP response from a file).
+fn subjects() -> Vec<Subject> {
+    let files = tempfile::tempdir().unwrap();
+    set_mode(files.path(), 0o755);
+    let socat = socat_http(files.path(), 8080);
+    vec![
+        Subject {
+            name: "go",
+            program: go_server().to_path_buf(),
+            args: vec![":8080".into()],
+            body: go_body(8080),
+            _files: None,
+        },
+        Subject {
+            name: "caddy",
+            program: PathBuf::from(CADDY),
+            args: caddy_args(8080),
+            body: "caddy on 8080".into(),
+            _files: None,
+        },
+        Subject {
+            name: "socat",
+            program: PathBuf::from("/usr/bin/socat"),
+            args: socat,
+            body: "socat on 8080".into(),
+            _files: Some(files),
+        },
+    ]
 }
 
 fn redirect_really_carries_packets_and_rolls_back_only_its_rules(
@@ -118,7 +106,24 @@ fn redirect_really_carries_packets_and_rolls_back_only_its_rules(
     other_rules: &[&[&str]],
     list: &[&str],
 ) {
-    let pair = Pair::new();
+    for s in subjects() {
+        let pair = Pair::new();
+        let mut server = Server::start(&pair.server, &s.program, &s.args);
+        server.assert_serves(&pair.server, "127.0.0.1", 8080, &s.body);
+        carries(&pair, method, other_rules, list, s.name, &s.body);
+    }
+}
+
+/// Applies the redirect 80 → 8080 in the pair's server namespace, checks what a remote and a
+/// local client read on 80, rolls back, and checks only lowport's rules went.
+fn carries(
+    pair: &Pair,
+    method: &str,
+    other_rules: &[&[&str]],
+    list: &[&str],
+    name: &str,
+    body: &str,
+) {
     let t = TestEnv::new();
     for argv in other_rules {
         let out = pair.server.exec(argv);
@@ -136,11 +141,11 @@ fn redirect_really_carries_packets_and_rolls_back_only_its_rules(
             .collect::<Vec<_>>()
             .join("\n")
     };
-    let before = listing(&pair);
+    let before = listing(pair);
     assert_eq!(
         pair.fetch(&pair.client, SERVER_IP, 80),
         "",
-        "nothing answers on 80 before"
+        "{name}: nothing answers on 80 before"
     );
 
     Lowport::new()
@@ -152,13 +157,13 @@ fn redirect_really_carries_packets_and_rolls_back_only_its_rules(
         .stderr_has("a connection to 127.0.0.1:80 reached the service on 8080");
     assert_eq!(
         pair.fetch(&pair.client, SERVER_IP, 80),
-        "served",
-        "a remote client reaches the service on 80"
+        body,
+        "{name}: a remote client reaches the service on 80"
     );
     assert_eq!(
         pair.fetch(&pair.server, "127.0.0.1", 80),
-        "served",
-        "a local client does too"
+        body,
+        "{name}: a local client does too"
     );
 
     Lowport::new()
@@ -170,9 +175,13 @@ fn redirect_really_carries_packets_and_rolls_back_only_its_rules(
     assert_eq!(
         pair.fetch(&pair.client, SERVER_IP, 80),
         "",
-        "gone after rollback"
+        "{name}: gone after rollback"
     );
-    assert_eq!(listing(&pair), before, "only lowport's rules were removed");
+    assert_eq!(
+        listing(pair),
+        before,
+        "{name}: only lowport's rules were removed"
+    );
     assert!(!t.root.join("etc/lowport").exists() && !t.root.join("etc/systemd").exists());
 }
 
@@ -226,4 +235,128 @@ fn iptables_redirect() {
         ]],
         &["iptables-save", "-t", "nat"],
     );
+}
+
+#[test]
+fn an_input_chain_that_drops_the_service_port_fails_verification_until_it_accepts_it() {
+    if !is_root_or_skip(
+        "an_input_chain_that_drops_the_service_port_fails_verification_until_it_accepts_it",
+    ) {
+        return;
+    }
+    let pair = Pair::new();
+    let mut server = Server::start(&pair.server, go_server(), &[":8080".into()]);
+    server.assert_serves(&pair.server, "127.0.0.1", 8080, &go_body(8080));
+    let nft = |rule: &str| {
+        let out = pair.server.exec(&["nft", rule]);
+        assert!(
+            out.status.success(),
+            "{rule}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    // An operator's firewall: drop by default, accept loopback and the public port only.
+    nft("add table inet fw");
+    nft("add chain inet fw input { type filter hook input priority 0; policy drop; }");
+    nft("add rule inet fw input iif lo accept");
+    nft("add rule inet fw input tcp dport 80 accept");
+    let t = TestEnv::new();
+    let apply = || {
+        Lowport::new()
+            .netns(&pair.server)
+            .env_dirs(&t)
+            .args([
+                "apply",
+                "--method",
+                "redirect-nft",
+                "--port",
+                "80:8080",
+                "--yes",
+            ])
+            .run()
+    };
+    // Locally the redirect works (loopback is accepted), but remote clients' packets reach the
+    // input hook on 8080 and are dropped: not verified, rolled back.
+    apply()
+        .code(4)
+        .stderr_has("nft table inet fw chain input drop(s) by default and never accept port 8080");
+    assert_eq!(pair.fetch(&pair.client, SERVER_IP, 80), "");
+    nft("add rule inet fw input tcp dport 8080 accept");
+    apply()
+        .code(0)
+        .stderr_has("clients from anywhere get through");
+    assert_eq!(pair.fetch(&pair.client, SERVER_IP, 80), go_body(8080));
+}
+
+#[test]
+fn a_redirect_to_a_port_nothing_listens_on_is_not_started_rather_than_verified() {
+    if !is_root_or_skip(
+        "a_redirect_to_a_port_nothing_listens_on_is_not_started_rather_than_verified",
+    ) {
+        return;
+    }
+    let pair = Pair::new();
+    let t = TestEnv::new();
+    let doc = Lowport::new()
+        .netns(&pair.server)
+        .env_dirs(&t)
+        .args([
+            "apply",
+            "--method",
+            "redirect-nft",
+            "--port",
+            "80:8080",
+            "--yes",
+            "--json",
+        ])
+        .run()
+        .code(0)
+        .json();
+    assert_eq!(doc["verify"]["status"], "not_started", "{doc:#}");
+    assert!(
+        doc["verify"]["proved"]
+            .as_str()
+            .unwrap()
+            .contains("lowport verify --port 80:8080"),
+        "{doc:#}"
+    );
+}
+
+#[test]
+fn a_nat_chain_that_takes_the_port_first_fails_verification() {
+    if !is_root_or_skip("a_nat_chain_that_takes_the_port_first_fails_verification") {
+        return;
+    }
+    let pair = Pair::new();
+    let mut server = Server::start(&pair.server, go_server(), &[":8080".into()]);
+    server.assert_serves(&pair.server, "127.0.0.1", 8080, &go_body(8080));
+    for rule in [
+        "add table ip other",
+        "add chain ip other pre { type nat hook prerouting priority -150; policy accept; }",
+        "add rule ip other pre tcp dport 80 redirect to :9999",
+    ] {
+        let out = pair.server.exec(&["nft", rule]);
+        assert!(
+            out.status.success(),
+            "{rule}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let t = TestEnv::new();
+    // Locally (the output hook) lowport's rule works; remote clients are sent to 9999 first.
+    Lowport::new()
+        .netns(&pair.server)
+        .env_dirs(&t)
+        .args([
+            "apply",
+            "--method",
+            "redirect-nft",
+            "--port",
+            "80:8080",
+            "--yes",
+        ])
+        .run()
+        .code(4)
+        .stderr_has("nft table ip other chain pre rewrite(s) port 80 before lowport's rule");
+    assert_eq!(pair.fetch(&pair.client, SERVER_IP, 80), "");
 }

@@ -134,12 +134,13 @@ fn apply_plan_shows_the_fresh_plan_never_the_files_text() {
         .run();
     assert!(!out.stdout.contains("FORGED"), "{}", out.stdout);
     out.code(0)
-        .stdout_has("set file capability cap_net_bind_service=+ep on /opt/app");
+        .stdout_has("write security.capability = cap_net_bind_service=ep on /opt/app");
 }
 
-/// A directory any user can write, first in `PATH`, holding a `setcap` that would leave a
-/// marker: lowport runs /usr/sbin/setcap, shows that path in the plan, and the marker never
-/// appears.
+/// A directory any user can write, first in `PATH`, holding programs that would leave a marker:
+/// the setcap apply (which writes the attribute itself, running no setcap) and its verification
+/// run none of them, a plan shows the system path of the programs it would run, and the marker
+/// never appears.
 #[test]
 fn programs_come_from_the_system_directories_whatever_path_says() {
     if !is_root_or_skip("programs_come_from_the_system_directories_whatever_path_says") {
@@ -170,7 +171,7 @@ fn programs_come_from_the_system_directories_whatever_path_says() {
     assert!(!marker.exists(), "lowport ran a program from PATH");
     applied
         .code(0)
-        .stdout_has("runs: /usr/sbin/setcap 'cap_net_bind_service=+ep'");
+        .stdout_has("write security.capability = cap_net_bind_service=ep on /opt/app");
     assert!(getcap(&t.host(&app)).contains("cap_net_bind_service=ep"));
     t.lowport()
         .env("PATH", &path)

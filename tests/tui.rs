@@ -16,11 +16,9 @@ impl Tmux {
     /// Starts `argv` in an 80x24 pane; when it ends, the shell prints its exit code and the
     /// terminal's line discipline, so tests can check the terminal was restored.
     fn start(argv: &[String]) -> Tmux {
-        let socket = format!(
-            "lowport-test-{}-{}",
-            std::process::id(),
-            argv.len() + rand_suffix()
-        );
+        // Unique per test: a socket two tests share is one server, and the first test to end
+        // kills the other's session with it.
+        let socket = format!("lowport-test-{}-{}", std::process::id(), rand_suffix());
         let quoted: Vec<String> = argv.iter().map(|a| format!("'{a}'")).collect();
         let script = format!(
             "{}; echo \"EXIT=$?\"; stty -a | tr ' ;' '\\n\\n' | grep -x -e '-*icanon' -e '-*echo'; sleep 600",
@@ -128,7 +126,7 @@ fn setcap_walk_through_then_roll_back_from_history() {
     tm.keys(&["Enter"]);
     tm.wait(&[
         "Nothing has changed on this host yet",
-        "runs: /usr/sbin/setcap 'cap_net_bind_service=+ep'",
+        "write security.capability = cap_net_bind_service=ep",
     ]);
     assert_eq!(getcap(&t.host(&app)), "", "preview changes nothing");
     tm.keys(&["Enter"]);

@@ -4,17 +4,17 @@
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, anyhow, bail};
 
 use super::journal::{Journal, Snapshot};
 use super::safedir::try_write_lock;
-use crate::facts::caps::CAP_NET_BIND_SERVICE;
+use crate::facts::caps;
 use crate::facts::sysctl_path;
 use crate::facts::users::UserDb;
-use crate::plan::action::{ACCOUNT_FILES, observe_file};
+use crate::plan::action::{ACCOUNT_FILES, identity, observe_file};
 use crate::plan::{Action, FileState, State};
 use crate::root::Root;
 use crate::xattr;
@@ -341,7 +341,62 @@ fn write_sysctl(key: &str, value: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn execute(action: &Action, root: &Root, db: &UserDb) -> anyhow::Result<()> {
+/// Marks the file the plan observed, and only it: opens the path without following a symlink
+/// (and without blocking on a FIFO or taking a terminal), then checks the open file itself
+/// (fstat) — a regular file with the planned device, inode, size and mtime, owned by root and
+/// writable by nobody else (an ACL granting write shows as the group write bit, its mask) — and
+/// writes `security.capability` through that descriptor (fsetxattr). A file swapped, edited or
+/// opened up after the review is refused; nothing runs `setcap`.
+fn set_file_cap(host: &Path, caps: &str, planned: &State) -> anyhow::Result<()> {
+    let refuse = |why: String| {
+        anyhow!(
+            "refusing to set the capability on {}: {why}; nothing was marked. Review the file and \
+             make a new plan",
+            host.display()
+        )
+    };
+    let value =
+        caps::encode(caps).ok_or_else(|| refuse(format!("'{caps}' is not a capability text")))?;
+    let State::File(FileState {
+        identity: Some(want),
+        ..
+    }) = planned
+    else {
+        return Err(refuse("the plan recorded no file there".into()));
+    };
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NOCTTY | libc::O_NONBLOCK)
+        .open(host)
+        .map_err(|e| refuse(format!("it cannot be opened as a file ({e})")))?;
+    let meta = file
+        .metadata()
+        .with_context(|| format!("fstat {}", host.display()))?;
+    if !meta.is_file() {
+        return Err(refuse("it is no longer a regular file".into()));
+    }
+    let now = identity(&meta);
+    if now != *want {
+        return Err(refuse(format!(
+            "it was replaced or written to since the plan was made (device:inode:size:mtime \
+             {want} then, {now} now)"
+        )));
+    }
+    if meta.uid() != 0 || meta.mode() & 0o022 != 0 {
+        return Err(refuse(format!(
+            "it is now owned by uid {} with mode {:04o}: only root may be able to write a file \
+             that carries a capability",
+            meta.uid(),
+            meta.mode() & 0o7777
+        )));
+    }
+    xattr::set_on(&file, xattr::CAPABILITY, &value)
+        .with_context(|| format!("writing security.capability on {}", host.display()))
+}
+
+/// Carries out one action. `planned` is the target's state when the plan was made: a step that
+/// must act on exactly what was reviewed (a file capability) checks it.
+pub fn execute(action: &Action, planned: &State, root: &Root, db: &UserDb) -> anyhow::Result<()> {
     match action {
         Action::WriteFile {
             path,
@@ -370,21 +425,7 @@ pub fn execute(action: &Action, root: &Root, db: &UserDb) -> anyhow::Result<()> 
             std::fs::set_permissions(&host, std::fs::Permissions::from_mode(*mode))?;
             Ok(())
         }
-        Action::SetFileCap { path, .. } => {
-            run_all(&action.commands(root, &crate::programs::shown))?;
-            // Confirm from the attribute itself rather than trusting the exit status.
-            let (state, _) = observe_file(&root.entry(path), false)?;
-            if !state
-                .capability()
-                .is_some_and(|c| c.grants(CAP_NET_BIND_SERVICE))
-            {
-                bail!(
-                    "setcap exited 0 but {} carries no cap_net_bind_service=ep",
-                    path.display()
-                );
-            }
-            Ok(())
-        }
+        Action::SetFileCap { path, caps } => set_file_cap(&root.host(path), caps, planned),
         Action::SetSysctl { key, value } => write_sysctl(key, value),
         Action::Symlink { path, target } => {
             for d in missing_dirs(root, path) {

@@ -74,10 +74,11 @@ pub enum Outcome {
 
 /// Test-only fault injection, compiled into debug builds only: `LOWPORT_TEST_FAULT` is
 /// `fail-after:N` (step N runs, then reports failure), `signal-after:N` (SIGTERM to ourselves
-/// after step N, through the real handler), `kill-before:N` (SIGKILL once step N's snapshot is
+/// after step N, through the real handler), `signal-during-verify:1` (SIGTERM once every step
+/// ran, as verification starts), `kill-before:N` (SIGKILL once step N's snapshot is
 /// durable, before it runs) or `kill-after:N` (SIGKILL after step N). N counts steps from 1.
 #[cfg(debug_assertions)]
-fn fault(point: &str, n: usize) -> Result<()> {
+pub fn fault(point: &str, n: usize) -> Result<()> {
     let Ok(spec) = std::env::var("LOWPORT_TEST_FAULT") else {
         return Ok(());
     };
@@ -86,7 +87,7 @@ fn fault(point: &str, n: usize) -> Result<()> {
     }
     use nix::sys::signal::{Signal, raise};
     match point {
-        "signal-after" => {
+        "signal-after" | "signal-during-verify" => {
             let _ = raise(Signal::SIGTERM);
             Ok(())
         }
@@ -99,7 +100,7 @@ fn fault(point: &str, n: usize) -> Result<()> {
 }
 
 #[cfg(not(debug_assertions))]
-fn fault(_point: &str, _n: usize) -> Result<()> {
+pub fn fault(_point: &str, _n: usize) -> Result<()> {
     Ok(())
 }
 
@@ -108,7 +109,7 @@ fn run_step(step: &Step, n: usize, j: &mut Journal, plan: &Plan, db: &UserDb) ->
     let snapshot = change::snapshot(&step.action, &root, j, n)?;
     j.append(&Record::Before { step: n, snapshot })?;
     fault("kill-before", n)?;
-    change::execute(&step.action, &root, db)?;
+    change::execute(&step.action, &step.before, &root, db)?;
     change::keep_added(&step.action, &root, j, n)?;
     let after = step.action.observe(&root)?;
     j.append(&Record::Done { step: n, after })?;
@@ -248,6 +249,24 @@ pub fn user_drift(run: &Run) -> Vec<String> {
         .collect()
 }
 
+/// Refuses to undo per-namespace state (sysctls, firewall rules) from another network namespace:
+/// it would "restore" values there and leave the run's own namespace changed. Not even --force
+/// helps: the right place is the namespace the run was made in.
+fn same_netns(run: &Run) -> Result<()> {
+    match (run.plan.netns, crate::facts::netns()) {
+        (Some(then), Some(now)) if then != now => Err(Error::refused(
+            Refusal::OtherNetns,
+            format!(
+                "run {} changed network namespace {then} (inode of /proc/self/ns/net), and this \
+                 is namespace {now}: run the rollback inside that namespace (e.g. `ip netns exec \
+                 NAME lowport rollback {}`). Nothing was changed.",
+                run.id, run.id
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// Undoes a run's not-yet-undone steps in reverse. Every undo is attempted even after one fails.
 pub fn undo(
     run: &Run,
@@ -256,6 +275,7 @@ pub fn undo(
     force: bool,
     on: &mut dyn FnMut(Event),
 ) -> Result<Outcome> {
+    same_netns(run)?;
     if !force {
         let drift = user_drift(run);
         if !drift.is_empty() {

@@ -198,14 +198,29 @@ fn non_root_writers(root: &Root, path: &Path, db: &UserDb) -> Vec<String> {
     reasons
 }
 
-fn unit_dirs() -> [&'static str; 4] {
+/// Every directory systemd loads system units from, highest precedence first (systemd.unit(5),
+/// "System Unit Search Path"): an admin's unit in /usr/local/lib or a generator's in /run must
+/// be found, or a new unit in /etc would shadow it.
+fn unit_dirs() -> [&'static str; 13] {
     [
+        "/etc/systemd/system.control",
+        "/run/systemd/system.control",
+        "/run/systemd/transient",
+        "/run/systemd/generator.early",
         "/etc/systemd/system",
+        "/etc/systemd/system.attached",
         "/run/systemd/system",
+        "/run/systemd/system.attached",
+        "/run/systemd/generator",
+        "/usr/local/lib/systemd/system",
         "/usr/lib/systemd/system",
         "/lib/systemd/system",
+        "/run/systemd/generator.late",
     ]
 }
+
+/// The directories where an admin's units (and their `.wants` links) live.
+const ADMIN_UNIT_DIRS: [&str; 2] = ["/etc/systemd/system", "/run/systemd/system"];
 
 /// A unit setting as systemd reads booleans.
 pub fn yes(v: &str) -> bool {
@@ -228,7 +243,7 @@ fn candidate_units(root: &Root) -> BTreeSet<String> {
             })
             .unwrap_or_default()
     };
-    for dir in &unit_dirs()[..2] {
+    for dir in &ADMIN_UNIT_DIRS {
         for name in services(Path::new(dir)) {
             if name.ends_with(".wants") || name.ends_with(".requires") {
                 let linked = services(&Path::new(dir).join(&name));

@@ -106,6 +106,36 @@ impl FileCaps {
     }
 }
 
+/// The `security.capability` value for setcap's text form `NAME[,NAME...]=[+]FLAGS` (FLAGS
+/// from `e`, `i`, `p`): revision 2, byte for byte what `setcap` writes outside a user
+/// namespace. None for any other text, so nothing unreviewed is ever encoded.
+pub fn encode(text: &str) -> Option<Vec<u8>> {
+    let (list, flags) = text.split_once('=')?;
+    let flags = flags.strip_prefix('+').unwrap_or(flags);
+    if flags.is_empty() || !flags.chars().all(|c| "eip".contains(c)) {
+        return None;
+    }
+    let mut mask = 0u64;
+    for n in list.split(',') {
+        mask |= 1 << NAMES.iter().position(|known| *known == n)?;
+    }
+    let set = |flag: char| if flags.contains(flag) { mask } else { 0 };
+    let (permitted, inheritable) = (set('p'), set('i'));
+    let effective = if flags.contains('e') {
+        VFS_CAP_FLAGS_EFFECTIVE
+    } else {
+        0
+    };
+    let words = [
+        REVISION_2 | effective,
+        permitted as u32,
+        inheritable as u32,
+        (permitted >> 32) as u32,
+        (inheritable >> 32) as u32,
+    ];
+    Some(words.iter().flat_map(|w| w.to_le_bytes()).collect())
+}
+
 fn names(mask: u64) -> Vec<String> {
     (0..64)
         .filter(|b| mask & (1 << b) != 0)
@@ -165,6 +195,55 @@ mod tests {
         let c = FileCaps::parse(&hex("0000000200040000000000000000000000000000")).unwrap();
         assert!(!c.grants(CAP_NET_BIND_SERVICE));
         assert_eq!(c.text, "cap_net_bind_service=p");
+    }
+
+    #[test]
+    fn encodes_setcaps_text() {
+        let ep = encode("cap_net_bind_service=+ep").unwrap();
+        assert_eq!(ep, hex("0100000200040000000000000000000000000000"));
+        assert_eq!(
+            FileCaps::parse(&ep).unwrap().text,
+            "cap_net_bind_service=ep"
+        );
+        let high = FileCaps::parse(&encode("cap_bpf,cap_chown=eip").unwrap()).unwrap();
+        assert_eq!(high.text, "cap_chown,cap_bpf=eip");
+        for bad in [
+            "",
+            "=ep",
+            "cap_net_bind_service",
+            "cap_nope=+ep",
+            "cap_chown=+x",
+            "cap_chown=+",
+        ] {
+            assert_eq!(encode(bad), None, "{bad:?}");
+        }
+    }
+
+    /// Byte-equality with the real `setcap` (needs root for CAP_SETFCAP).
+    #[test]
+    fn encodes_exactly_what_setcap_writes() {
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("skipped: setcap needs root");
+            return;
+        }
+        let t = tempfile::tempdir().unwrap();
+        let file = t.path().join("f");
+        std::fs::write(&file, "x").unwrap();
+        for text in [
+            "cap_net_bind_service=+ep",
+            "cap_net_bind_service=+p",
+            "cap_net_bind_service,cap_net_raw=+eip",
+            "cap_bpf=+ep",
+        ] {
+            let ok = std::process::Command::new("setcap")
+                .args([text, file.to_str().unwrap()])
+                .status()
+                .unwrap()
+                .success();
+            assert!(ok, "setcap {text}");
+            let written = crate::xattr::get(&file, crate::xattr::CAPABILITY).unwrap();
+            assert_eq!(written, encode(text), "{text}");
+        }
     }
 
     #[test]

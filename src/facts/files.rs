@@ -66,13 +66,16 @@ pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// Decodes hex by bytes: anything but pairs of hex digits (a sign, a multi-byte character) is
+/// None, never a panic, since journals and plans on disk are untrusted.
 pub fn unhex(s: &str) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).ok())
+    let digit = |b: &u8| char::from(*b).to_digit(16);
+    s.as_bytes()
+        .chunks(2)
+        .map(|pair| match pair {
+            [hi, lo] => Some((digit(hi)? * 16 + digit(lo)?) as u8),
+            _ => None,
+        })
         .collect()
 }
 
@@ -92,6 +95,13 @@ impl FileState {
     pub fn capability(&self) -> Option<FileCaps> {
         FileCaps::parse(&unhex(self.xattrs.get(xattr::CAPABILITY)?)?)
     }
+}
+
+/// `device:inode:size:mtime_ns` of a file (see [`FileState::identity`]); the executor compares
+/// it with the planned one on the descriptor it is about to change.
+pub fn identity(meta: &std::fs::Metadata) -> String {
+    let mtime = meta.mtime() as i128 * 1_000_000_000 + i128::from(meta.mtime_nsec());
+    format!("{}:{}:{}:{mtime}", meta.dev(), meta.ino(), meta.size())
 }
 
 /// Reads a file's state, and with `content` also its bytes (hashed into the state).
@@ -116,16 +126,10 @@ pub fn observe_file(host: &Path, content: bool) -> std::io::Result<(FileState, O
     let content = (content && meta.is_file())
         .then(|| std::fs::read(host))
         .transpose()?;
-    let mtime = meta.mtime() as i128 * 1_000_000_000 + i128::from(meta.mtime_nsec());
     let state = FileState {
         exists: true,
         sha256: content.as_deref().map(sha256),
-        identity: Some(format!(
-            "{}:{}:{}:{mtime}",
-            meta.dev(),
-            meta.ino(),
-            meta.size()
-        )),
+        identity: Some(identity(&meta)),
         mode: Some(meta.mode() & 0o7777),
         uid: Some(meta.uid()),
         gid: Some(meta.gid()),
@@ -140,4 +144,18 @@ pub fn observe_file(host: &Path, content: bool) -> std::io::Result<(FileState, O
         },
     };
     Ok((state, content))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unhex_refuses_what_is_not_hex() {
+        assert_eq!(unhex(&hex(&[0, 0x7f, 0xff])), Some(vec![0, 0x7f, 0xff]));
+        assert_eq!(unhex("0A"), Some(vec![10]));
+        for bad in ["0é0", "é0", "+f", "0", "abc", "zz", " 1"] {
+            assert_eq!(unhex(bad), None, "{bad:?}");
+        }
+    }
 }

@@ -11,6 +11,7 @@ pub mod files;
 pub mod host;
 pub mod listeners;
 pub mod mounts;
+pub mod unit;
 pub mod users;
 
 use std::collections::BTreeMap;
@@ -69,6 +70,9 @@ pub struct Facts {
     pub format_version: u32,
     pub root: PathBuf,
     pub hostname: String,
+    /// The inode of this process's network namespace (/proc/self/ns/net), where known.
+    #[serde(default)]
+    pub netns: Option<u64>,
     pub os: Os,
     pub init: Init,
     pub is_root: bool,
@@ -138,7 +142,9 @@ fn sysctl_settings(root: &Root, key: &str) -> Vec<SysctlSetting> {
             let text = std::fs::read_to_string(root.host(&f)).ok()?;
             let value = text.lines().rev().find_map(|l| {
                 let (k, v) = l.split_once('=')?;
-                (k.trim().trim_start_matches('-') == key).then(|| v.trim().to_string())
+                // sysctl.d(5) takes `/` as well as `.` between the parts of a key.
+                let k = k.trim().trim_start_matches('-').replace('/', ".");
+                (k == key).then(|| v.trim().to_string())
             })?;
             Some(SysctlSetting { file: f, value })
         })
@@ -187,7 +193,7 @@ impl Accounts {
 /// The marker lowport puts on the first line of the units it writes.
 pub const UNIT_MARKER: &str = "# Written by lowport";
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct ServiceUnit {
     pub name: String,
     /// The file systemd would load for it (by directory precedence), if one exists.
@@ -197,6 +203,16 @@ pub struct ServiceUnit {
     /// The unit is masked: this link to /dev/null stands where its file would be.
     #[serde(default)]
     pub masked: Option<PathBuf>,
+    /// Its `[Install] WantedBy=` targets: where enabling links it.
+    #[serde(default)]
+    pub wanted_by: Vec<String>,
+    /// Its `User=`, if any (None: it runs as root, or with DynamicUser=).
+    #[serde(default)]
+    pub user: Option<String>,
+    /// Someone else's unit already grants CAP_NET_BIND_SERVICE through AmbientCapabilities= and
+    /// its bounding set keeps it (Debian's caddy.service does).
+    #[serde(default)]
+    pub already_grants: bool,
 }
 
 impl Facts {
@@ -279,6 +295,13 @@ fn bounding_has(cap: u32) -> bool {
         .is_some_and(|mask| mask & (1 << cap) != 0)
 }
 
+/// The inode that names this process's network namespace: two processes share the namespace
+/// exactly when it is the same.
+pub fn netns() -> Option<u64> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self/ns/net").ok().map(|m| m.ino())
+}
+
 pub fn gather(root: &Root, probe: &Probe) -> Result<Facts> {
     let rel = os_release(root);
     let get = |k: &str| rel.get(k).cloned().unwrap_or_default();
@@ -296,6 +319,7 @@ pub fn gather(root: &Root, probe: &Probe) -> Result<Facts> {
     Ok(Facts {
         format_version: FORMAT_VERSION,
         root: root.dir().to_path_buf(),
+        netns: netns(),
         hostname: std::fs::read_to_string("/proc/sys/kernel/hostname")
             .unwrap_or_default()
             .trim()
@@ -335,20 +359,7 @@ pub fn gather(root: &Root, probe: &Probe) -> Result<Facts> {
                 .map(|g| (g.clone(), db.group_gid(g)))
                 .collect(),
         },
-        service: probe.service.as_ref().map(|name| {
-            let path = binary::unit_file(root, &format!("{name}.service"));
-            let first = path.as_ref().and_then(|p| {
-                let text = std::fs::read_to_string(root.host(p)).ok()?;
-                text.lines().next().map(str::to_string)
-            });
-            let ours = first.is_some_and(|l| l.starts_with(UNIT_MARKER));
-            ServiceUnit {
-                masked: binary::masked(root, &format!("{name}.service")),
-                name: name.clone(),
-                path,
-                ours,
-            }
-        }),
+        service: probe.service.as_ref().map(|name| unit::read(root, name)),
         ports: probe.ports.clone(),
         listeners: if probe.listeners {
             listeners::on_ports(&probe.ports)

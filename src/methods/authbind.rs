@@ -23,6 +23,16 @@ const META: Meta = Meta {
     family: "linux",
 };
 
+/// The group that gets execute permission on the byport files: the user's primary group.
+fn byport_group(facts: &Facts, req: &Request) -> String {
+    let user = req.user.clone().unwrap_or_default();
+    facts
+        .accounts
+        .user(&user)
+        .and_then(|a| a.group.clone())
+        .unwrap_or(user)
+}
+
 impl Method for Authbind {
     fn meta(&self) -> &'static Meta {
         &META
@@ -73,22 +83,33 @@ impl Method for Authbind {
                 u.name
             ));
         }
+        if let Some(u) = &req.user {
+            let g = byport_group(facts, req);
+            if &g != u {
+                c.warnings.push(format!(
+                    "the byport files belong to root and the group {g} ({u}'s primary group): \
+                     every member of {g} may bind the port(s) through authbind too"
+                ));
+            }
+        }
         c.warnings
             .push(format!("start the service as: authbind --deep {file} ARGS"));
         c
     }
 
-    fn actions(&self, _facts: &Facts, req: &Request) -> Vec<Action> {
-        let user = req.user.clone().unwrap_or_default();
+    fn actions(&self, facts: &Facts, req: &Request) -> Vec<Action> {
+        let group = byport_group(facts, req);
+        // Root owns the file: the service user may execute it (through its group) but never
+        // chmod it open to other users.
         req.grant_ports()
             .unwrap_or_default()
             .into_iter()
             .map(|port| Action::WriteFile {
                 path: byport(port),
                 content: String::new(),
-                mode: 0o500,
-                owner: user.clone(),
-                group: "root".into(),
+                mode: 0o550,
+                owner: "root".into(),
+                group: group.clone(),
             })
             .collect()
     }

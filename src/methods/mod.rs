@@ -146,6 +146,12 @@ pub trait Method: Sync {
         Vec::new()
     }
 
+    /// The method changes per-network-namespace state (a sysctl under net., firewall rules): a
+    /// run records the namespace, and a rollback from another one is refused.
+    fn per_netns(&self) -> bool {
+        false
+    }
+
     fn id(&self) -> MethodId {
         self.meta().id
     }
@@ -164,6 +170,8 @@ pub trait Method: Sync {
 }
 
 pub use authbind::byport as authbind_file;
+pub use redirect::{input_drops, nat_before};
+pub use sysctl::already_open;
 
 /// Every user name a request needs as a fact: for `method`, or for any method when none is
 /// chosen yet. Only these are looked up: a name-service lookup loads the NSS modules, which is

@@ -54,6 +54,10 @@ const META: Meta = Meta {
 };
 
 impl Method for RedirectIptables {
+    fn per_netns(&self) -> bool {
+        true
+    }
+
     fn meta(&self) -> &'static Meta {
         &META
     }

@@ -60,6 +60,10 @@ const META: Meta = Meta {
 };
 
 impl Method for RedirectNft {
+    fn per_netns(&self) -> bool {
+        true
+    }
+
     fn meta(&self) -> &'static Meta {
         &META
     }

@@ -23,6 +23,31 @@ fn drop_in_content(value: u16) -> Result<String, String> {
     ))
 }
 
+/// Where every user may already bind the lowest requested port (the live boundary is at or below
+/// it), why and what that means: said first by every front end, since no grant is needed.
+pub fn already_open(facts: &Facts, want: &crate::request::Want) -> Option<String> {
+    let value = *want.split_ports().0.first()?;
+    let live = facts
+        .unprivileged_port_start
+        .filter(|live| *live <= value)?;
+    Some(open_message(facts, live, value))
+}
+
+fn open_message(facts: &Facts, live: u16, value: u16) -> String {
+    let boot = if facts.unprivileged_port_start_files.is_empty() {
+        " No sysctl.d file sets it: it was set at runtime (a container runtime, or by hand) and \
+         a reboot of this host may not keep it."
+    } else {
+        ""
+    };
+    format!(
+        "already open: {UNPRIVILEGED_PORT_START} is {live} in this network namespace, so every \
+         user and process here may bind port {value} (and every port from {live}) without any \
+         grant. Docker (20.10+), Podman and containerd 2 set it to 0 inside containers; a \
+         host-network container does not get it.{boot}"
+    )
+}
+
 fn lowest(req: &Request) -> Option<u16> {
     req.grant_ports().ok()?.first().copied()
 }
@@ -35,6 +60,10 @@ const META: Meta = Meta {
 };
 
 impl Method for Sysctl {
+    fn per_netns(&self) -> bool {
+        true
+    }
+
     fn meta(&self) -> &'static Meta {
         &META
     }
@@ -70,6 +99,13 @@ impl Method for Sysctl {
         if let Err(e) = drop_in_content(value) {
             c.input.push(e);
         }
+        if live <= value {
+            // Said first: nothing needs granting, and the reason matters more than any warning.
+            let said = open_message(facts, live, value);
+            c.warnings
+                .insert(0, format!("{said} The sysctl method changes nothing."));
+            return c;
+        }
         if let Some((low, _)) = facts.local_port_range
             && low < value
         {
@@ -93,12 +129,6 @@ impl Method for Sysctl {
             "while your service is down, any local user can take port {value} and receive its \
              traffic"
         ));
-        if live <= value {
-            c.warnings.push(format!(
-                "the live value is already {live}; lowport leaves it and only writes {value} for \
-                 the next boot"
-            ));
-        }
         let ours = PathBuf::from(DROP_IN);
         let name = |p: &PathBuf| p.file_name().map(|n| n.to_os_string()).unwrap_or_default();
         for s in &facts.unprivileged_port_start_files {
@@ -118,28 +148,31 @@ impl Method for Sysctl {
         let Some(value) = lowest(req) else {
             return Vec::new();
         };
-        let mut out = Vec::new();
-        // Live first: the kernel validates the value, and only a value it accepted is persisted.
+        // Where the live value already lets every user bind the port, nothing is changed: a boot
+        // file with a higher value would close ports an earlier run (or the runtime) opened.
         if facts
             .unprivileged_port_start
-            .is_some_and(|live| live > value)
+            .is_none_or(|live| live <= value)
         {
-            out.push(Action::SetSysctl {
-                key: UNPRIVILEGED_PORT_START.into(),
-                value: value.to_string(),
-            });
+            return Vec::new();
         }
         let Ok(content) = drop_in_content(value) else {
             return Vec::new();
         };
-        out.push(Action::WriteFile {
-            path: DROP_IN.into(),
-            content,
-            mode: 0o644,
-            owner: "root".into(),
-            group: "root".into(),
-        });
-        out
+        // Live first: the kernel validates the value, and only a value it accepted is persisted.
+        vec![
+            Action::SetSysctl {
+                key: UNPRIVILEGED_PORT_START.into(),
+                value: value.to_string(),
+            },
+            Action::WriteFile {
+                path: DROP_IN.into(),
+                content,
+                mode: 0o644,
+                owner: "root".into(),
+                group: "root".into(),
+            },
+        ]
     }
 
     fn target(&self, _facts: &Facts, req: &Request) -> Target {

@@ -5,6 +5,7 @@ use std::fmt::Write;
 use std::path::{Path, PathBuf};
 
 use super::{Check, Meta, Method, MethodId, Request, Risk};
+use crate::facts::unit::enabled_link;
 use crate::facts::{Facts, ServiceUnit, UNIT_MARKER};
 use crate::plan::Action;
 use crate::plan::Target;
@@ -21,9 +22,17 @@ CapabilityBoundingSet=CAP_NET_BIND_SERVICE
 NoNewPrivileges=yes
 ";
 
-/// Sandboxing for a network service; measured with `systemd-analyze security --offline=true`.
-/// PrivateUsers= stays off: it would move the capability into a user namespace that does not
-/// own the host's network namespace, and binding would fail.
+/// Sandboxing for a network service; measured with `systemd-analyze security --offline=true`
+/// (exposure 1.5 for a unit with a named user). PrivateUsers= stays off: it would move the
+/// capability into a user namespace that does not own the host's network namespace, and binding
+/// would fail.
+///
+/// The system-call filter must not kill the programs operators run. Go's runtime (fabio, caddy)
+/// raises its open-file limit at start with setrlimit, which `~@resources` forbids: the default
+/// action is SIGSYS (status=31/SYS). So, as systemd.exec(5) advises for filters, a forbidden call
+/// fails with EPERM instead, which runtimes handle; and LimitNOFILE= sets soft = hard (systemd's
+/// default hard limit), so Go has nothing to raise and still gets the descriptors it would have
+/// given itself. Neither changes the exposure score.
 const SANDBOX: &str = "\
 PrivateTmp=yes
 PrivateDevices=yes
@@ -49,6 +58,8 @@ RemoveIPC=yes
 SystemCallArchitectures=native
 SystemCallFilter=@system-service
 SystemCallFilter=~@privileged @resources
+SystemCallErrorNumber=EPERM
+LimitNOFILE=524288
 UMask=0077
 ";
 
@@ -125,6 +136,8 @@ fn unit_text(facts: &Facts, req: &Request, name: &str) -> Result<String, String>
     if let Some(d) = &req.service.state_directory {
         let d = crate::validate::state_directory(d)?;
         let _ = writeln!(s, "StateDirectory={}", unit_value("--state-directory", &d)?);
+        // Checked above: plain names, so the paths need no quoting.
+        let _ = writeln!(s, "{}", state_environment(&d));
     }
     s.push_str("\n[Install]\nWantedBy=multi-user.target\n");
     Ok(s)
@@ -144,6 +157,18 @@ fn identity(facts: &Facts, req: &Request, user: Option<String>) -> Result<String
     Ok(format!("User={u}\nGroup={g}\n"))
 }
 
+/// The home a `--state-directory` gives the service: a user lowport creates has the home
+/// /nonexistent, and every other path is read-only under ProtectSystem=strict, so programs that
+/// keep data under $HOME or the XDG directories (caddy) get them inside the state directory, laid
+/// out as their defaults would be.
+fn state_environment(dir: &str) -> String {
+    let home = format!("/var/lib/{dir}");
+    format!(
+        "Environment=HOME={home} XDG_DATA_HOME={home}/.local/share \
+         XDG_CONFIG_HOME={home}/.config XDG_CACHE_HOME={home}/.cache"
+    )
+}
+
 /// `--group`, else the user's primary group, else (for a user lowport creates with
 /// `--user-group`) the group of the same name.
 fn group_of(facts: &Facts, req: &Request, user: &str) -> String {
@@ -151,6 +176,12 @@ fn group_of(facts: &Facts, req: &Request, user: &str) -> String {
         .clone()
         .or_else(|| facts.accounts.user(user).and_then(|a| a.group.clone()))
         .unwrap_or_else(|| user.to_string())
+}
+
+/// An existing unit needs lowport's drop-in unless it already grants the capability and the
+/// request changes nothing else about it (no user).
+fn needs_drop_in(unit: &ServiceUnit, req: &Request) -> bool {
+    !unit.already_grants || req.user.is_some() || req.service.dynamic_user
 }
 
 fn drop_in_text(facts: &Facts, req: &Request) -> Result<String, String> {
@@ -196,6 +227,19 @@ impl Method for Systemd {
         if let Err(e) = systemd_version_ok(facts) {
             c.blockers.push(e);
         }
+        // On this host itself, a unit only takes effect where systemd is the init; an image
+        // under --root boots its own.
+        if facts.root().is_host() && !facts.init.systemd && facts.tool("systemctl").is_some() {
+            c.blockers.push(format!(
+                "systemd is not running here (PID 1 is {}): a unit would never start on this \
+                 host; for a system image that boots with systemd, give --root DIR",
+                if facts.init.pid1.is_empty() {
+                    "unknown"
+                } else {
+                    facts.init.pid1.as_str()
+                }
+            ));
+        }
         let Some(unit) = &facts.service else {
             c.input
                 .push("the binary to run (--binary) or the existing service (--service)".into());
@@ -221,18 +265,45 @@ impl Method for Systemd {
             }
         }
         if drop_in {
-            c.warnings.push(format!(
-                "{}.service exists ({}): lowport adds a drop-in and leaves that file as it is",
-                unit.name,
-                unit.path
-                    .as_deref()
-                    .map_or(String::new(), |p| p.display().to_string())
-            ));
-            c.warnings.push(
-                "the drop-in's CapabilityBoundingSet= limits the service to CAP_NET_BIND_SERVICE: \
-                 if it needs other capabilities it will fail to start, and lowport rolls back"
-                    .into(),
-            );
+            let file = unit
+                .path
+                .as_deref()
+                .map_or(String::new(), |p| p.display().to_string());
+            if needs_drop_in(unit, req) {
+                c.warnings.push(format!(
+                    "{}.service exists ({file}): lowport adds a drop-in and leaves that file as it is",
+                    unit.name
+                ));
+                c.warnings.push(
+                    "the drop-in's CapabilityBoundingSet=CAP_NET_BIND_SERVICE narrows the bounding \
+                     set only where the unit sets none: systemd ORs repeated lines, so a unit that \
+                     lists capabilities keeps them (and gains this one). A unit that needs other \
+                     capabilities and lists none fails to start, and lowport rolls back"
+                        .into(),
+                );
+            } else {
+                c.warnings.push(format!(
+                    "already in place: {}.service ({file}) already grants CAP_NET_BIND_SERVICE \
+                     through AmbientCapabilities=; lowport adds no drop-in",
+                    unit.name
+                ));
+            }
+            if unit.wanted_by.is_empty() {
+                c.warnings.push(format!(
+                    "{}.service has no [Install] WantedBy=: it cannot be enabled and starts only \
+                     when something else starts it",
+                    unit.name
+                ));
+            }
+            if unit.user.is_none() && req.user.is_none() && !req.service.dynamic_user {
+                c.warnings.push(format!(
+                    "{}.service sets no User=: it runs as root (unless it sets DynamicUser=), which \
+                     may bind any port already, and stays root. To run it unprivileged give \
+                     --user NAME (the drop-in sets User=; files it writes must then be writable by \
+                     that user) or --dynamic-user",
+                    unit.name
+                ));
+            }
         } else if facts.binary.is_none() {
             c.input
                 .push("the binary to run: --binary PATH or --binary NAME".into());
@@ -291,6 +362,13 @@ impl Method for Systemd {
                     .into(),
             );
         }
+        if let Some(d) = &req.service.state_directory {
+            c.warnings.push(format!(
+                "--state-directory {d}: systemd creates /var/lib/{d}, writable only by the service, \
+                 and HOME, XDG_DATA_HOME, XDG_CONFIG_HOME and XDG_CACHE_HOME point into it (the \
+                 user's own home stays unused); rollback leaves the data there"
+            ));
+        }
         for w in &req.service.writable {
             c.warnings.push(format!(
                 "--writable {}: the service (and anyone who takes it over) may change files there",
@@ -341,15 +419,26 @@ impl Method for Systemd {
         }
         let unit_path = Path::new(UNIT_DIR).join(&service);
         if drop_in {
-            out.push(Action::WriteFile {
-                path: Path::new(UNIT_DIR)
-                    .join(format!("{service}.d"))
-                    .join(DROP_IN_NAME),
-                content,
-                mode: 0o644,
-                owner: "root".into(),
-                group: "root".into(),
-            });
+            if needs_drop_in(unit, req) {
+                out.push(Action::WriteFile {
+                    path: Path::new(UNIT_DIR)
+                        .join(format!("{service}.d"))
+                        .join(DROP_IN_NAME),
+                    content,
+                    mode: 0o644,
+                    owner: "root".into(),
+                    group: "root".into(),
+                });
+            }
+            // Enabled as `systemctl enable` would: a link from each WantedBy= target.
+            if let Some(file) = &unit.path {
+                for target in &unit.wanted_by {
+                    out.push(Action::Symlink {
+                        path: enabled_link(target, &service),
+                        target: file.clone(),
+                    });
+                }
+            }
         } else {
             out.push(Action::WriteFile {
                 path: unit_path.clone(),
@@ -359,9 +448,7 @@ impl Method for Systemd {
                 group: "root".into(),
             });
             out.push(Action::Symlink {
-                path: Path::new(UNIT_DIR)
-                    .join("multi-user.target.wants")
-                    .join(&service),
+                path: enabled_link("multi-user.target", &service),
                 target: unit_path,
             });
         }

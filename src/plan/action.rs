@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::facts::caps::CAP_NET_BIND_SERVICE;
+use crate::facts::caps::{CAP_NET_BIND_SERVICE, FileCaps, encode as encode_caps};
 use crate::facts::files::octal;
-pub use crate::facts::files::{FileState, hex, observe_file, sha256, unhex};
+pub use crate::facts::files::{FileState, hex, identity, observe_file, sha256, unhex};
 pub use crate::facts::host::succeeds;
 use crate::facts::host::{Host, LiveHost};
 use crate::facts::sysctl_path;
@@ -35,7 +35,8 @@ pub enum Action {
         #[serde(with = "octal")]
         mode: u32,
     },
-    /// Run `setcap CAPS PATH`.
+    /// Write `security.capability` as `setcap CAPS PATH` would, on the open file once it is
+    /// checked to be the one planned.
     SetFileCap { path: PathBuf, caps: String },
     /// Write a value to `/proc/sys/<key>` (the live kernel setting).
     SetSysctl { key: String, value: String },
@@ -159,11 +160,6 @@ impl Action {
     /// planning, so a plan from a facts document shows the target host's path).
     pub fn commands(&self, root: &Root, program: &dyn Fn(&str) -> String) -> Vec<Vec<String>> {
         match self {
-            Action::SetFileCap { path, caps } => vec![vec![
-                program("setcap"),
-                caps.clone(),
-                root.host(path).display().to_string(),
-            ]],
             Action::CreateUser { name } => vec![useradd(root, name, program)],
             Action::RunCommands { run, .. } => run.clone(),
             _ => Vec::new(),
@@ -272,9 +268,13 @@ impl Action {
                 path.display()
             ),
             (Action::SetFileCap { path, caps }, State::File(f)) => format!(
-                "set file capability {caps} on {} (now: {})",
+                "write security.capability = {} on {}, if still the reviewed file (as `setcap \
+                 {caps}` would; now: {})",
+                encode_caps(caps)
+                    .and_then(|v| FileCaps::parse(&v))
+                    .map_or_else(|| caps.clone(), |c| c.text),
                 path.display(),
-                f.capability().map_or("none".to_string(), |c| c.text)
+                f.capability().map_or("none".to_string(), |c| c.text),
             ),
             (Action::SetSysctl { key, value }, State::Sysctl { value: now }) => format!(
                 "set {key} = {value} (now {}) by writing {}",

@@ -43,6 +43,10 @@ pub struct Plan {
     pub request: Request,
     pub root: PathBuf,
     pub hostname: String,
+    /// The network namespace (inode) whose state the plan changes, for methods that change
+    /// per-namespace state; a rollback from another namespace is refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub netns: Option<u64>,
     /// sha256 over the steps, the state each was planned against, and the verification target.
     pub fingerprint: String,
     pub warnings: Vec<String>,

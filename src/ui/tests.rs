@@ -30,6 +30,7 @@ fn facts(binary: Option<ExecKind>) -> Facts {
         format_version: 1,
         root: "/".into(),
         hostname: "web1".into(),
+        netns: None,
         os: Os {
             family: "linux".into(),
             id: "debian".into(),
@@ -75,7 +76,7 @@ fn facts(binary: Option<ExecKind>) -> Facts {
             name: "fabio".into(),
             path: None,
             ours: false,
-            masked: None,
+            ..ServiceUnit::default()
         }),
         binary: binary.map(|exec| BinaryFacts {
             requested: "fabio".into(),
@@ -247,6 +248,7 @@ fn report() -> Report {
             detail: format!("{FABIO} carries cap_net_bind_service"),
         }],
         ok: true,
+        status: crate::verify::Verdict::Verified,
         proved: format!("{FABIO} will be able to bind ports below 1024 when it runs"),
     }
 }
@@ -273,6 +275,27 @@ fn runs() -> Vec<RunRow> {
             undo: Vec::new(),
         },
     ]
+}
+
+#[test]
+fn the_host_screen_says_first_when_every_user_may_already_bind_the_port() {
+    let mut m = detected(go(), true);
+    let mut f = facts(go());
+    f.unprivileged_port_start = Some(0);
+    update(&mut m, Msg::Facts(Ok(Box::new(f))));
+    let screen = draw(&m, 80, 24);
+    let first = screen
+        .lines()
+        .find(|l| l.contains("already open"))
+        .unwrap_or_else(|| panic!("{screen}"));
+    assert!(
+        first.contains("already open: net.ipv4.ip_unprivileged_port_start is 0"),
+        "{screen}"
+    );
+    assert!(
+        screen.find("already open") < screen.find("Host web1 (linux)"),
+        "before the host's facts:\n{screen}"
+    );
 }
 
 #[test]

@@ -171,6 +171,16 @@ fn host(m: &Model, f: &mut Frame, area: Rect, t: Theme) {
         }
         (None, None) => lines.push(Line::raw("Detecting…")),
         (Some(facts), None) => {
+            // Said first: where every user may already bind the port, no grant is needed.
+            let want = crate::methods::Want {
+                ports: crate::validate::port_list(m.value(super::app::FieldId::Ports))
+                    .unwrap_or_default(),
+                ..crate::methods::Want::default()
+            };
+            if let Some(open) = crate::methods::already_open(facts, &want) {
+                lines.push(Line::styled(open, t.warn()));
+                lines.push(Line::raw(""));
+            }
             for l in render::facts(facts).lines() {
                 let style = if l.trim_start().starts_with('!') {
                     t.warn()
@@ -543,8 +553,15 @@ fn apply(m: &Model, f: &mut Frame, area: Rect, t: Theme) {
         Some(Ok((outcome, report))) => {
             match outcome {
                 Outcome::Applied { run } => {
+                    let not_started = report
+                        .as_ref()
+                        .is_some_and(|r| r.status == crate::verify::Verdict::NotStarted);
                     lines.push(Line::styled(
-                        format!("Applied and verified as run {run}."),
+                        if not_started {
+                            format!("Applied as run {run}; not started, so not verified yet.")
+                        } else {
+                            format!("Applied and verified as run {run}.")
+                        },
                         t.ok(),
                     ));
                     lines.push(Line::raw(format!(

@@ -19,7 +19,11 @@ def tree():
 def go_static(f):
     f["binary"]["exec"] = {"kind": "elf", "static_linked": True, "go": True}
 
+ONLY = sys.argv[3:]  # optional: make only these scenarios
+
 def scenario(name, detect, plan, setup=None, edit=None):
+    if ONLY and name not in ONLY:
+        return
     r = tree()
     if setup: setup(r)
     out = subprocess.run([LP, "--root", r, "detect", "--json"] + detect, capture_output=True, text=True)
@@ -29,6 +33,8 @@ def scenario(name, detect, plan, setup=None, edit=None):
     f["root"] = "/"
     f["hostname"] = "web1"
     f["os"].update(id="debian", version_id="12", pretty_name="Debian GNU/Linux 12 (bookworm)", kernel="6.1.0-18-amd64")
+    # The machine that makes the fixtures has no systemd as PID 1; the hosts they stand for do.
+    f["init"] = {"pid1": "systemd", "systemd": True, "systemd_version": 252}
     if edit: edit(f)
     d = os.path.join(OUT, name); os.makedirs(d, exist_ok=True)
     with open(d + "/facts.json", "w") as fh:
@@ -118,3 +124,21 @@ def live_80(f):
     f["host"]["sysctls"]["net.ipv4.ip_unprivileged_port_start"] = "80"
 scenario("sysctl_already_in_place", ["--port", "80", "--method", "sysctl"], ["--method", "sysctl", "--port", "80"], setup=lowered, edit=live_80)
 scenario("authbind_needs_a_user", B + ["--port", "80", "--method", "authbind"], ["--method", "authbind"] + B + ["--port", "80"])
+scenario("setcap_dynamic_binary_warned", B + P + ["--method", "setcap"], ["--method", "setcap"] + B + P)
+def symlinked(f):
+    go_static(f); f["binary"]["symlinks"] = ["/usr/bin/fabio"]; f["binary"]["requested"] = "/usr/bin/fabio"
+scenario("setcap_symlinked_binary_said", B + P + ["--method", "setcap"], ["--method", "setcap", "--binary", "/usr/bin/fabio"] + P, edit=symlinked)
+RELAX = ["--writable", "/var/log/fabio", "--state-directory", "fabio", "--allow-jit"]
+scenario("systemd_sandbox_relaxations", B + P + RELAX + ["--method", "systemd"], ["--method", "systemd"] + B + P + RELAX, edit=go_static)
+def own_unit(r):
+    os.makedirs(r + "/etc/systemd/system")
+    with open(r + "/etc/systemd/system/fabio.service", "w") as fh:
+        fh.write("# Written by lowport; `lowport rollback` removes it.\n[Unit]\nDescription=old\n\n[Service]\nExecStart=/usr/local/bin/fabio\n")
+    add_user("fabio")(r)
+scenario("systemd_regenerates_its_own_unit", B + P + ["--method", "systemd"], ["--method", "systemd"] + B + P, setup=own_unit, edit=go_static)
+def nobody_cannot_exec(f):
+    go_static(f); f["binary"]["mode"] = 0o750
+scenario("setcap_user_cannot_execute_refused", B + P + ["--user", "nobody", "--method", "setcap"], ["--method", "setcap"] + B + P + ["--user", "nobody"], edit=nobody_cannot_exec)
+scenario("sysctl_two_ports_open_the_range_between", ["--port", "80", "--port", "443", "--method", "sysctl"], ["--method", "sysctl", "--port", "80", "--port", "443"])
+scenario("redirect_nft_json", R + ["--method", "redirect-nft"], ["--method", "redirect-nft"] + R + ["--json"])
+scenario("authbind_redirect_port_invalid", B + ["--port", "80:8080", "--user", "nobody", "--method", "authbind"], ["--method", "authbind"] + B + ["--port", "80:8080", "--user", "nobody"])

@@ -1,0 +1,3 @@
+module lowport.test/testsrv
+
+go 1.19

@@ -949,8 +949,9 @@ impl StateDir {
 
 /// Splits a journal into records. A line that is not JSON (a record torn by a crash: the last
 /// line, or one a later rollback closed off) is skipped and its number returned; a JSON line that
-/// is not a known record, or breaks the rules, is refused as `Err((line, why))`.
-fn parse(bytes: &[u8]) -> std::result::Result<(Vec<Record>, Vec<usize>), (usize, String)> {
+/// is not a known record, or breaks the rules, is refused as `Err((line, why))`. Public for the
+/// fuzz target: a journal is input to a root process.
+pub fn parse(bytes: &[u8]) -> std::result::Result<(Vec<Record>, Vec<usize>), (usize, String)> {
     let mut records: Vec<Record> = Vec::new();
     let mut torn = Vec::new();
     for (i, line) in bytes.split(|b| *b == b'\n').enumerate() {

@@ -140,15 +140,21 @@ fn sysctl_settings(root: &Root, key: &str) -> Vec<SysctlSetting> {
         .into_iter()
         .filter_map(|f| {
             let text = std::fs::read_to_string(root.host(&f)).ok()?;
-            let value = text.lines().rev().find_map(|l| {
-                let (k, v) = l.split_once('=')?;
-                // sysctl.d(5) takes `/` as well as `.` between the parts of a key.
-                let k = k.trim().trim_start_matches('-').replace('/', ".");
-                (k == key).then(|| v.trim().to_string())
-            })?;
+            let value = sysctl_value(&text, key)?;
             Some(SysctlSetting { file: f, value })
         })
         .collect()
+}
+
+/// The value the last line setting `key` in a sysctl.d file gives it. Public for the fuzz
+/// target: the file is input (anyone owning a `--root` tree may have written it).
+pub fn sysctl_value(text: &str, key: &str) -> Option<String> {
+    text.lines().rev().find_map(|l| {
+        let (k, v) = l.split_once('=')?;
+        // sysctl.d(5) takes `/` as well as `.` between the parts of a key.
+        let k = k.trim().trim_start_matches('-').replace('/', ".");
+        (k == key).then(|| v.trim().to_string())
+    })
 }
 
 /// What to probe beyond the host itself.

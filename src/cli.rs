@@ -7,6 +7,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::apply::DEFAULT_STATE_DIR;
 use crate::error::EXIT_CODES_HELP;
+use crate::export::Format;
 use crate::request::{MethodId, ServiceOptions};
 use crate::validate::{self, PortArg};
 
@@ -74,6 +75,9 @@ pub enum Command {
     History(JsonArg),
     /// Prove that a user or binary can bind the ports
     Verify(VerifyArgs),
+    /// Write the plan for the engines that run it elsewhere: Ansible, cloud-init, Kubernetes,
+    /// Compose, a shell script, PowerShell (nothing on this host changes)
+    Export(ExportArgs),
     /// Internal: bind the ports as the current user (used by verify through authbind)
     #[command(name = "__bind", hide = true)]
     Bind { ports: Vec<u16> },
@@ -247,4 +251,25 @@ pub struct VerifyArgs {
     pub authbind: bool,
     #[command(flatten)]
     pub fmt: JsonArg,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ExportArgs {
+    /// The engine to write for
+    #[arg(long, value_enum)]
+    pub format: Format,
+    /// Method id (see `lowport methods`)
+    #[arg(long, required_unless_present = "plan", conflicts_with = "plan", value_parser = MethodId::parse)]
+    pub method: Option<MethodId>,
+    #[command(flatten)]
+    pub target: Target,
+    /// Export a plan saved with `plan --out` (checked like any input)
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["binary", "port", "user", "group", "facts"])]
+    pub plan: Option<PathBuf>,
+    /// Plan for another host from its facts document (`lowport detect --json --method ID`)
+    #[arg(long, value_name = "FILE")]
+    pub facts: Option<PathBuf>,
+    /// Write the files into DIR (created if missing) instead of printing the one file
+    #[arg(long = "out", value_name = "DIR")]
+    pub out_dir: Option<PathBuf>,
 }

@@ -12,6 +12,7 @@ pub mod cli;
 pub mod commands;
 pub mod console;
 pub mod error;
+pub mod export;
 pub mod facts;
 pub mod methods;
 pub mod plan;

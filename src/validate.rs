@@ -209,6 +209,77 @@ pub fn run_id(s: &str) -> Result<String, String> {
     }
 }
 
+/// YAML (as PyYAML reads it for Ansible and cloud-init, and as YAML 1.2 parsers do): a string as
+/// one double-quoted scalar. Quotes and backslashes are escaped, and so is every character outside
+/// YAML's printable set, including the line breaks YAML 1.1 knows besides `\n` (NEL, U+2028,
+/// U+2029) and the byte-order mark: no value can end the string, start a key, or carry a
+/// character a parser rejects.
+pub fn yaml_quoted(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            c if yaml_printable(c) => out.push(c),
+            c if u32::from(c) <= 0xff => out.push_str(&format!("\\x{:02x}", u32::from(c))),
+            c if u32::from(c) <= 0xffff => out.push_str(&format!("\\u{:04x}", u32::from(c))),
+            c => out.push_str(&format!("\\U{:08x}", u32::from(c))),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// Characters YAML carries as they are inside a scalar (c-printable, less its line breaks
+/// other than `\n` and the byte-order mark).
+fn yaml_printable(c: char) -> bool {
+    matches!(c, ' '..='~' | '\u{a0}'..='\u{d7ff}' | '\u{e000}'..='\u{fffd}' | '\u{10000}'..)
+        && !matches!(c, '\u{2028}' | '\u{2029}' | '\u{feff}')
+}
+
+/// A multi-line text as a YAML literal block scalar (`|`), for a key at column `column`: the
+/// header carries an explicit indentation indicator (so a first line that starts with spaces is
+/// not misread) and the chomping indicator that keeps exactly the text's trailing newlines; each
+/// line is indented by `column + 2`. None when a literal block cannot carry the text exactly
+/// (empty, a character that must be escaped, a carriage return, or a line of only blanks, which
+/// YAML folds into an empty line): quote it with [`yaml_quoted`] then.
+pub fn yaml_literal(s: &str, column: usize) -> Option<String> {
+    let body = s.trim_end_matches('\n');
+    let chomp = match s.len() - body.len() {
+        0 => "-",
+        1 => "",
+        _ => "+",
+    };
+    let plain = |line: &str| {
+        line.chars().all(|c| c == '\t' || yaml_printable(c))
+            && (line.is_empty() || !line.chars().all(|c| c == ' ' || c == '\t'))
+    };
+    if body.is_empty() || !body.split('\n').all(plain) {
+        return None;
+    }
+    let pad = " ".repeat(column + 2);
+    let mut out = format!("|2{chomp}\n");
+    for line in s.split_inclusive('\n') {
+        if line != "\n" {
+            out.push_str(&pad);
+        }
+        out.push_str(line);
+    }
+    if chomp == "-" {
+        out.push('\n');
+    }
+    Some(out)
+}
+
+/// A text as a YAML value for a key at `column`: a literal block where that is exact, else a
+/// double-quoted scalar.
+pub fn yaml_text(s: &str, column: usize) -> String {
+    yaml_literal(s, column).unwrap_or_else(|| yaml_quoted(s) + "\n")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

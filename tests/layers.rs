@@ -21,6 +21,8 @@ const LAYERS: &[&[&str]] = &[
     &["methods"],
     // Method actions + host → plan.
     &["planner"],
+    // A plan (data) written for other engines: Ansible, cloud-init, containers, scripts.
+    &["export"],
     // Proof of a grant.
     &["verify"],
     // The executor: the only writer (lock, journal, rollback).

@@ -217,19 +217,49 @@ pub fn run_id(s: &str) -> Result<String, String> {
 pub fn yaml_quoted(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
-            c if yaml_printable(c) => out.push(c),
-            c if u32::from(c) <= 0xff => out.push_str(&format!("\\x{:02x}", u32::from(c))),
-            c if u32::from(c) <= 0xffff => out.push_str(&format!("\\u{:04x}", u32::from(c))),
-            c => out.push_str(&format!("\\U{:08x}", u32::from(c))),
+    s.chars().for_each(|c| yaml_escape(c, &mut out));
+    out.push('"');
+    out
+}
+
+fn yaml_escape(c: char, out: &mut String) {
+    match c {
+        '"' => out.push_str("\\\""),
+        '\\' => out.push_str("\\\\"),
+        '\n' => out.push_str("\\n"),
+        '\t' => out.push_str("\\t"),
+        c if yaml_printable(c) => out.push(c),
+        c if u32::from(c) <= 0xff => out.push_str(&format!("\\x{:02x}", u32::from(c))),
+        c if u32::from(c) <= 0xffff => out.push_str(&format!("\\u{:04x}", u32::from(c))),
+        c => out.push_str(&format!("\\U{:08x}", u32::from(c))),
+    }
+}
+
+/// [`yaml_quoted`] over several lines, for a key at `column`: a line ends after each newline and
+/// after about 100 characters with an escaped line break (`\` at the end), which YAML removes
+/// together with the next line's indentation; a space that would start a line is written
+/// `\x20` so it is not taken for indentation. Linters that limit line length and forbid tabs
+/// accept it, and it carries any text exactly.
+pub fn yaml_quoted_lines(s: &str, column: usize) -> String {
+    let pad = " ".repeat(column + 2);
+    let mut out = String::from("\"");
+    let mut width = 0;
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        let before = out.len();
+        if width == 0 && c == ' ' {
+            out.push_str("\\x20");
+        } else {
+            yaml_escape(c, &mut out);
+        }
+        width += out.len() - before;
+        if (c == '\n' || width >= 100) && chars.peek().is_some() {
+            out.push_str("\\\n");
+            out.push_str(&pad);
+            width = 0;
         }
     }
-    out.push('"');
+    out.push_str("\"\n");
     out
 }
 
@@ -244,8 +274,8 @@ fn yaml_printable(c: char) -> bool {
 /// header carries an explicit indentation indicator (so a first line that starts with spaces is
 /// not misread) and the chomping indicator that keeps exactly the text's trailing newlines; each
 /// line is indented by `column + 2`. None when a literal block cannot carry the text exactly
-/// (empty, a character that must be escaped, a carriage return, or a line of only blanks, which
-/// YAML folds into an empty line): quote it with [`yaml_quoted`] then.
+/// (empty, a character that must be escaped, a tab, a line longer than 120 characters, or a line
+/// of only blanks, which YAML reads as an empty line): quote it with [`yaml_quoted_lines`] then.
 pub fn yaml_literal(s: &str, column: usize) -> Option<String> {
     let body = s.trim_end_matches('\n');
     let chomp = match s.len() - body.len() {
@@ -253,9 +283,11 @@ pub fn yaml_literal(s: &str, column: usize) -> Option<String> {
         1 => "",
         _ => "+",
     };
+    // Tabs are exact in a literal block, but linters reject them; long lines too.
     let plain = |line: &str| {
-        line.chars().all(|c| c == '\t' || yaml_printable(c))
-            && (line.is_empty() || !line.chars().all(|c| c == ' ' || c == '\t'))
+        line.chars().all(yaml_printable)
+            && line.len() <= 120
+            && (line.is_empty() || !line.chars().all(|c| c == ' '))
     };
     if body.is_empty() || !body.split('\n').all(plain) {
         return None;
@@ -275,9 +307,9 @@ pub fn yaml_literal(s: &str, column: usize) -> Option<String> {
 }
 
 /// A text as a YAML value for a key at `column`: a literal block where that is exact, else a
-/// double-quoted scalar.
+/// double-quoted scalar over several lines.
 pub fn yaml_text(s: &str, column: usize) -> String {
-    yaml_literal(s, column).unwrap_or_else(|| yaml_quoted(s) + "\n")
+    yaml_literal(s, column).unwrap_or_else(|| yaml_quoted_lines(s, column))
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@ mod support;
 
 mod authbind;
 mod behaviour;
+mod exports;
 mod faults;
 mod inputs;
 mod layers;

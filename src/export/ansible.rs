@@ -452,16 +452,22 @@ fn step(plan: &Plan, n: usize, st: &Step, vars: &Vars, restarts: &[String], out:
                 if let Some(c) = check {
                     into.push(read(format!("Check: {what}"), c, &reg, vars));
                 }
-                for a in list {
+                for (i, a) in list.iter().enumerate() {
+                    // The argv is in the task; the name only says which part of the step it is.
+                    let name = if list.len() == 1 {
+                        what.clone()
+                    } else {
+                        format!("{what} ({} of {})", i + 1, list.len())
+                    };
                     match systemctl(a) {
                         Some(args) => into.push(task(
-                            format!("{what}: {}", a.join(" ")),
+                            name,
                             "ansible.builtin.systemd_service",
                             args,
                             when.iter().map(|w| ("when", s(w.clone()))).collect(),
                         )),
                         None => into.push(change(
-                            format!("{what}: {}", a.join(" ")),
+                            name,
                             a,
                             when.clone(),
                             vars,

@@ -93,8 +93,8 @@ pub fn export(plan: &Plan) -> Result<Vec<File>> {
         doc.push(("runcmd", Y::List(runcmd)));
     }
     let header = format!(
-        "#cloud-config\n{}# Applies the plan at first boot. Undo on a running server with \
-         lowport (or by hand): the steps are the plan's.\n",
+        "#cloud-config\n{}# Applies the plan at first boot. Nothing here is journaled: undo by \
+         hand, as the plan's undo\n# of each step says (`lowport plan` shows it).\n",
         provenance(plan, "# ")
     );
     Ok(vec![File::new("user-data", document(&header, &map(doc)))])

@@ -170,6 +170,19 @@ fn node(out: &mut String, col: usize, v: &Y) {
                             entry(out, col + 2, k, v);
                         }
                     }
+                    // A list of scalars inside a list (an argv) reads best on one line.
+                    Y::List(words) if !words.is_empty() && words.iter().all(scalar) => {
+                        let mut flow = String::from("[");
+                        for (n, w) in words.iter().enumerate() {
+                            if n > 0 {
+                                flow.push_str(", ");
+                            }
+                            value(&mut flow, col, w);
+                            flow.pop();
+                        }
+                        out.push_str(&flow);
+                        out.push_str("]\n");
+                    }
                     _ => value(out, col, &item),
                 }
             }
@@ -179,6 +192,10 @@ fn node(out: &mut String, col: usize, v: &Y) {
             value(out, col, other);
         }
     }
+}
+
+fn scalar(v: &Y) -> bool {
+    matches!(v, Y::Str(_) | Y::Unsafe(_) | Y::Plain(_))
 }
 
 fn entry(out: &mut String, col: usize, k: &str, v: &Y) {

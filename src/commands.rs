@@ -81,12 +81,23 @@ fn list_methods(ctx: &Context, a: &TargetArgs) -> Result<Exit> {
         None => runner::gather(ctx, &want, None, true)?,
     };
     let list = methods::assess(&f, &want);
+    // Containers are explained with the methods: the answer there is often "nothing to grant".
+    let containers = crate::export::CONTAINER_NOTE
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
     if a.fmt.json {
-        print_json(
-            &json!({ "format_version": FORMAT_VERSION, "os": f.os.family, "methods": list }),
-        );
+        print_json(&json!({
+            "format_version": FORMAT_VERSION, "os": f.os.family, "methods": list,
+            "containers": containers,
+        }));
     } else {
         print!("{}", render::methods(&list));
+        println!(
+            "\nContainers\n  {}\n  `lowport export --format kubernetes|compose` writes the \
+             minimal snippet for the chosen method.",
+            crate::export::CONTAINER_NOTE.replace('\n', "\n  ")
+        );
     }
     Ok(Exit::Success)
 }

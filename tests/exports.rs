@@ -136,7 +136,10 @@ fn yaml_quoting_round_trips_through_a_real_parser() {
         .unwrap()
         .write_all(doc.as_bytes())
         .unwrap();
-    let out = ok(child.wait_with_output().unwrap(), &format!("PyYAML on\n{doc}"));
+    let out = ok(
+        child.wait_with_output().unwrap(),
+        &format!("PyYAML on\n{doc}"),
+    );
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     for (n, s) in samples.iter().enumerate() {
         assert_eq!(v["quoted"][n], *s, "quoted sample {n}");
@@ -402,7 +405,14 @@ fn the_setcap_playbook_changes_the_binary_as_apply_does() {
         argv.extend(args);
         in_ns(&ns, binds, &argv, tmp.path())
     };
-    let grant = ["--binary", "/mnt/fabio", "--port", "80", "--group", "daemon"];
+    let grant = [
+        "--binary",
+        "/mnt/fabio",
+        "--port",
+        "80",
+        "--group",
+        "daemon",
+    ];
     let mut apply = vec!["apply", "--method", "setcap", "--yes"];
     apply.extend(grant);
     ok(lowport(&bind_a, &apply), "lowport apply");
@@ -419,13 +429,31 @@ fn the_setcap_playbook_changes_the_binary_as_apply_does() {
     assert_eq!(tree(&b), before, "check mode changes nothing");
     let first = playbook(&ns, &bind_b, &pb, &["lowport.yml"]);
     assert!(first >= 2, "first run changed={first}");
-    assert_eq!(tree(&b), tree(&a), "the playbook leaves the binary as lowport apply does");
-    assert_eq!(getcap(&b.join("fabio")).split_whitespace().last(), Some("cap_net_bind_service=ep"));
-    assert_eq!(playbook(&ns, &bind_b, &pb, &["lowport.yml"]), 0, "second run");
+    assert_eq!(
+        tree(&b),
+        tree(&a),
+        "the playbook leaves the binary as lowport apply does"
+    );
+    assert_eq!(
+        getcap(&b.join("fabio")).split_whitespace().last(),
+        Some("cap_net_bind_service=ep")
+    );
+    assert_eq!(
+        playbook(&ns, &bind_b, &pb, &["lowport.yml"]),
+        0,
+        "second run"
+    );
     assert!(playbook(&ns, &bind_b, &pb, &["lowport-undo.yml"]) >= 2);
     assert_eq!(tree(&b), before, "the undo playbook restores the binary");
-    ok(lowport(&bind_a, &["rollback", "--last", "--yes"]), "lowport rollback");
-    assert_eq!(tree(&a), before, "and lowport's rollback restores its copy the same way");
+    ok(
+        lowport(&bind_a, &["rollback", "--last", "--yes"]),
+        "lowport rollback",
+    );
+    assert_eq!(
+        tree(&a),
+        before,
+        "and lowport's rollback restores its copy the same way"
+    );
     eprintln!("{test}: first run changed={first}, second run changed=0, undo restored");
 }
 
@@ -464,18 +492,33 @@ fn the_sysctl_playbook_changes_the_namespace_as_apply_does() {
     let before = tree(&b);
     assert_eq!(ns_b.sysctl(), "1024");
     assert!(playbook(&ns_b, &bind_b, &pb, &["lowport.yml", "--check", "--diff"]) >= 1);
-    assert_eq!((ns_b.sysctl().as_str(), tree(&b)), ("1024", before.clone()), "check mode");
+    assert_eq!(
+        (ns_b.sysctl().as_str(), tree(&b)),
+        ("1024", before.clone()),
+        "check mode"
+    );
     let first = playbook(&ns_b, &bind_b, &pb, &["lowport.yml"]);
     assert_eq!(first, 2, "the live value and the file");
     assert_eq!(ns_b.sysctl(), ns_a.sysctl());
-    assert_eq!(tree(&b), tree(&a), "the sysctl.d file is lowport's, byte for byte");
+    assert_eq!(
+        tree(&b),
+        tree(&a),
+        "the sysctl.d file is lowport's, byte for byte"
+    );
     assert_eq!(ns_b.bind_as_nobody(80), "ok");
-    assert_eq!(playbook(&ns_b, &bind_b, &pb, &["lowport.yml"]), 0, "second run");
+    assert_eq!(
+        playbook(&ns_b, &bind_b, &pb, &["lowport.yml"]),
+        0,
+        "second run"
+    );
     assert_eq!(playbook(&ns_b, &bind_b, &pb, &["lowport-undo.yml"]), 2);
     assert_eq!(ns_b.sysctl(), "1024");
     assert_eq!(tree(&b), before, "the undo playbook removes the file");
     assert_eq!(ns_b.bind_as_nobody(80), "EACCES");
-    ok(lowport(&ns_a, &bind_a, &["rollback", "--last", "--yes"]), "lowport rollback");
+    ok(
+        lowport(&ns_a, &bind_a, &["rollback", "--last", "--yes"]),
+        "lowport rollback",
+    );
     assert_eq!((ns_a.sysctl().as_str(), tree(&a)), ("1024", before));
     eprintln!("{test}: first run changed={first}, second run changed=0, undo restored");
 }

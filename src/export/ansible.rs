@@ -216,7 +216,7 @@ fn sysctl(plan: &Plan, key: &str, value: &str, reg: &str, vars: &Vars, out: &mut
             out.apply.push(read(
                 format!("Read {key}"),
                 &["sysctl".into(), "-n".into(), key.clone()],
-                &reg,
+                reg,
                 vars,
             ));
             out.apply.push(change(
@@ -303,12 +303,21 @@ fn step(plan: &Plan, n: usize, st: &Step, vars: &Vars, restarts: &[String], out:
                 // lowport's journal keeps the previous file; here copy's backup does.
                 args.push(("backup", yes(true)));
             }
-            out.apply.push(task(
+            let mut write = task(
                 format!("Write {}", path.display()),
                 "ansible.builtin.copy",
                 map(args),
                 extra,
-            ));
+            );
+            // A text indented with tabs (an nft ruleset) is carried exactly; ansible-lint's
+            // no-tabs rule is about YAML written by hand, so this task is exempt.
+            if content.contains('\t')
+                && let Y::Map(entries) = &mut write
+                && let Some((_, name)) = entries.first_mut()
+            {
+                *name = Y::Noted(Box::new(name.clone()), "noqa: no-tabs");
+            }
+            out.apply.push(write);
             if existed {
                 undo.push(Y::Comment(format!(
                     "{} existed before the plan: copy kept it as a timestamped backup next to                      it; put that back by hand (this undo does not guess which one)",
@@ -466,12 +475,7 @@ fn step(plan: &Plan, n: usize, st: &Step, vars: &Vars, restarts: &[String], out:
                             args,
                             when.iter().map(|w| ("when", s(w.clone()))).collect(),
                         )),
-                        None => into.push(change(
-                            name,
-                            a,
-                            when.clone(),
-                            vars,
-                        )),
+                        None => into.push(change(name, a, when.clone(), vars)),
                     }
                 }
             };

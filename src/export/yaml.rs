@@ -21,6 +21,8 @@ pub enum Y {
     List(Vec<Y>),
     /// Comment lines in a map or list (the key is ignored).
     Comment(String),
+    /// A one-line scalar with a comment after it on the same line (a linter's `noqa`).
+    Noted(Box<Y>, &'static str),
 }
 
 pub fn s(v: impl Into<String>) -> Y {
@@ -117,6 +119,13 @@ fn value(out: &mut String, col: usize, v: &Y) {
             node(out, col + 2, v);
         }
         Y::Comment(_) => out.push('\n'),
+        Y::Noted(inner, note) => {
+            value(out, col, inner);
+            out.pop();
+            out.push_str("  # ");
+            out.push_str(note);
+            out.push('\n');
+        }
     }
 }
 

@@ -136,11 +136,14 @@ pub struct ServiceArgs {
     #[arg(long, value_name = "PATH", value_parser = validate::absolute_path)]
     pub writable: Vec<PathBuf>,
     /// Sandbox relaxation: a private writable directory under /var/lib (StateDirectory=)
-    #[arg(long, value_name = "NAME", value_parser = validate::service_name)]
+    #[arg(long, value_name = "NAME", value_parser = validate::state_directory)]
     pub state_directory: Option<String>,
     /// Sandbox relaxation: allow writable+executable memory (JIT runtimes: Java, Node.js)
     #[arg(long)]
     pub allow_jit: bool,
+    /// Replace a masked unit (NAME.service -> /dev/null) with lowport's; rollback masks it again
+    #[arg(long)]
+    pub unmask: bool,
     /// A known program's profile (fabio): its binary name, and with --config its ports
     #[arg(long, value_parser = crate::profile::name)]
     pub profile: Option<String>,
@@ -158,6 +161,7 @@ impl ServiceArgs {
             writable: self.writable.clone(),
             state_directory: self.state_directory.clone(),
             allow_jit: self.allow_jit,
+            unmask: self.unmask,
         }
     }
 }

@@ -8,7 +8,7 @@ use crate::cli::{
     ApplyArgs, Cli, Command, DetectArgs, ExportArgs, PlanArgs, RollbackArgs, TargetArgs, VerifyArgs,
 };
 use crate::console::{self, FORMAT_VERSION, How, print_json};
-use crate::error::{Error, Exit, Result};
+use crate::error::{Error, Exit, Refusal, Result};
 use crate::facts::{self, Facts};
 use crate::methods::{self, Request};
 use crate::plan::Plan;
@@ -54,7 +54,7 @@ pub fn run(cli: &Cli, command: &Command) -> Result<Exit> {
 fn want_for(ctx: &Context, t: &crate::cli::Target) -> Result<methods::Want> {
     let (want, notes) = runner::want_for(ctx, t)?;
     for n in notes {
-        eprintln!("{n}");
+        eprintln!("{}", render::clean(&n));
     }
     Ok(want)
 }
@@ -214,6 +214,8 @@ fn export(ctx: &Context, a: &ExportArgs) -> Result<Exit> {
     Ok(Exit::Success)
 }
 
+/// A saved plan for export: it is only written out, never carried out, so unlike `apply` any
+/// owner may have made it; its values are checked by the export.
 fn load_plan(file: &std::path::Path) -> Result<Plan> {
     let text = std::fs::read_to_string(file)
         .map_err(|e| Error::Invalid(format!("cannot read plan {}: {e}", file.display())))?;
@@ -222,7 +224,11 @@ fn load_plan(file: &std::path::Path) -> Result<Plan> {
 
 fn apply(ctx: &Context, a: &ApplyArgs) -> Result<Exit> {
     let (p, facts) = match (&a.plan, a.method) {
-        (Some(file), _) => (load_plan(file)?, None),
+        (Some(file), _) => {
+            // Re-planned on this host by the runner: the fresh plan is what is shown and run.
+            let text = read_plan(file)?;
+            (Plan::load(&text, &file.display().to_string())?, None)
+        }
         (None, Some(method)) => {
             let req = Request::new(method, want_for(ctx, &a.target)?);
             let (f, p) = runner::plan(ctx, &req)?;
@@ -241,6 +247,35 @@ fn apply(ctx: &Context, a: &ApplyArgs) -> Result<Exit> {
     console::carry_out(ctx, &p, facts, how)
 }
 
+/// A saved plan's text, from a file only root (or the caller) can have written: lowport runs
+/// what a plan says as root, so a file others could edit is refused.
+fn read_plan(file: &std::path::Path) -> Result<String> {
+    use std::io::Read;
+    use std::os::unix::fs::MetadataExt;
+    let shown = file.display();
+    let cannot = |e: std::io::Error| Error::Invalid(format!("cannot read plan {shown}: {e}"));
+    let mut f = std::fs::File::open(file).map_err(cannot)?;
+    // Judged on the open file, so what was checked is what is read.
+    let m = f.metadata().map_err(cannot)?;
+    let me = nix::unistd::geteuid().as_raw();
+    if (m.uid() != 0 && m.uid() != me) || m.mode() & 0o022 != 0 {
+        return Err(Error::refused(
+            Refusal::PlanFile,
+            format!(
+                "plan {shown} is owned by uid {} with mode {:04o}: someone other than root could \
+                 have written it, and lowport would carry it out as root. Review it, then run \
+                 `chown root {shown}` and `chmod go-w {shown}`, or make a new plan with `lowport \
+                 plan --out`. Nothing was changed.",
+                m.uid(),
+                m.mode() & 0o7777
+            ),
+        ));
+    }
+    let mut text = String::new();
+    f.read_to_string(&mut text).map_err(cannot)?;
+    Ok(text)
+}
+
 fn rollback(ctx: &Context, a: &RollbackArgs) -> Result<Exit> {
     let which = match (&a.id, a.last) {
         (Some(id), _) => Which::Id(id.clone()),
@@ -253,7 +288,11 @@ fn rollback(ctx: &Context, a: &RollbackArgs) -> Result<Exit> {
     };
     let json_out = a.fmt.json;
     let mut confirm = |run: &crate::apply::Run| {
-        let steps = run.to_undo();
+        for w in &run.warnings {
+            eprintln!("lowport: {}", render::clean(w));
+        }
+        // Derived from the validated actions and snapshots, never from text in the journal.
+        let steps = run.undo_steps();
         if !json_out {
             println!(
                 "Run {} ({}, {}): {} step(s) to undo",
@@ -262,10 +301,8 @@ fn rollback(ctx: &Context, a: &RollbackArgs) -> Result<Exit> {
                 run.status(),
                 steps.len()
             );
-            for (n, _, _) in steps.iter().rev() {
-                if let Some(s) = run.plan.steps.get(n - 1) {
-                    println!("  {n}. {}", s.undo);
-                }
+            for (n, undo) in &steps {
+                println!("  {n}. {}", render::clean(undo));
             }
         }
         if a.yes {
@@ -296,7 +333,8 @@ fn rollback(ctx: &Context, a: &RollbackArgs) -> Result<Exit> {
 
 fn history(ctx: &Context, json_out: bool) -> Result<Exit> {
     let state: StateDir = ctx.state();
-    let runs = state.runs()?;
+    let (runs, mut notes) = state.scan()?;
+    notes.extend(runs.iter().flat_map(|r| r.warnings.iter().cloned()));
     if json_out {
         let list: Vec<_> = runs
             .iter()
@@ -312,9 +350,12 @@ fn history(ctx: &Context, json_out: bool) -> Result<Exit> {
                 })
             })
             .collect();
-        print_json(&json!({ "format_version": FORMAT_VERSION, "runs": list }));
+        print_json(&json!({ "format_version": FORMAT_VERSION, "runs": list, "notes": notes }));
     } else {
         print!("{}", render::history(&runs));
+    }
+    for n in &notes {
+        eprintln!("lowport: {}", render::clean(n));
     }
     Ok(Exit::Success)
 }

@@ -46,7 +46,7 @@ fn confirm(p: &Plan, yes: bool, accept_risk: bool) -> Result<()> {
         }
         eprintln!("Method {} is HIGH RISK:", p.method);
         for w in &p.warnings {
-            eprintln!("  ! {w}");
+            eprintln!("  ! {}", render::clean(w));
         }
         ask(
             &format!("Type the method id ({}) to accept this risk:", p.method),
@@ -89,9 +89,15 @@ pub struct How {
 /// Shows a plan, asks what still needs asking, and has the runner apply it. `facts` are the
 /// ones the plan was just made on, or None for a saved plan.
 pub fn carry_out(ctx: &Context, p: &Plan, facts: Option<Facts>, how: How) -> Result<Exit> {
-    if !how.json {
-        print!("{}", render::plan(p));
-    }
+    // The plan the runner will carry out: a saved plan is re-made on this host first, and that
+    // fresh plan, never the file's own summaries and diffs, is what is shown.
+    let mut shown: Option<Plan> = None;
+    let mut show = |fresh: &Plan| {
+        if !how.json {
+            print!("{}", render::plan(fresh));
+        }
+        shown = Some(fresh.clone());
+    };
     let flag = Arc::new(AtomicBool::new(false));
     let mut ask = |p: &Plan| {
         confirm(p, how.yes || how.dry_run, how.accept_risk || how.dry_run)?;
@@ -104,10 +110,12 @@ pub fn carry_out(ctx: &Context, p: &Plan, facts: Option<Facts>, how: How) -> Res
             facts,
             dry_run: how.dry_run,
             interrupted: &flag,
+            show: &mut show,
             confirm: &mut ask,
             on: &mut progress,
         },
     )?;
+    let p = shown.as_ref().unwrap_or(p);
     if how.json {
         let outcome = match &applied {
             Applied::DryRun => json!({ "status": "dry_run" }),
@@ -134,12 +142,15 @@ pub fn carry_out(ctx: &Context, p: &Plan, facts: Option<Facts>, how: How) -> Res
                 println!("Applied as run {run}. Undo it any time with: lowport rollback {run}")
             }
             Applied::Ran(Outcome::RolledBack { cause, .. }, _) => {
-                println!("Failed ({cause}); every change was rolled back.")
+                println!(
+                    "Failed ({}); every change was rolled back.",
+                    render::clean(cause)
+                )
             }
             Applied::Ran(Outcome::RollbackIncomplete { run, errors, .. }, _) => {
                 println!("Failed, and the rollback is INCOMPLETE:");
                 for e in errors {
-                    println!("  {e}");
+                    println!("  {}", render::clean(e));
                 }
                 println!("The journal is kept. Fix the cause, then run: lowport rollback {run}");
             }

@@ -70,8 +70,17 @@ pub enum Refusal {
     EditedSinceApply,
     /// `rollback --last` found no run left to roll back.
     NothingToRollBack,
-    /// The state directory cannot be created.
+    /// The state directory, or something in it, cannot be used or trusted (cannot be created,
+    /// writable by others, a link where a file should be, an unreadable run).
     StateDir,
+    /// A journal record breaks a rule: lowport does not act on it.
+    InvalidJournal,
+    /// The run created an account that a later run, still applied, names.
+    AccountInUse,
+    /// An account entry the run created was changed since (a password set, a member added).
+    AccountChanged,
+    /// A saved plan file someone other than root (or the caller) could have written.
+    PlanFile,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -18,6 +18,7 @@ pub mod methods;
 pub mod plan;
 pub mod planner;
 pub mod profile;
+pub mod programs;
 pub mod render;
 pub mod request;
 pub mod root;

@@ -7,14 +7,19 @@ use crate::facts::{Facts, Host};
 use crate::methods;
 use crate::plan::{Action, FORMAT_VERSION, Plan, Request, Step, Target, action};
 
-fn step(action: Action, host: &dyn Host) -> Result<Step> {
+fn step(action: Action, facts: &Facts, host: &dyn Host) -> Result<Step> {
     let before = action
         .observe_on(host)
         .map_err(|e| Error::io(action.target(), e))?;
     Ok(Step {
         in_place: action.satisfied(&before, host),
         summary: action.summary(&before, host),
-        commands: action.commands(host.root()),
+        // Programs as the planned-for host has them (a facts document may describe another).
+        commands: action.commands(host.root(), &|name| {
+            facts
+                .tool(name)
+                .map_or_else(|| name.to_string(), |p| p.display().to_string())
+        }),
         diff: action::diff(&action, host),
         exposure: action::exposure(&action, host),
         undo: action.undo(&before, host.root()),
@@ -43,6 +48,8 @@ impl Plan {
     /// Plans `req` against `facts`, reading current state through `host`. Missing input is
     /// `Invalid`; a method that cannot work on this host is refused with every reason.
     pub fn build(facts: &Facts, host: &dyn Host, req: &Request) -> Result<Plan> {
+        // A saved plan's request comes here too: it passes the command line's checks.
+        req.validate().map_err(Error::Invalid)?;
         let method = methods::find(req.method);
         let check = method.check(facts, req);
         if !check.input.is_empty() {
@@ -66,7 +73,7 @@ impl Plan {
         let mut steps = method
             .actions(facts, req)
             .into_iter()
-            .map(|a| step(a, host))
+            .map(|a| step(a, facts, host))
             .collect::<Result<Vec<_>>>()?;
         // Commands (reloads, restarts, rule loads) follow the state they act on: they are in
         // place only when every other step is, and their own check (if any) agrees.
@@ -94,8 +101,9 @@ impl Plan {
 
     /// Re-plans this plan's request on current facts and refuses if anything differs: the host
     /// drifted since the plan was made (or the file was edited), so what was reviewed would not
-    /// be what runs.
-    pub fn ensure_current(&self, facts: &Facts, host: &dyn Host) -> Result<()> {
+    /// be what runs. Returns the fresh plan: it, never the file's own text (summaries, diffs,
+    /// undo), is what is shown and run.
+    pub fn ensure_current(&self, facts: &Facts, host: &dyn Host) -> Result<Plan> {
         let stale = |why: String| {
             Err(Error::refused(
                 Refusal::StalePlan,
@@ -142,7 +150,7 @@ impl Plan {
         if now.fingerprint != self.fingerprint {
             return stale("its fingerprint does not match its content".to_string());
         }
-        Ok(())
+        Ok(now)
     }
 }
 

@@ -1,5 +1,6 @@
 //! Plain-text rendering of engine values for the scripted front end. All of it is derived from
-//! the same values `--json` prints, so text and JSON cannot disagree.
+//! the same values `--json` prints, so text and JSON cannot disagree, and all of it passes
+//! through [`clean`]: names, paths, file contents and diffs come from input.
 
 use std::fmt::Write;
 
@@ -9,6 +10,28 @@ use crate::facts::elf::ExecKind;
 use crate::methods::Assessment;
 use crate::plan::Plan;
 use crate::verify::{Outcome, Report};
+
+/// Neutralises what a terminal would act on rather than show: every control character except the
+/// newline and tab that structure the text (ESC, CR, backspace, DEL, the C1 range) and the
+/// bidirectional overrides that reorder a line, each written as a visible escape (`\u{1b}`).
+pub fn clean(s: &str) -> String {
+    let acts = |c: char| {
+        (c.is_control() && c != '\n' && c != '\t')
+            || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    };
+    if !s.contains(acts) {
+        return s.to_string();
+    }
+    s.chars()
+        .map(|c| {
+            if acts(c) {
+                c.escape_unicode().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
 
 fn yes_no(b: bool) -> &'static str {
     if b { "yes" } else { "no" }
@@ -92,6 +115,9 @@ pub fn facts(f: &Facts) -> String {
             let _ = writeln!(s, "  ! it is the interpreter {i}");
         }
         let _ = writeln!(s, "  Owner:   {}:{} mode {:04o}", b.owner, b.group, b.mode);
+        for e in &b.acl {
+            let _ = writeln!(s, "  ACL:     {}", e.text());
+        }
         if let Some(m) = &b.mount {
             let _ = writeln!(
                 s,
@@ -140,7 +166,7 @@ pub fn facts(f: &Facts) -> String {
         };
         let _ = writeln!(s, "Port {p}: {state}");
     }
-    s
+    clean(&s)
 }
 
 pub fn methods(list: &[Assessment]) -> String {
@@ -174,7 +200,7 @@ pub fn methods(list: &[Assessment]) -> String {
         }
         s.push('\n');
     }
-    s
+    clean(&s)
 }
 
 pub fn plan(p: &Plan) -> String {
@@ -222,11 +248,11 @@ pub fn plan(p: &Plan) -> String {
             }
         }
     }
-    s
+    clean(&s)
 }
 
 pub fn event(e: &Event) -> String {
-    match e {
+    clean(&match e {
         Event::Started { run } => format!("run {run} started"),
         Event::Skipped { step, summary } => {
             format!("[{step}] skipped, already in place: {summary}")
@@ -238,7 +264,7 @@ pub fn event(e: &Event) -> String {
         Event::Undone { step, target } => format!("[{step}] undone: {target} restored"),
         Event::UndoFailed { step, error } => format!("[{step}] UNDO FAILED: {error}"),
         Event::Verified { report } => verify(report).trim_end().to_string(),
-    }
+    })
 }
 
 pub fn verify(r: &Report) -> String {
@@ -253,7 +279,7 @@ pub fn verify(r: &Report) -> String {
     }
     let verdict = if r.ok { "verified" } else { "NOT verified" };
     let _ = writeln!(s, "{verdict}: proved {}", r.proved);
-    s
+    clean(&s)
 }
 
 pub fn history(runs: &[Run]) -> String {
@@ -274,10 +300,24 @@ pub fn history(runs: &[Run]) -> String {
             r.status().to_string()
         );
     }
-    s
+    clean(&s)
 }
 
 pub fn time(secs: u64) -> String {
     humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs))
         .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::clean;
+
+    #[test]
+    fn clean_shows_what_a_terminal_would_act_on() {
+        assert_eq!(clean("a\tb\nc"), "a\tb\nc");
+        assert_eq!(clean("x\u{1b}[2Jy"), "x\\u{1b}[2Jy");
+        assert_eq!(clean("a\rb\u{7f}\u{9b}"), "a\\u{d}b\\u{7f}\\u{9b}");
+        assert_eq!(clean("abc\u{202e}fed"), "abc\\u{202e}fed");
+        assert_eq!(clean("fabio é ✓"), "fabio é ✓");
+    }
 }

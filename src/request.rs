@@ -89,6 +89,9 @@ pub struct ServiceOptions {
     pub writable: Vec<PathBuf>,
     pub state_directory: Option<String>,
     pub allow_jit: bool,
+    /// Replace a masked unit (a link to /dev/null) with lowport's; without it a mask is kept.
+    #[serde(default)]
+    pub unmask: bool,
 }
 
 impl Want {
@@ -99,6 +102,43 @@ impl Want {
             let name = std::path::Path::new(b).file_name()?.to_str()?;
             validate::service_name(name).ok()
         })
+    }
+
+    /// Checks every value, wherever the request comes from (the command line, the wizard, a
+    /// saved plan file), exactly as the command line does: a value a plan file carries is no
+    /// more trusted than one typed. (The method id is typed already: serde refuses unknown ones.)
+    pub fn validate(&self) -> Result<(), String> {
+        if let Some(b) = &self.binary {
+            validate::binary(b)?;
+        }
+        for p in &self.ports {
+            // A plan file can spell any number; only what `--port` accepts passes.
+            if validate::port_arg(&p.to_string())? != *p {
+                return Err(format!("port {p} is not what --port {p} means"));
+            }
+        }
+        for name in self.user.iter().chain(&self.group) {
+            validate::account_name(name)?;
+        }
+        let o = &self.service;
+        if let Some(n) = &o.name
+            && validate::service_name(n)? != *n
+        {
+            return Err(format!("service name '{n}' must be given without .service"));
+        }
+        for a in &o.args {
+            validate::exec_arg(a)?;
+        }
+        for w in &o.writable {
+            let s = w
+                .to_str()
+                .ok_or_else(|| format!("--writable {} is not valid UTF-8", w.display()))?;
+            validate::absolute_path(s)?;
+        }
+        if let Some(d) = &o.state_directory {
+            validate::state_directory(d)?;
+        }
+        Ok(())
     }
 
     /// Ports to grant (sorted, without duplicates), and the (client, service) redirect pairs:

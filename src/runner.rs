@@ -235,6 +235,9 @@ pub struct Apply<'a> {
     pub facts: Option<Facts>,
     pub dry_run: bool,
     pub interrupted: &'a AtomicBool,
+    /// Shown, once, the plan that will run: for a saved plan the one just re-made on this host,
+    /// never the given plan's own text.
+    pub show: &'a mut dyn FnMut(&Plan),
     /// Asked once everything is checked and something would change; an error declines.
     pub confirm: &'a mut dyn FnMut(&Plan) -> Result<()>,
     pub on: &'a mut dyn FnMut(Event),
@@ -257,14 +260,18 @@ pub fn apply(ctx: &Context, plan: &Plan, a: Apply) -> Result<Applied> {
     let state = ctx.state();
     let lock = state.lock()?;
     state.ensure_no_unfinished()?;
-    let mut facts = match a.facts {
-        Some(f) => f,
+    // A saved or earlier-reviewed plan is re-planned here, under the lock; the fresh plan, never
+    // the given one's text (summaries, diffs, undo), is what is confirmed, run and journaled.
+    let (mut facts, fresh) = match a.facts {
+        Some(f) => (f, None),
         None => {
             let f = gather(ctx, &plan.request, Some(plan.method), false)?;
-            plan.ensure_current(&f, &LiveHost::new(f.root()))?;
-            f
+            let now = plan.ensure_current(&f, &LiveHost::new(f.root()))?;
+            (f, Some(now))
         }
     };
+    let plan = fresh.as_ref().unwrap_or(plan);
+    (a.show)(plan);
     if plan.nothing_to_do() {
         return Ok(Applied::Ran(Outcome::NothingToDo, None));
     }
@@ -350,22 +357,12 @@ pub fn rollback(
     let lock = state.lock()?;
     let run = match which {
         Which::Id(id) => state.load(id)?,
-        Which::Last => state
-            .ids()
-            .iter()
-            .rev()
-            .map(|id| state.load(id))
-            .find(|r| {
-                r.as_ref()
-                    .map_or(true, |r| r.status() != Status::RolledBack)
-            })
-            .transpose()?
-            .ok_or_else(|| {
-                Error::refused(
-                    Refusal::NothingToRollBack,
-                    "no run left to roll back; `lowport history` lists them",
-                )
-            })?,
+        Which::Last => state.last_to_undo()?.ok_or_else(|| {
+            Error::refused(
+                Refusal::NothingToRollBack,
+                "no run left to roll back; `lowport history` lists them",
+            )
+        })?,
     };
     if run.status() == Status::RolledBack {
         return Ok(Rolled::Already(run.id));
@@ -448,6 +445,7 @@ mod tests {
                 facts: None,
                 dry_run: true,
                 interrupted: &stop,
+                show: &mut |_| panic!("nothing may be shown"),
                 confirm: &mut |_| panic!("nothing may be asked"),
                 on: &mut |_| {},
             },

@@ -142,6 +142,7 @@ pub fn absolute_path(s: &str) -> Result<PathBuf, String> {
     if s.len() > 4096 {
         return Err("path is longer than 4096 bytes".to_string());
     }
+    no_control("path", s)?;
     Ok(p.to_path_buf())
 }
 
@@ -167,20 +168,58 @@ pub fn binary(s: &str) -> Result<String, String> {
     Ok(s.to_string())
 }
 
-/// `--service`: a systemd unit name (without or with `.service`), as systemd spells them.
+/// `--service`: a systemd service name (without or with `.service`), by systemd's own rules
+/// (`unit_name_is_valid`): at most 255 bytes with the suffix, only `[A-Za-z0-9:_.\\-]`, and at most
+/// one `@`, which must follow a non-empty prefix and be followed by an instance (a bare template
+/// such as `foo@` cannot run).
 pub fn service_name(s: &str) -> Result<String, String> {
     let name = s.strip_suffix(".service").unwrap_or(s);
-    let ok = !name.is_empty()
-        && name.len() <= 200
-        && !name.starts_with(['-', '.'])
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b":_.@-".contains(&b));
+    let bad = |why: &str| Err(format!("'{s}' is not a service name: {why}"));
+    if name.is_empty() {
+        return bad("it is empty");
+    }
+    if name.len() + ".service".len() > 255 {
+        return bad("a unit name has at most 255 bytes");
+    }
+    if let Some(c) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || ":_.\\-@".contains(*c)))
+    {
+        return bad(&format!(
+            "{c:?} is not allowed; use letters, digits and ':', '_', '.', '\\', '-' (and one '@' \
+             before an instance name)"
+        ));
+    }
+    if name.starts_with(['-', '.']) {
+        return bad("it must not start with '-' or '.'");
+    }
+    match name.split_once('@') {
+        Some(("", _)) => bad("nothing comes before '@'"),
+        Some((_, "")) => {
+            bad("a template (ending in '@') cannot run; name an instance, e.g. 'NAME@INSTANCE'")
+        }
+        Some((_, instance)) if instance.contains('@') => bad("it holds more than one '@'"),
+        _ => Ok(name.to_string()),
+    }
+}
+
+/// `--state-directory`: a path relative to /var/lib, made of plain names.
+pub fn state_directory(s: &str) -> Result<String, String> {
+    let ok = !s.is_empty()
+        && s.len() <= 255
+        && s.split('/').all(|c| {
+            !c.is_empty()
+                && c != "."
+                && c != ".."
+                && c.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+        });
     if ok {
-        Ok(name.to_string())
+        Ok(s.to_string())
     } else {
         Err(format!(
-            "'{s}' is not a service name; use letters, digits and ':', '_', '.', '@', '-'"
+            "'{s}' is not a state directory; give a relative name under /var/lib such as 'fabio' \
+             (letters, digits, '.', '_', '-', components joined by '/')"
         ))
     }
 }
@@ -188,12 +227,87 @@ pub fn service_name(s: &str) -> Result<String, String> {
 /// `--arg`: one argument for the service's binary. Any text but control characters, which would
 /// break the unit file's line structure.
 pub fn exec_arg(s: &str) -> Result<String, String> {
+    no_control("argument", s)?;
+    Ok(s.to_string())
+}
+
+/// Control characters (C0, DEL, C1) end or corrupt a line in every format lowport writes, and
+/// move the cursor on a terminal: no value carries one.
+fn no_control(what: &str, s: &str) -> Result<(), String> {
     match s.chars().find(|c| c.is_control()) {
         Some(c) => Err(format!(
-            "argument {s:?} contains the control character {c:?}"
+            "{what} {s:?} contains the control character {c:?}; give it without"
         )),
-        None => Ok(s.to_string()),
+        None => Ok(()),
     }
+}
+
+// One rule per output format. Each checks a value for the syntax of the file it goes into and
+// returns it written as that file needs it; the methods build file content only through these.
+
+/// systemd unit files (`systemd.syntax(7)`): a value is the rest of one line. No control
+/// characters, no trailing backslash (it would continue the line), and `%` doubled so systemd
+/// does not expand a specifier.
+pub fn unit_value(what: &str, s: &str) -> Result<String, String> {
+    no_control(what, s)?;
+    if s.ends_with('\\') {
+        return Err(format!(
+            "{what} {s:?} ends with a backslash, which would join the next line of the unit"
+        ));
+    }
+    Ok(s.replace('%', "%%"))
+}
+
+/// A path in a unit setting that takes a space-separated list (`ReadWritePaths=`): absolute,
+/// without `..`, and without whitespace, quotes or backslashes, which would split or quote it.
+pub fn unit_path(what: &str, p: &Path) -> Result<String, String> {
+    let s = p
+        .to_str()
+        .ok_or_else(|| format!("{what} {} is not valid UTF-8", p.display()))?;
+    absolute_path(s).map_err(|e| format!("{what}: {e}"))?;
+    if let Some(c) = s
+        .chars()
+        .find(|c| c.is_whitespace() || "\"'\\".contains(*c))
+    {
+        return Err(format!(
+            "{what} {s:?} contains {c:?}, which a unit file would read as a separator or quote"
+        ));
+    }
+    unit_value(what, s)
+}
+
+/// One word of an `ExecStart=` command line as systemd.service(5) reads it: specifiers (`%`) and
+/// variable references (`$`) are doubled, words with spaces, quotes, backslashes or `;` are
+/// double-quoted with C escapes. Control characters cannot be written and are refused.
+pub fn exec_word(what: &str, w: &str) -> Result<String, String> {
+    no_control(what, w)?;
+    let w = w.replace('%', "%%").replace('$', "$$");
+    if !w.is_empty() && !w.contains([' ', '"', '\'', '\\', ';']) {
+        return Ok(w);
+    }
+    Ok(format!(
+        "\"{}\"",
+        w.replace('\\', "\\\\").replace('"', "\\\"")
+    ))
+}
+
+/// A `key = value` line of a sysctl.d file (`sysctl.d(5)`): a dotted key of plain names, and a
+/// value on one line.
+pub fn sysctl_line(key: &str, value: &str) -> Result<String, String> {
+    let key_ok = !key.is_empty()
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-/".contains(&b));
+    if !key_ok {
+        return Err(format!("{key:?} is not a sysctl key"));
+    }
+    no_control("sysctl value", value)?;
+    if value.trim() != value || value.is_empty() {
+        return Err(format!(
+            "sysctl value {value:?} is empty or has surrounding spaces"
+        ));
+    }
+    Ok(format!("{key} = {value}\n"))
 }
 
 /// `rollback ID`: the run ids lowport itself generates.
@@ -358,6 +472,73 @@ mod tests {
             &"a".repeat(33),
         ] {
             assert!(account_name(bad).is_err(), "{bad} accepted");
+        }
+    }
+
+    #[test]
+    fn exec_words_are_quoted_as_systemd_reads_them() {
+        let w = |s| exec_word("arg", s).unwrap();
+        assert_eq!(w("-cfg"), "-cfg");
+        assert_eq!(w("/etc/my app.properties"), "\"/etc/my app.properties\"");
+        assert_eq!(w("50%"), "50%%");
+        assert_eq!(w("$HOME"), "$$HOME");
+        assert_eq!(w("a\"b"), "\"a\\\"b\"");
+        assert_eq!(w("a\\"), "\"a\\\\\"");
+        assert_eq!(w(""), "\"\"");
+        for bad in ["a\nExecStartPre=+/bin/sh", "a\rb", "\u{1b}[2J", "\u{85}"] {
+            assert!(exec_word("arg", bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn unit_values_and_paths_keep_to_one_line() {
+        assert_eq!(unit_value("v", "50% off").unwrap(), "50%% off");
+        assert!(unit_value("v", "x\\").is_err());
+        assert!(unit_value("v", "a\nb").is_err());
+        assert_eq!(unit_path("p", Path::new("/srv/data")).unwrap(), "/srv/data");
+        for bad in [
+            "/srv\nExecStartPre=+/x",
+            "/srv data",
+            "/a\"b",
+            "srv",
+            "/a/../b",
+            "/a\\",
+        ] {
+            assert!(unit_path("p", Path::new(bad)).is_err(), "{bad:?} accepted");
+        }
+        assert_eq!(
+            sysctl_line("net.ipv4.x", "80").unwrap(),
+            "net.ipv4.x = 80\n"
+        );
+        assert!(sysctl_line("net.ipv4.x", "80\nkernel.y = 1").is_err());
+        assert!(sysctl_line("a b", "1").is_err());
+    }
+
+    #[test]
+    fn service_names_follow_systemd() {
+        for good in ["fabio", "fabio.service", "a@b", "x:y_z.w-1", "a\\x2db"] {
+            assert!(service_name(good).is_ok(), "{good} refused");
+        }
+        let long = "a".repeat(248);
+        for bad in [
+            "@",
+            "foo@",
+            "@x",
+            "a@b@c",
+            "",
+            ".x",
+            "-x",
+            "a/b",
+            "a b",
+            "é",
+            long.as_str(),
+        ] {
+            assert!(service_name(bad).is_err(), "{bad:?} accepted");
+        }
+        assert!(service_name(&"a".repeat(247)).is_ok());
+        assert!(state_directory("fabio/cache").is_ok());
+        for bad in ["", "/abs", "a/../b", "a//b", ".", "a b"] {
+            assert!(state_directory(bad).is_err(), "{bad:?} accepted");
         }
     }
 

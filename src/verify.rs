@@ -179,7 +179,10 @@ fn service_checks(facts: &Facts, name: &str) -> Vec<Check> {
         return out;
     }
     let show = || {
-        let out = std::process::Command::new("systemctl")
+        let Ok(mut cmd) = crate::programs::command("systemctl") else {
+            return ("0".to_string(), String::new());
+        };
+        let out = cmd
             .args([
                 "show",
                 "-p",
@@ -283,7 +286,13 @@ fn authbind_checks(facts: &Facts, user: &Account, target: &Target) -> Vec<Check>
     let Ok(me) = std::env::current_exe() else {
         return out;
     };
-    let mut cmd = std::process::Command::new("authbind");
+    let mut cmd = match crate::programs::command("authbind") {
+        Ok(c) => c,
+        Err(e) => {
+            out.push(check("bind", false, String::new(), e));
+            return out;
+        }
+    };
     cmd.arg("--deep")
         .arg(&me)
         .arg("__bind")
@@ -318,9 +327,9 @@ fn authbind_checks(facts: &Facts, user: &Account, target: &Target) -> Vec<Check>
 /// the service's port, a local connection to the client port really reaches it.
 fn redirect_checks(facts: &Facts, pairs: &[(u16, u16)]) -> Vec<Check> {
     let listing = |argv: &[&str]| -> String {
-        std::process::Command::new(argv[0])
-            .args(&argv[1..])
-            .output()
+        crate::programs::command(argv[0])
+            .ok()
+            .and_then(|mut c| c.args(&argv[1..]).output().ok())
             .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
             .unwrap_or_default()
     };
@@ -370,6 +379,9 @@ fn bind_as(user: &Account, ports: &[u16]) -> Result<Vec<i32>> {
     let switch = nix::unistd::geteuid().as_raw() != user.uid;
     let (rd, wr) = nix::unistd::pipe().map_err(|e| anyhow::anyhow!("pipe: {e}"))?;
     let ports: Vec<u16> = ports.to_vec();
+    // One result per port, allocated before the fork: the child may not allocate.
+    let mut results = vec![0i32; ports.len()];
+    let size = results.len() * 4;
     // SAFETY: the child only makes async-signal-safe calls (setgroups, setgid, setuid, socket,
     // bind, close, write, _exit) on memory prepared before the fork, and never returns.
     match unsafe { fork() }.map_err(|e| anyhow::anyhow!("fork: {e}"))? {
@@ -380,11 +392,10 @@ fn bind_as(user: &Account, ports: &[u16]) -> Result<Vec<i32>> {
                 || (libc::setgroups(1, &gid) == 0
                     && libc::setgid(user.gid) == 0
                     && libc::setuid(user.uid) == 0);
-            let mut results = [0i32; 64];
-            for (i, port) in ports.iter().take(64).enumerate() {
-                results[i] = if ok { try_bind(*port) } else { -1 };
+            for (r, port) in results.iter_mut().zip(&ports) {
+                *r = if ok { try_bind(*port) } else { -1 };
             }
-            let bytes = std::slice::from_raw_parts(results.as_ptr().cast::<u8>(), 64 * 4);
+            let bytes = std::slice::from_raw_parts(results.as_ptr().cast::<u8>(), size);
             libc::write(wr.as_raw_fd(), bytes.as_ptr().cast(), bytes.len());
             libc::_exit(0);
         },
@@ -393,12 +404,11 @@ fn bind_as(user: &Account, ports: &[u16]) -> Result<Vec<i32>> {
             let mut buf = Vec::new();
             std::io::Read::read_to_end(&mut std::fs::File::from(rd), &mut buf)?;
             nix::sys::wait::waitpid(child, None).map_err(|e| anyhow::anyhow!("wait: {e}"))?;
-            if buf.len() != 64 * 4 {
+            if buf.len() != size {
                 return Err(anyhow::anyhow!("the bind probe child died").into());
             }
             Ok(buf
                 .chunks(4)
-                .take(ports.len())
                 .map(|c| i32::from_ne_bytes([c[0], c[1], c[2], c[3]]))
                 .collect())
         }

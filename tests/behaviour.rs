@@ -172,7 +172,7 @@ fn a_second_run_is_refused_while_the_lock_is_held() {
     }
     let t = TestEnv::new();
     let app = t.install(Path::new("/usr/bin/true"), "opt/app");
-    let mut holder = hold_lock(&t);
+    let holder = hold_lock(&t);
     let before = tree(&t.root);
     let out = t
         .lowport()
@@ -180,8 +180,7 @@ fn a_second_run_is_refused_while_the_lock_is_held() {
         .args(setcap_args(&app))
         .arg("--yes")
         .run();
-    holder.kill().unwrap();
-    holder.wait().unwrap();
+    drop(holder);
     out.code(6).stderr_has("holds the lock");
     assert_eq!(tree(&t.root), before);
     assert_eq!(getcap(&t.host(&app)), "");
@@ -203,15 +202,14 @@ fn a_run_in_progress_is_reported_as_the_lock_not_as_unfinished() {
         .env("LOWPORT_TEST_FAULT", "kill-before:1")
         .run()
         .killed();
-    let mut holder = hold_lock(&t);
+    let holder = hold_lock(&t);
     let out = t
         .lowport()
         .arg("apply")
         .args(setcap_args(&app))
         .arg("--yes")
         .run();
-    holder.kill().unwrap();
-    holder.wait().unwrap();
+    drop(holder);
     out.code(6).stderr_has("holds the lock");
     // Once the lock is free, the unfinished run is what refuses.
     t.lowport()

@@ -1,7 +1,9 @@
 //! Fault injection at every step of every plan: a failing step, a SIGTERM after a step, a SIGKILL
-//! before a step runs and a SIGKILL after it is journaled. Each time, the whole affected state (file bytes, mode, owner,
-//! xattrs, the live sysctl) must equal what it was before, immediately for a failure, after
-//! `lowport rollback` for a kill.
+//! before a step runs and a SIGKILL after it is journaled, and a full disk from every journal
+//! write on (injected, and a real one on a tiny tmpfs). Each time, the whole affected state (file bytes, mode, owner, xattrs, the live
+//! sysctl) must equal what it was before, immediately for a failure, after `lowport rollback`
+//! for a kill or a journal that could not record the rollback. A bounded random-SIGKILL soak
+//! (ignored by default, see its doc) checks that no moment of death wedges the tool.
 
 use std::path::{Path, PathBuf};
 
@@ -44,7 +46,10 @@ impl Scenario {
                 .collect::<Vec<_>>()
                 .join("\n");
         }
-        (tree(&self.t.root), live)
+        let mut files = tree(&self.t.root);
+        // shadow-utils' lock file: useradd makes it, and nothing ever removes it.
+        files.remove(Path::new("etc/.pwd.lock"));
+        (files, live)
     }
 
     fn run_fault(&self, fault: &str, step: usize) {
@@ -107,6 +112,85 @@ impl Scenario {
         let history = self.t.lowport().args(["history", "--json"]).run().code(0);
         let runs = history.json()["runs"].as_array().unwrap().len();
         assert_eq!(runs, steps * FAULTS.len(), "one journaled run per fault");
+        self.run_journal_full();
+    }
+
+    fn lowport(&self) -> Lowport {
+        Lowport::new().netns(&self.ns).env_dirs(&self.t)
+    }
+
+    /// The disk fills up at the K-th journal write (a record or a backup) and stays full, for
+    /// every K until the run gets through: nothing may stay changed without a journal that says
+    /// so. Before the run's first durable record nothing ran (exit 7 or 4); after it, the changes
+    /// are undone and, as the journal cannot say so, exit 5 names the command that closes the run.
+    fn run_journal_full(&self) {
+        for k in 1..100 {
+            let before = self.state();
+            let spec = format!("journal-full:{k}");
+            let out = self
+                .lowport()
+                .args(&self.apply)
+                .env("LOWPORT_TEST_FAULT", &spec)
+                .run();
+            match out.code {
+                Some(0) => {
+                    assert!(k > 3, "{spec}: a run writes more than that");
+                    self.lowport()
+                        .args(["rollback", "--last", "--yes"])
+                        .run()
+                        .code(0);
+                    assert_eq!(self.state(), before, "{spec}: rolled back");
+                    return;
+                }
+                Some(7) => {
+                    assert_eq!(k, 1, "{spec}: only the start record precedes the run");
+                    out.stderr_has("No space left on device")
+                        .stderr_has("Nothing was changed");
+                }
+                Some(4) => {
+                    out.stderr_has("No space left on device")
+                        .stdout_has("every change was rolled back");
+                }
+                Some(5) => {
+                    let out = out
+                        .stdout_has("No space left on device")
+                        .stdout_has("the journal does not say so");
+                    let run = out
+                        .stdout
+                        .lines()
+                        .find_map(|l| {
+                            l.strip_prefix(
+                                "The journal is kept. Fix the cause, then run: lowport rollback ",
+                            )
+                        })
+                        .unwrap_or_else(|| panic!("{spec}: no advice: {}", out.stdout))
+                        .to_string();
+                    assert_eq!(self.state(), before, "{spec}: undone before the advice");
+                    // A new apply waits for the run to be closed, which then works.
+                    self.lowport()
+                        .args(&self.apply)
+                        .run()
+                        .code(7)
+                        .stderr_has("unfinished");
+                    self.lowport()
+                        .args(["rollback", &run, "--yes"])
+                        .run()
+                        .code(0);
+                }
+                _ => panic!(
+                    "{spec}: exit {:?}\n{}\n{}",
+                    out.code, out.stdout, out.stderr
+                ),
+            }
+            assert_same_tree(
+                &self.state().0,
+                &before.0,
+                &format!("{spec}: files restored"),
+            );
+            assert_eq!(self.state().1, before.1, "{spec}: live state restored");
+            self.t.lowport().args(["history"]).run().code(0);
+        }
+        panic!("the run never got through");
     }
 }
 
@@ -261,4 +345,211 @@ fn authbind_restores_everything_at_every_step() {
         &[],
     )
     .run_all(2);
+}
+
+/// Random SIGKILLs: `LOWPORT_SOAK` rounds (default 200) of `apply` killed after a random delay
+/// within the time a whole apply takes, each followed by `history`, `rollback --last` and a
+/// check that the binary is back as it was; every tenth round a clean apply and rollback too.
+/// Ignored by default (about a minute); run it with
+/// `cargo test --locked --test main faults::random_sigkill_soak -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn random_sigkill_soak() {
+    if !is_root_or_skip("random_sigkill_soak") {
+        return;
+    }
+    use std::os::unix::process::ExitStatusExt;
+    use std::time::{Duration, Instant};
+    let rounds: u32 = std::env::var("LOWPORT_SOAK")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(200);
+    let t = TestEnv::new();
+    let app = t.install(Path::new("/usr/bin/true"), "srv/bin/app");
+    let args: Vec<String> = [
+        "apply",
+        "--method",
+        "setcap",
+        "--binary",
+        "/srv/bin/app",
+        "--port",
+        "80",
+        "--group",
+        "nogroup",
+        "--yes",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let before = tree(&t.root);
+    let spawn = || {
+        std::process::Command::new(BIN)
+            .args([
+                "--root",
+                t.root.to_str().unwrap(),
+                "--state-dir",
+                t.state.to_str().unwrap(),
+            ])
+            .args(&args)
+            .env_remove("LOWPORT_TEST_FAULT")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    // The longest of three clean applies bounds the delays, so kills land all through a run.
+    let mut span = Duration::ZERO;
+    for _ in 0..3 {
+        let start = Instant::now();
+        assert!(spawn().wait().unwrap().success());
+        span = span.max(start.elapsed());
+        t.lowport()
+            .args(["rollback", "--last", "--yes"])
+            .run()
+            .code(0);
+    }
+    // xorshift, seeded from the clock: each soak tries other moments. The seed is printed.
+    let mut seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
+        | 1;
+    eprintln!("soak: seed {seed}, apply takes {span:?}");
+    let (mut killed, mut rolled_back, mut nothing) = (0, 0, 0);
+    let soak = Instant::now();
+    for round in 0..rounds {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let delay = Duration::from_micros(seed % (span.as_micros() as u64 + 1));
+        let mut child = spawn();
+        std::thread::sleep(delay);
+        let _ = child.kill();
+        let status = child.wait().unwrap();
+        killed += u32::from(status.signal() == Some(9));
+        t.lowport().args(["history"]).run().code(0);
+        let out = t.lowport().args(["rollback", "--last", "--yes"]).run();
+        match out.code {
+            Some(0) => rolled_back += 1,
+            Some(7) if out.stderr.contains("no run left") => nothing += 1,
+            _ => panic!(
+                "round {round} (killed after {delay:?}): rollback --last exit {:?}\n{}\n{}",
+                out.code, out.stdout, out.stderr
+            ),
+        }
+        assert_same_tree(
+            &tree(&t.root),
+            &before,
+            &format!("round {round} after {delay:?}"),
+        );
+        if round % 10 == 9 {
+            t.lowport().args(&args).run().code(0);
+            t.lowport()
+                .args(["rollback", "--last", "--yes"])
+                .run()
+                .code(0);
+        }
+    }
+    assert_eq!(getcap(&t.host(&app)), "");
+    eprintln!(
+        "soak: {rounds} rounds in {:?}: {killed} killed, {rolled_back} rolled back after, \
+         {nothing} left nothing to roll back",
+        soak.elapsed()
+    );
+}
+
+/// A real full disk, not an injected one: the state directory is a 32 KiB tmpfs (in a private
+/// mount namespace, so the host never sees it) filled up to two free pages, one for the lock and
+/// one for the journal. A longer binary path makes the plan, and so the start record, longer,
+/// which moves the record that finds the disk full through the whole run. Whatever record it
+/// is, the binary ends up as it was: at once (exit 7 or 4), or after `rollback --last` once
+/// space is freed (exit 5), and `history` always works.
+#[test]
+fn a_really_full_disk_at_any_record_leaves_nothing_changed() {
+    if !is_root_or_skip("a_really_full_disk_at_any_record_leaves_nothing_changed") {
+        return;
+    }
+    let script = r#"
+S=$1; B=$2; R=$3; OUT=$4; APP=$5
+mount -t tmpfs -o size=32k,mode=0700 tmpfs "$S" || exit 90
+head -c 24576 /dev/zero > "$S/filler" || exit 91
+"$B" --root "$R" --state-dir "$S" apply --method setcap --binary "$APP" --port 80 --group nogroup --yes > "$OUT/apply" 2>&1
+echo $? > "$OUT/apply.rc"
+rm "$S/filler"
+"$B" --root "$R" --state-dir "$S" rollback --last --yes > "$OUT/rollback" 2>&1
+echo $? > "$OUT/rollback.rc"
+"$B" --root "$R" --state-dir "$S" history > "$OUT/history" 2>&1
+echo $? > "$OUT/history.rc"
+"#;
+    let mut seen = std::collections::BTreeSet::new();
+    for len in (0..320).step_by(8) {
+        let t = TestEnv::new();
+        // Components of at most 200 characters: a name may hold 255.
+        let mut rel = String::from("opt");
+        let mut left = len;
+        while left > 0 {
+            let n = left.min(200);
+            rel.push('/');
+            rel.push_str(&"d".repeat(n));
+            left -= n;
+        }
+        rel.push_str("/app");
+        let app = t.install(Path::new("/usr/bin/true"), &rel);
+        std::fs::create_dir(&t.state).unwrap();
+        let out = t.state.with_file_name("out");
+        std::fs::create_dir(&out).unwrap();
+        let before = tree(&t.root);
+        let status = std::process::Command::new("unshare")
+            .args([
+                "--mount",
+                "--propagation",
+                "private",
+                "--",
+                "sh",
+                "-c",
+                script,
+                "sh",
+            ])
+            .arg(&t.state)
+            .arg(BIN)
+            .arg(&t.root)
+            .arg(&out)
+            .arg(&app)
+            .status()
+            .unwrap();
+        assert!(status.success(), "len {len}: the harness failed: {status}");
+        let read = |f: &str| std::fs::read_to_string(out.join(f)).unwrap();
+        let code = |f: &str| read(f).trim().parse::<i32>().unwrap();
+        let (apply, rollback) = (code("apply.rc"), code("rollback.rc"));
+        let what = format!(
+            "len {len}: apply {apply}, rollback {rollback}\n{}\n{}",
+            read("apply"),
+            read("rollback")
+        );
+        match apply {
+            0 => assert_eq!(rollback, 0, "{what}"),
+            4 | 5 | 7 => {
+                assert!(read("apply").contains("No space left on device"), "{what}");
+                if apply == 5 {
+                    assert!(
+                        read("apply").contains("the journal does not say so"),
+                        "{what}"
+                    );
+                    assert_eq!(rollback, 0, "{what}");
+                } else {
+                    assert!(read("rollback").contains("no run left"), "{what}");
+                }
+            }
+            _ => panic!("{what}"),
+        }
+        assert_eq!(code("history.rc"), 0, "{what}\n{}", read("history"));
+        assert_same_tree(&tree(&t.root), &before, &what);
+        seen.insert(apply);
+        eprintln!("full disk: path +{len}: apply {apply}, rollback {rollback}");
+    }
+    // The longest plans do not fit at all, the shortest fit whole, and in between the disk fills
+    // up after a change was made.
+    assert!(seen.contains(&5), "no run failed after a change: {seen:?}");
+    assert!(seen.contains(&0) && seen.contains(&7), "{seen:?}");
 }

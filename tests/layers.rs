@@ -11,6 +11,10 @@ use std::path::{Path, PathBuf};
 const LAYERS: &[&[&str]] = &[
     // Leaves: typed errors, the `--root` mapping, input validation, extended attributes.
     &["error", "root", "validate", "xattr"],
+    // POSIX ACLs of a file (used by the trusted-program check and by the binary's facts).
+    &["facts::acl"],
+    // The one place programs are found and spawned: system directories, root-owned only.
+    &["programs"],
     // Reading the host: facts and the host seam (live, or a facts document).
     &["facts"],
     // The operator's request, resolved once; a known program's profile.

@@ -12,6 +12,8 @@ mod plain;
 mod redirect;
 mod scenarios;
 mod setcap;
+mod state;
 mod sysctl;
 mod systemd;
+mod trust;
 mod tui;

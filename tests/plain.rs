@@ -20,7 +20,7 @@ fn piped_answers_walk_the_flow_and_apply() {
         .code(0)
         .stderr_has("Approach [1-")
         .stderr_has("Binary (path or command name, empty for none) [/opt/app]")
-        .stdout_has("runs: setcap 'cap_net_bind_service=+ep'")
+        .stdout_has("runs: /usr/sbin/setcap 'cap_net_bind_service=+ep'")
         .stdout_has("Applied as run");
     assert!(getcap(&t.host(&app)).contains("cap_net_bind_service=ep"));
 }

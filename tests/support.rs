@@ -218,31 +218,17 @@ impl TestEnv {
     }
 }
 
-/// Holds lowport's lock of `t` from another process (util-linux flock takes the same kind of
-/// lock) until the returned child is killed. `--no-fork` makes that child the lock's only
-/// holder, so killing it frees the lock.
-pub fn hold_lock(t: &TestEnv) -> std::process::Child {
+/// Holds lowport's lock of `t` until the returned file is dropped. lowport takes a POSIX
+/// (fcntl) lock, as lckpwdf does, so that a forked child never holds it; this test process
+/// holding one is, to lowport, another run holding its lock. (`flock(1)` takes the other kind
+/// of lock, which lowport does not see.)
+pub fn hold_lock(t: &TestEnv) -> std::fs::File {
     std::fs::create_dir_all(&t.state).unwrap();
-    let lock = t.state.join("lock");
-    let holder = Command::new("flock")
-        .arg("--no-fork")
-        .arg(&lock)
-        .args(["sleep", "60"])
-        .spawn()
-        .unwrap();
-    let mut waited = 0;
-    while Command::new("flock")
-        .args(["-n"])
-        .arg(&lock)
-        .arg("true")
-        .status()
-        .unwrap()
-        .success()
-    {
-        std::thread::sleep(std::time::Duration::from_millis(20));
-        waited += 1;
-        assert!(waited < 250, "flock never took the lock");
-    }
+    let holder = std::fs::File::create(t.state.join("lock")).unwrap();
+    // SAFETY: an all-zero flock is valid; the lock type is set below.
+    let mut fl: libc::flock = unsafe { std::mem::zeroed() };
+    fl.l_type = libc::F_WRLCK as libc::c_short;
+    nix::fcntl::fcntl(&holder, nix::fcntl::FcntlArg::F_SETLK(&fl)).unwrap();
     holder
 }
 

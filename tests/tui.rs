@@ -128,7 +128,7 @@ fn setcap_walk_through_then_roll_back_from_history() {
     tm.keys(&["Enter"]);
     tm.wait(&[
         "Nothing has changed on this host yet",
-        "runs: setcap 'cap_net_bind_service=+ep'",
+        "runs: /usr/sbin/setcap 'cap_net_bind_service=+ep'",
     ]);
     assert_eq!(getcap(&t.host(&app)), "", "preview changes nothing");
     tm.keys(&["Enter"]);

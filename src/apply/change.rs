@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, anyhow, bail};
 
 use super::journal::{Journal, Snapshot};
+use super::safedir::try_write_lock;
 use crate::facts::caps::CAP_NET_BIND_SERVICE;
 use crate::facts::sysctl_path;
 use crate::facts::users::UserDb;
@@ -18,12 +19,14 @@ use crate::plan::{Action, FileState, State};
 use crate::root::Root;
 use crate::xattr;
 
-/// Missing ancestors of an in-root path, outermost first.
+/// Missing ancestors of an in-root path, outermost first, as they are once the links above them
+/// are followed inside the root.
 fn missing_dirs(root: &Root, path: &Path) -> Vec<PathBuf> {
-    let mut out: Vec<PathBuf> = path
+    let mut out: Vec<PathBuf> = root
+        .inside(path)
         .ancestors()
         .skip(1)
-        .filter(|d| !root.host(d).exists())
+        .filter(|d| std::fs::symlink_metadata(root.entry(d)).is_err())
         .map(Path::to_path_buf)
         .collect();
     out.reverse();
@@ -35,7 +38,7 @@ fn missing_dirs(root: &Root, path: &Path) -> Vec<PathBuf> {
 pub fn snapshot(
     action: &Action,
     root: &Root,
-    journal: &Journal,
+    journal: &mut Journal,
     step: usize,
 ) -> anyhow::Result<Snapshot> {
     let state = action.observe(root)?;
@@ -46,7 +49,7 @@ pub fn snapshot(
     };
     let mut backups = BTreeMap::new();
     for (i, path) in rewritten.iter().enumerate() {
-        if let (_, Some(content)) = observe_file(&root.host(path), true)? {
+        if let (_, Some(content)) = observe_file(&root.entry(path), true)? {
             let name = format!("step-{step}.{i}.backup");
             journal.save_backup(&name, &content)?;
             backups.insert(path.clone(), name);
@@ -60,7 +63,197 @@ pub fn snapshot(
         state,
         backups,
         created_dirs,
+        added: matches!(action, Action::CreateUser { .. }).then(|| added_name(step)),
     })
+}
+
+/// The files `useradd` adds a user's entries to (the `-` files are its copies of the old ones).
+const ENTRY_FILES: [&str; 4] = ["/etc/passwd", "/etc/group", "/etc/shadow", "/etc/gshadow"];
+
+/// Per account file, the lines a step added.
+type Entries = BTreeMap<PathBuf, Vec<String>>;
+
+fn added_name(step: usize) -> String {
+    format!("step-{step}.added")
+}
+
+fn read_opt(host: &Path) -> std::io::Result<Option<Vec<u8>>> {
+    match std::fs::read(host) {
+        Ok(b) => Ok(Some(b)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Is this account-file line (with or without its newline) the entry of `name`?
+fn is_entry_of(line: &[u8], name: &str) -> bool {
+    line.split(|b| *b == b':').next() == Some(name.as_bytes())
+}
+
+fn text(line: &[u8]) -> String {
+    String::from_utf8_lossy(line.strip_suffix(b"\n").unwrap_or(line)).into_owned()
+}
+
+/// After a new user's step ran: keeps the entries `useradd` added for it in the run folder, so
+/// a rollback can tell them from later edits. Other actions keep nothing.
+pub fn keep_added(
+    action: &Action,
+    root: &Root,
+    journal: &mut Journal,
+    step: usize,
+) -> anyhow::Result<()> {
+    let Action::CreateUser { name } = action else {
+        return Ok(());
+    };
+    let mut added = Entries::new();
+    for f in ENTRY_FILES {
+        let now = read_opt(&root.host(Path::new(f)))?.unwrap_or_default();
+        let mine: Vec<String> = now
+            .split_inclusive(|b| *b == b'\n')
+            .filter(|l| is_entry_of(l, name))
+            .map(text)
+            .collect();
+        added.insert(f.into(), mine);
+    }
+    journal.save_backup(&added_name(step), &serde_json::to_vec(&added)?)?;
+    Ok(())
+}
+
+/// Each account file without the entries of `name` that the step added, or why they cannot be
+/// removed: an entry changed since (a password set, a member added). Without the record of what
+/// was added (a run killed right after `useradd`), the user's current entries are taken as added.
+fn without_own_entries(
+    name: &str,
+    root: &Root,
+    snap: &Snapshot,
+    backup: &impl Fn(&str) -> std::io::Result<Vec<u8>>,
+) -> anyhow::Result<Vec<(PathBuf, Vec<u8>)>> {
+    let recorded: Option<Entries> = snap
+        .added
+        .as_deref()
+        .and_then(|file| backup(file).ok())
+        .and_then(|b| serde_json::from_slice(&b).ok());
+    let mut out = Vec::new();
+    for f in ENTRY_FILES {
+        let Some(now) = read_opt(&root.host(Path::new(f)))? else {
+            continue;
+        };
+        let (mine, rest): (Vec<&[u8]>, Vec<&[u8]>) = now
+            .split_inclusive(|b| *b == b'\n')
+            .partition(|l| is_entry_of(l, name));
+        if mine.is_empty() {
+            continue;
+        }
+        if let Some(rec) = &recorded {
+            let have: Vec<String> = mine.iter().map(|l| text(l)).collect();
+            if rec.get(Path::new(f)) != Some(&have) {
+                bail!(
+                    "the entry of {name} in {f} changed since this run created the user; a \
+                     rollback removes only entries it added, unchanged. Put the entry back as it \
+                     was, or remove the user yourself (`userdel {name}`), then roll back again"
+                );
+            }
+        }
+        out.push((PathBuf::from(f), rest.concat()));
+    }
+    Ok(out)
+}
+
+/// Why the user a step created cannot be removed exactly, if it cannot.
+pub fn account_drift(
+    action: &Action,
+    root: &Root,
+    snap: &Snapshot,
+    backup: &impl Fn(&str) -> std::io::Result<Vec<u8>>,
+) -> Option<String> {
+    let Action::CreateUser { name } = action else {
+        return None;
+    };
+    without_own_entries(name, root, snap, backup)
+        .err()
+        .map(|e| format!("{e:#}"))
+}
+
+/// Takes `/etc/.pwd.lock` under the root as shadow-utils' `lckpwdf` does (a POSIX write lock,
+/// waiting up to 15 s) so that no `useradd`, `passwd` or `vipw` edits the account files
+/// meanwhile. The file stays: shadow-utils never removes it either.
+fn lock_account_files(root: &Root) -> anyhow::Result<File> {
+    let path = root.host(Path::new("/etc/.pwd.lock"));
+    let file = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(&path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while !try_write_lock(&file).with_context(|| format!("locking {}", path.display()))? {
+        if std::time::Instant::now() >= deadline {
+            bail!(
+                "the account files stay locked by another program ({} held for 15 s): let it \
+                 finish (useradd, passwd, vipw…), then roll back again",
+                path.display()
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    Ok(file)
+}
+
+/// Removes exactly the entries a step's `useradd` added, under the account-file lock, keeping
+/// every other line (later users, password changes) and each file's owner, mode and attributes.
+/// A `-` copy `useradd` made is put back only while it still is that copy.
+fn remove_user(
+    name: &str,
+    root: &Root,
+    snap: &Snapshot,
+    files: &BTreeMap<PathBuf, FileState>,
+    backup: &impl Fn(&str) -> std::io::Result<Vec<u8>>,
+) -> anyhow::Result<()> {
+    let _lock = lock_account_files(root)?;
+    for (path, content) in without_own_entries(name, root, snap, backup)? {
+        let host = root.host(&path);
+        let (now, _) = observe_file(&host, false)?;
+        write_atomic(
+            &host,
+            &content,
+            now.mode.unwrap_or(0o644),
+            now.uid.unwrap_or(0),
+            now.gid.unwrap_or(0),
+        )?;
+        restore_meta(&host, &now)?;
+    }
+    for f in ENTRY_FILES {
+        let copy = PathBuf::from(format!("{f}-"));
+        let made_by_step = snap
+            .backups
+            .get(Path::new(f))
+            .map(|b| backup(b))
+            .transpose()
+            .with_context(|| format!("reading the backup of {f}"))?;
+        let now = read_opt(&root.host(&copy))?;
+        if let (Some(state), Some(_)) = (files.get(&copy), &now)
+            && now == made_by_step
+        {
+            restore_file(root, &copy, state, snap.backups.get(&copy), backup)?;
+        }
+    }
+    Ok(())
+}
+
+/// True when the target is back as the snapshot recorded it (a rollback that ran but could not
+/// be journaled). A rewritten file counts by content, since a rewrite gives it a new inode.
+pub fn is_restored(action: &Action, root: &Root, snap: &Snapshot) -> bool {
+    let by_content = |f: &FileState| FileState {
+        identity: f.sha256.is_none().then(|| f.identity.clone()).flatten(),
+        ..f.clone()
+    };
+    match (action.observe(root), &snap.state) {
+        (Ok(State::File(now)), State::File(then)) => by_content(&now) == by_content(then),
+        (Ok(now), then) => now == *then,
+        (Err(_), _) => false,
+    }
 }
 
 /// Runs argv vectors in order; the first failure stops, with the program's stderr.
@@ -69,7 +262,8 @@ fn run_all(argvs: &[Vec<String>]) -> anyhow::Result<()> {
         let Some((prog, args)) = argv.split_first() else {
             continue;
         };
-        let out = std::process::Command::new(prog)
+        let out = crate::programs::command(prog)
+            .map_err(|e| anyhow!(e))?
             .args(args)
             .stdin(std::process::Stdio::null())
             .output()
@@ -160,9 +354,9 @@ pub fn execute(action: &Action, root: &Root, db: &UserDb) -> anyhow::Result<()> 
             for d in missing_dirs(root, path) {
                 std::fs::DirBuilder::new()
                     .mode(0o755)
-                    .create(root.host(&d))?;
+                    .create(root.entry(&d))?;
             }
-            write_atomic(&root.host(path), content.as_bytes(), *mode, uid, gid)
+            write_atomic(&root.entry(path), content.as_bytes(), *mode, uid, gid)
         }
         Action::SetOwnerMode {
             path,
@@ -171,15 +365,15 @@ pub fn execute(action: &Action, root: &Root, db: &UserDb) -> anyhow::Result<()> 
             mode,
         } => {
             let (uid, gid) = ids(db, owner, group)?;
-            let host = root.host(path);
+            let host = root.entry(path);
             std::os::unix::fs::lchown(&host, Some(uid), Some(gid))?;
             std::fs::set_permissions(&host, std::fs::Permissions::from_mode(*mode))?;
             Ok(())
         }
         Action::SetFileCap { path, .. } => {
-            run_all(&action.commands(root))?;
+            run_all(&action.commands(root, &crate::programs::shown))?;
             // Confirm from the attribute itself rather than trusting the exit status.
-            let (state, _) = observe_file(&root.host(path), false)?;
+            let (state, _) = observe_file(&root.entry(path), false)?;
             if !state
                 .capability()
                 .is_some_and(|c| c.grants(CAP_NET_BIND_SERVICE))
@@ -196,16 +390,26 @@ pub fn execute(action: &Action, root: &Root, db: &UserDb) -> anyhow::Result<()> 
             for d in missing_dirs(root, path) {
                 std::fs::DirBuilder::new()
                     .mode(0o755)
-                    .create(root.host(&d))?;
+                    .create(root.entry(&d))?;
             }
-            let host = root.host(path);
+            let host = root.entry(path);
+            // Only a link is replaced: a file or directory there is someone's, and the snapshot
+            // of a link step could not bring it back.
+            if std::fs::symlink_metadata(&host).is_ok_and(|m| !m.file_type().is_symlink()) {
+                bail!(
+                    "{} exists and is not a symbolic link; lowport leaves it as it is",
+                    path.display()
+                );
+            }
             // A link in a temporary name renamed over the target replaces it atomically.
             let tmp = host.with_file_name(format!(".lowport-link-{}", std::process::id()));
             let _ = std::fs::remove_file(&tmp);
             std::os::unix::fs::symlink(target, &tmp)?;
             std::fs::rename(&tmp, &host).with_context(|| format!("linking {}", host.display()))
         }
-        Action::CreateUser { .. } | Action::RunCommands { .. } => run_all(&action.commands(root)),
+        Action::CreateUser { .. } | Action::RunCommands { .. } => {
+            run_all(&action.commands(root, &crate::programs::shown))
+        }
     }
 }
 
@@ -218,7 +422,10 @@ fn restore_file(
     backup: Option<&String>,
     read: &impl Fn(&str) -> std::io::Result<Vec<u8>>,
 ) -> anyhow::Result<()> {
-    let host = root.host(path);
+    let host = root.entry(path);
+    if let Some(target) = &f.link {
+        return restore_link(&host, target, f);
+    }
     if f.exists {
         let name = backup.ok_or_else(|| anyhow!("no backup recorded for {}", path.display()))?;
         let content = read(name).with_context(|| format!("reading backup {name}"))?;
@@ -237,6 +444,21 @@ fn restore_file(
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(e).with_context(|| format!("removing {}", host.display())),
     }
+    if let Some(parent) = host.parent() {
+        fsync_dir(parent).ok();
+    }
+    Ok(())
+}
+
+/// Puts a symlink back as it was (a masked unit's `-> /dev/null`, say): the same target, the same
+/// owner, replacing whatever is there now in one rename.
+fn restore_link(host: &Path, target: &Path, f: &FileState) -> anyhow::Result<()> {
+    let tmp = host.with_file_name(format!(".lowport-link-{}", std::process::id()));
+    let _ = std::fs::remove_file(&tmp);
+    std::os::unix::fs::symlink(target, &tmp)?;
+    std::os::unix::fs::lchown(&tmp, f.uid, f.gid)?;
+    std::fs::rename(&tmp, host)
+        .with_context(|| format!("restoring the link {}", host.display()))?;
     if let Some(parent) = host.parent() {
         fsync_dir(parent).ok();
     }
@@ -264,7 +486,7 @@ pub fn restore(
     let remove_created = || {
         for d in snap.created_dirs.iter().rev() {
             // Only if empty: never delete what someone else put there since.
-            let _ = std::fs::remove_dir(root.host(d));
+            let _ = std::fs::remove_dir(root.entry(d));
         }
     };
     match (action, &snap.state) {
@@ -273,14 +495,15 @@ pub fn restore(
             remove_created();
             Ok(())
         }
-        (Action::CreateUser { .. }, State::Files { files, .. }) => {
-            for (path, f) in files {
-                restore_file(root, path, f, snap.backups.get(path), &backup)?;
-            }
-            Ok(())
+        (Action::CreateUser { name }, State::Files { files, .. }) => {
+            remove_user(name, root, snap, files, &backup)
         }
         (Action::Symlink { path, .. }, State::Link { target }) => {
-            let host = root.host(path);
+            let host = root.entry(path);
+            // Only a link can be lowport's: anything else there was never replaced.
+            if std::fs::symlink_metadata(&host).is_ok_and(|m| !m.file_type().is_symlink()) {
+                return Ok(());
+            }
             match std::fs::remove_file(&host) {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
                 _ => {}
@@ -302,7 +525,7 @@ pub fn restore(
             run_all(undo)
         }
         (Action::SetOwnerMode { path, .. } | Action::SetFileCap { path, .. }, State::File(f)) => {
-            restore_meta(&root.host(path), f)
+            restore_meta(&root.entry(path), f)
         }
         (Action::SetSysctl { key, .. }, State::Sysctl { value: Some(v) }) => write_sysctl(key, v),
         _ => bail!(

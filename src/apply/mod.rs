@@ -4,6 +4,7 @@
 
 pub mod change;
 pub mod journal;
+mod safedir;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -108,6 +109,7 @@ fn run_step(step: &Step, n: usize, j: &mut Journal, plan: &Plan, db: &UserDb) ->
     j.append(&Record::Before { step: n, snapshot })?;
     fault("kill-before", n)?;
     change::execute(&step.action, &root, db)?;
+    change::keep_added(&step.action, &root, j, n)?;
     let after = step.action.observe(&root)?;
     j.append(&Record::Done { step: n, after })?;
     fault("kill-after", n)?;
@@ -153,10 +155,10 @@ pub fn apply(
             Ok(()) => on(Event::Done { step: n }),
             Err(e) => {
                 let error = format!("{e:#}");
-                j.append(&Record::Failed {
+                j.note(&Record::Failed {
                     step: n,
                     error: error.clone(),
-                })?;
+                });
                 on(Event::Failed {
                     step: n,
                     error: error.clone(),
@@ -169,45 +171,81 @@ pub fn apply(
     if failure.is_none() && interrupted.load(Ordering::SeqCst) {
         failure = Some("interrupted by a signal".to_string());
     }
+    if failure.is_none()
+        && let Err(e) = j.append(&Record::End {
+            status: Status::Applied,
+        })
+    {
+        // Every step ran, but no record says so: undo rather than leave an unrecorded change.
+        failure = Some(format!("{e:#}"));
+    }
     match failure {
-        None => {
-            j.append(&Record::End {
-                status: Status::Applied,
-            })?;
-            Ok(Outcome::Applied { run: j.id })
-        }
+        None => Ok(Outcome::Applied { run: j.id }),
         Some(cause) => {
-            let run = state.load(&j.id)?;
+            // What this process wrote is the run: the journal may no longer be writable.
+            let run = j.run()?;
             undo(&run, &mut j, &cause, true, on)
         }
     }
 }
 
 /// Targets changed since the run last wrote them. A later rollback refuses to clobber them
-/// unless forced. Several steps may touch one target; the last one's result is what counts.
-/// Commands are left out: their undo already copes with drift (it is skipped when the check
-/// says the effect is gone).
+/// unless forced. Several steps may touch one target; the last one's result is what counts, and
+/// when that step never recorded its result (the run died in it) the target is not judged. A
+/// target already back as the first step found it (a rollback that could not be journaled) is
+/// not an edit either. Commands are left out: their undo already copes with drift (it is skipped
+/// when the check says the effect is gone), and so are new users (see [`user_drift`]).
 pub fn edited_since(run: &Run) -> Result<Vec<String>> {
+    use crate::plan::Action;
     let root = crate::root::Root::new(run.plan.root.clone());
-    let mut last: Vec<(String, &crate::plan::Action, &crate::plan::State)> = Vec::new();
-    for (n, _, after) in run.to_undo() {
-        let (Some(after), Some(step)) = (after, run.plan.steps.get(n - 1)) else {
+    type Last<'a> = (
+        String,
+        &'a Action,
+        Option<&'a crate::plan::State>,
+        &'a journal::Snapshot,
+    );
+    let mut last: Vec<Last> = Vec::new();
+    for (n, snap, after) in run.to_undo() {
+        let Some(step) = run.plan.steps.get(n - 1) else {
             continue;
         };
-        if matches!(step.action, crate::plan::Action::RunCommands { .. }) {
+        if matches!(
+            step.action,
+            Action::RunCommands { .. } | Action::CreateUser { .. }
+        ) {
             continue;
         }
         let target = step.action.target();
-        last.retain(|(t, _, _)| *t != target);
-        last.push((target, &step.action, after));
+        let first = last
+            .iter()
+            .find(|(t, ..)| *t == target)
+            .map_or(snap, |(.., s)| *s);
+        last.retain(|(t, ..)| *t != target);
+        last.push((target, &step.action, after, first));
     }
     let mut out = Vec::new();
-    for (target, action, after) in last {
-        if &action.observe(&root)? != after {
+    for (target, action, after, first) in last {
+        let Some(after) = after else {
+            continue;
+        };
+        if &action.observe(&root)? != after && !change::is_restored(action, &root, first) {
             out.push(target);
         }
     }
     Ok(out)
+}
+
+/// Why a user the run created cannot be removed exactly: its own entries changed since. Edits to
+/// other accounts (a later run's user, a password change) never count: they are kept.
+pub fn user_drift(run: &Run) -> Vec<String> {
+    let root = crate::root::Root::new(run.plan.root.clone());
+    run.to_undo()
+        .into_iter()
+        .filter_map(|(n, snap, _)| {
+            let action = &run.plan.steps.get(n - 1)?.action;
+            change::account_drift(action, &root, snap, &|f| run.backup(f))
+        })
+        .collect()
 }
 
 /// Undoes a run's not-yet-undone steps in reverse. Every undo is attempted even after one fails.
@@ -219,6 +257,17 @@ pub fn undo(
     on: &mut dyn FnMut(Event),
 ) -> Result<Outcome> {
     if !force {
+        let drift = user_drift(run);
+        if !drift.is_empty() {
+            return Err(Error::refused(
+                Refusal::AccountChanged,
+                format!(
+                    "run {} cannot be rolled back exactly: {}. Nothing was changed.",
+                    run.id,
+                    drift.join("; ")
+                ),
+            ));
+        }
         let edited = edited_since(run)?;
         if !edited.is_empty() {
             return Err(Error::refused(
@@ -233,10 +282,11 @@ pub fn undo(
         }
     }
     let root = crate::root::Root::new(run.plan.root.clone());
-    j.append(&Record::RollbackStart {
+    // Undoing comes first: a journal that cannot record it (a full disk) is reported at the end.
+    j.note(&Record::RollbackStart {
         reason: reason.to_string(),
         time: journal::now(),
-    })?;
+    });
     on(Event::RollingBack {
         reason: reason.to_string(),
     });
@@ -248,7 +298,7 @@ pub fn undo(
         };
         match change::restore(&step.action, &root, snap, |name| run.backup(name)) {
             Ok(()) => {
-                j.append(&Record::Undone { step: n })?;
+                j.note(&Record::Undone { step: n });
                 on(Event::Undone {
                     step: n,
                     target: step.action.target(),
@@ -256,10 +306,10 @@ pub fn undo(
             }
             Err(e) => {
                 let error = format!("{e:#}");
-                j.append(&Record::UndoFailed {
+                j.note(&Record::UndoFailed {
                     step: n,
                     error: error.clone(),
-                })?;
+                });
                 on(Event::UndoFailed {
                     step: n,
                     error: error.clone(),
@@ -268,22 +318,32 @@ pub fn undo(
             }
         }
     }
-    let (status, outcome) = if errors.is_empty() {
-        (
-            Status::RolledBack,
-            Outcome::RolledBack {
-                run: run.id.clone(),
-                cause: reason.into(),
-            },
-        )
+    let status = if errors.is_empty() {
+        Status::RolledBack
     } else {
-        let o = Outcome::RollbackIncomplete {
+        Status::RollbackIncomplete
+    };
+    j.note(&Record::End { status });
+    // Before the first durable record nothing ran and no run exists: there is nothing to close.
+    if let Some(e) = j.write_error().filter(|_| j.published()) {
+        errors.push(format!(
+            "{e}. The undo above was carried out, but the journal does not say so: free space \
+             there, then run `lowport rollback {}` to close the run (it finds what is already \
+             undone and leaves it)",
+            run.id
+        ));
+    }
+    let outcome = if errors.is_empty() {
+        Outcome::RolledBack {
+            run: run.id.clone(),
+            cause: reason.into(),
+        }
+    } else {
+        Outcome::RollbackIncomplete {
             run: run.id.clone(),
             cause: reason.into(),
             errors,
-        };
-        (Status::RollbackIncomplete, o)
+        }
     };
-    j.append(&Record::End { status })?;
     Ok(outcome)
 }

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use super::acl;
 use super::caps::FileCaps;
 use super::elf::{self, ExecKind};
 use super::mounts::{self, Mount};
@@ -24,8 +25,12 @@ pub struct BinaryFacts {
     /// The symlinks followed on the way, if any.
     pub symlinks: Vec<PathBuf>,
     pub exec: ExecKind,
-    /// Set when the file is itself a general-purpose interpreter (python3, perl, bash, …).
+    /// Set when the file is itself a general-purpose interpreter (python3, perl, bash, …), by
+    /// its name or by being the same file or content as an installed one.
     pub interpreter: Option<String>,
+    /// Named ACL entries (`user:nobody:r-x`): access the mode bits do not show.
+    #[serde(default)]
+    pub acl: Vec<acl::Named>,
     pub uid: u32,
     pub gid: u32,
     pub owner: String,
@@ -88,6 +93,62 @@ pub fn interpreter_name(path: &Path) -> Option<String> {
     INTERPRETERS.contains(&base).then(|| name.to_string())
 }
 
+/// Where interpreters are installed.
+const INTERPRETER_DIRS: &[&str] = &["/usr/bin", "/bin", "/usr/local/bin", "/usr/sbin", "/sbin"];
+
+fn digest(path: &Path) -> Option<Vec<u8>> {
+    use sha2::Digest;
+    Some(sha2::Sha256::digest(std::fs::read(path).ok()?).to_vec())
+}
+
+/// The installed interpreter this file is, by content: the same file (device and inode) or the
+/// same bytes as an interpreter in the host's or the root's system directories, so a renamed or
+/// copied python3 is still python3. Only files of equal size are hashed.
+fn same_as_interpreter(root: &Root, host: &Path, meta: &std::fs::Metadata) -> Option<String> {
+    let mut roots = vec![Root::new("/".into())];
+    if !root.is_host() {
+        roots.push(root.clone());
+    }
+    let mut own = None;
+    // /bin and /usr/bin are one directory on merged-/usr systems: each is read once.
+    let mut seen = BTreeSet::new();
+    for r in &roots {
+        for dir in INTERPRETER_DIRS {
+            let dir_host = r.host(Path::new(dir));
+            let Ok(m) = std::fs::metadata(&dir_host) else {
+                continue;
+            };
+            if !seen.insert((m.dev(), m.ino())) {
+                continue;
+            }
+            let Ok(entries) = std::fs::read_dir(dir_host) else {
+                continue;
+            };
+            for e in entries.flatten() {
+                let in_root = Path::new(dir).join(e.file_name());
+                let Some(name) = interpreter_name(&in_root) else {
+                    continue;
+                };
+                let candidate = r.host(&in_root);
+                let Ok(m) = std::fs::metadata(&candidate) else {
+                    continue;
+                };
+                if !m.is_file() || m.len() != meta.len() {
+                    continue;
+                }
+                if (m.dev(), m.ino()) == (meta.dev(), meta.ino()) {
+                    return Some(name);
+                }
+                let mine = own.get_or_insert_with(|| digest(host));
+                if mine.is_some() && *mine == digest(&candidate) {
+                    return Some(format!("{name} (a copy of {})", in_root.display()));
+                }
+            }
+        }
+    }
+    None
+}
+
 fn locate(root: &Root, requested: &str) -> Result<PathBuf> {
     if requested.starts_with('/') {
         return Ok(PathBuf::from(requested));
@@ -114,40 +175,25 @@ fn locate(root: &Root, requested: &str) -> Result<PathBuf> {
     )))
 }
 
+/// Why someone other than root could replace or alter the file: it and every directory above
+/// it, by owner, mode bits and ACL.
 fn non_root_writers(root: &Root, path: &Path, db: &UserDb) -> Vec<String> {
+    let names = |user: bool, id: u32| {
+        if user {
+            db.user_name(id)
+        } else {
+            db.group_name(id)
+        }
+    };
     let mut reasons = Vec::new();
-    let mut child_owned_by_root = true;
-    let mut at = Some(path);
-    let mut first = true;
-    while let Some(p) = at {
-        let Ok(m) = std::fs::metadata(root.host(p)) else {
+    let mut below_root_owned = true;
+    for p in path.ancestors() {
+        let host = root.host(p);
+        let Ok(m) = std::fs::metadata(&host) else {
             break;
         };
-        let what = if first { "the file" } else { "directory" };
-        let name = p.display();
-        if m.uid() != 0 {
-            let who = db.user_name(m.uid()).unwrap_or_else(|| m.uid().to_string());
-            reasons.push(format!(
-                "{what} {name} is owned by {who}, who can replace it"
-            ));
-        }
-        let group_w = m.mode() & 0o020 != 0 && m.gid() != 0;
-        let world_w = m.mode() & 0o002 != 0;
-        // A sticky directory (like /tmp) lets others create entries but not replace one that
-        // root owns, so it is safe exactly when the entry below it belongs to root.
-        let sticky_ok = !first && m.mode() & 0o1000 != 0 && child_owned_by_root;
-        if group_w && !sticky_ok {
-            let g = db
-                .group_name(m.gid())
-                .unwrap_or_else(|| m.gid().to_string());
-            reasons.push(format!("{what} {name} is writable by group {g}"));
-        }
-        if world_w && !sticky_ok {
-            reasons.push(format!("{what} {name} is writable by every user"));
-        }
-        child_owned_by_root = m.uid() == 0;
-        first = false;
-        at = p.parent();
+        reasons.extend(acl::writers(&host, p, &m, below_root_owned, &names));
+        below_root_owned = m.uid() == 0;
     }
     reasons
 }
@@ -209,6 +255,17 @@ pub fn unit_file(root: &Root, name: &str) -> Option<PathBuf> {
                 .map(|d| Path::new(d).join(&n))
                 .find(|p| root.host(p).is_file())
         })
+}
+
+/// The link that masks a unit (`NAME -> /dev/null`), when the first unit directory (by
+/// precedence) holding an entry for the name holds that.
+pub fn masked(root: &Root, name: &str) -> Option<PathBuf> {
+    let first = unit_dirs()
+        .iter()
+        .map(|d| Path::new(d).join(name))
+        .find(|p| std::fs::symlink_metadata(root.entry(p)).is_ok())?;
+    let target = std::fs::read_link(root.entry(&first)).ok()?;
+    (target == Path::new("/dev/null")).then_some(first)
 }
 
 /// A unit's own text followed by its drop-ins from every unit directory, in the order systemd
@@ -313,7 +370,16 @@ pub fn gather(root: &Root, requested: &str, db: &UserDb) -> Result<BinaryFacts> 
     names.push(given.clone());
     Ok(BinaryFacts {
         requested: requested.to_string(),
-        interpreter: interpreter_name(&resolved.path),
+        interpreter: interpreter_name(&resolved.path)
+            .or_else(|| same_as_interpreter(root, &host, &meta)),
+        acl: acl::named(&host, &|user, id| {
+            if user {
+                db.user_name(id)
+            } else {
+                db.group_name(id)
+            }
+        })
+        .map_err(|e| Error::Invalid(format!("cannot read the ACL of {}: {e}", host.display())))?,
         symlinks: resolved.symlinks,
         exec,
         uid: meta.uid(),
@@ -346,5 +412,27 @@ mod tests {
         assert!(interpreter_name(Path::new("/usr/bin/bash")).is_some());
         assert!(interpreter_name(Path::new("/usr/local/bin/fabio")).is_none());
         assert!(interpreter_name(Path::new("/usr/bin/shellcheck")).is_none());
+    }
+
+    #[test]
+    fn interpreters_by_content() {
+        let python = std::fs::canonicalize("/usr/bin/python3").unwrap();
+        let t = tempfile::tempdir().unwrap();
+        let root = Root::new(t.path().to_path_buf());
+        let judge = |p: &Path| {
+            let meta = std::fs::metadata(p).unwrap();
+            same_as_interpreter(&root, p, &meta)
+        };
+        // The same file under another name (a hard link), where the filesystem allows one.
+        let link = t.path().join("server");
+        if std::fs::hard_link(&python, &link).is_ok() {
+            assert!(judge(&link).is_some_and(|n| n.starts_with("python3")));
+        }
+        let copy = t.path().join("app");
+        std::fs::copy(&python, &copy).unwrap();
+        assert!(judge(&copy).is_some_and(|n| n.contains("a copy of /usr/bin/python3")));
+        let other = t.path().join("true");
+        std::fs::copy("/usr/bin/true", &other).unwrap();
+        assert_eq!(judge(&other), None);
     }
 }

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::os::unix::fs::MetadataExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
@@ -41,6 +41,10 @@ pub struct FileState {
     pub gid: Option<u32>,
     /// Extended attributes, values in hex (file capabilities live in `security.capability`).
     pub xattrs: BTreeMap<String, String>,
+    /// The target when the entry is a symbolic link (a masked unit points to /dev/null): undo
+    /// puts back the same link.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link: Option<PathBuf>,
 }
 
 pub mod opt_octal {
@@ -103,6 +107,7 @@ pub fn observe_file(host: &Path, content: bool) -> std::io::Result<(FileState, O
                 uid: None,
                 gid: None,
                 xattrs: BTreeMap::new(),
+                link: None,
             };
             return Ok((absent, None));
         }
@@ -128,6 +133,11 @@ pub fn observe_file(host: &Path, content: bool) -> std::io::Result<(FileState, O
             .iter()
             .map(|(k, v)| (k.clone(), hex(v)))
             .collect(),
+        link: if meta.file_type().is_symlink() {
+            Some(std::fs::read_link(host)?)
+        } else {
+            None
+        },
     };
     Ok((state, content))
 }

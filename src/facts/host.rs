@@ -130,7 +130,8 @@ impl Host for LiveHost {
         if let Some(f) = kept.filter(|f| !content || !f.exists || f.sha256.is_some()) {
             return Ok(Some(f));
         }
-        let (state, bytes) = observe_file(&self.root.host(path), content)?;
+        // The entry itself: a symlink there (a masked unit) is what a write replaces.
+        let (state, bytes) = observe_file(&self.root.entry(path), content)?;
         let mut a = self.answers.borrow_mut();
         if content {
             // The bytes just read are the diff's old side too: the file is read once.
@@ -157,7 +158,7 @@ impl Host for LiveHost {
         Some(self.kept(
             |a| &mut a.links,
             path.to_path_buf(),
-            || std::fs::read_link(self.root.host(path)).ok(),
+            || std::fs::read_link(self.root.entry(path)).ok(),
         ))
     }
 
@@ -270,8 +271,11 @@ pub fn succeeds(argv: &[String]) -> bool {
     let Some((prog, args)) = argv.split_first() else {
         return false;
     };
-    std::process::Command::new(prog)
-        .args(args)
+    // Only a trusted system program runs, whatever PATH says.
+    let Ok(mut cmd) = crate::programs::command(prog) else {
+        return false;
+    };
+    cmd.args(args)
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
@@ -285,7 +289,8 @@ fn exposure(name: &str, content: &str) -> Option<String> {
     let dir = tempfile::tempdir().ok()?;
     let file = dir.path().join(name);
     std::fs::write(&file, content).ok()?;
-    let out = std::process::Command::new("systemd-analyze")
+    let out = crate::programs::command("systemd-analyze")
+        .ok()?
         .args(["security", "--offline=true", "--no-pager"])
         .arg(&file)
         .output()

@@ -3,6 +3,7 @@
 //! A facts document (`lowport detect --json`) can be loaded again to plan for another host, so
 //! nothing downstream probes the system itself: methods are pure functions of these facts.
 
+pub mod acl;
 pub mod binary;
 pub mod caps;
 pub mod elf;
@@ -28,7 +29,7 @@ use users::UserDb;
 
 pub const FORMAT_VERSION: u32 = 1;
 
-/// Tools lowport may use or report on; found on the host's PATH.
+/// Tools lowport may use or report on; found in the system directories (`programs::DIRS`).
 pub const TOOLS: &[&str] = &[
     "setcap",
     "getcap",
@@ -193,6 +194,9 @@ pub struct ServiceUnit {
     pub path: Option<PathBuf>,
     /// That file was written by lowport (it carries the marker): it may be regenerated.
     pub ours: bool,
+    /// The unit is masked: this link to /dev/null stands where its file would be.
+    #[serde(default)]
+    pub masked: Option<PathBuf>,
 }
 
 impl Facts {
@@ -248,7 +252,8 @@ fn init() -> Init {
     // expensive probe here.
     let systemd_version = systemd
         .then(|| {
-            std::process::Command::new("systemctl")
+            crate::programs::command("systemctl")
+                .ok()?
                 .arg("--version")
                 .output()
                 .ok()
@@ -307,13 +312,7 @@ pub fn gather(root: &Root, probe: &Probe) -> Result<Facts> {
         euid,
         tools: TOOLS
             .iter()
-            // An explicit cwd spares `which` a getcwd per lookup; tool names hold no '/'.
-            .map(|t| {
-                (
-                    t.to_string(),
-                    which::which_in(t, std::env::var_os("PATH"), "/").ok(),
-                )
-            })
+            .map(|t| (t.to_string(), crate::programs::find(t).ok()))
             .collect(),
         unprivileged_port_start: read_sysctl(UNPRIVILEGED_PORT_START).and_then(|v| v.parse().ok()),
         local_port_range: range,
@@ -344,6 +343,7 @@ pub fn gather(root: &Root, probe: &Probe) -> Result<Facts> {
             });
             let ours = first.is_some_and(|l| l.starts_with(UNIT_MARKER));
             ServiceUnit {
+                masked: binary::masked(root, &format!("{name}.service")),
                 name: name.clone(),
                 path,
                 ours,

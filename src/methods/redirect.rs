@@ -3,11 +3,11 @@
 
 use std::path::Path;
 
-use super::systemd::exec_word;
 use super::{Check, Request};
 use crate::facts::{Facts, UNIT_MARKER};
 use crate::plan::Action;
 use crate::plan::Target;
+use crate::validate::exec_word;
 
 /// Checks every redirect method makes; returns the pairs when the input is usable.
 pub fn check(
@@ -17,10 +17,16 @@ pub fn check(
     package: &str,
     c: &mut Check,
 ) -> Vec<(u16, u16)> {
-    if facts.tool(tool).is_none() {
-        c.blockers.push(format!(
+    match facts.tool(tool) {
+        None => c.blockers.push(format!(
             "{tool} is not installed (Debian/Ubuntu: apt install {package})"
-        ));
+        )),
+        // The tool's path goes into the boot unit's command lines.
+        Some(p) => {
+            if let Err(e) = exec_word("tool path", &p.to_string_lossy()) {
+                c.input.push(e);
+            }
+        }
     }
     let pairs = match req.redirect_pairs() {
         Ok(p) => p,
@@ -57,11 +63,12 @@ pub fn boot_unit(
     if facts.tool("systemctl").is_none() {
         return Vec::new();
     }
-    let line = |argv: &Vec<String>| {
-        argv.iter()
-            .map(|w| exec_word(w))
-            .collect::<Vec<_>>()
-            .join(" ")
+    let line = |argv: &Vec<String>| -> Result<String, String> {
+        let words = argv
+            .iter()
+            .map(|w| exec_word("command word", w))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(words.join(" "))
     };
     let mut unit = format!(
         "{UNIT_MARKER}; `lowport rollback` removes it.\n[Unit]\nDescription=lowport: {what}\n\
@@ -69,11 +76,14 @@ pub fn boot_unit(
          Wants=network-pre.target\nBefore=network.target\n\n[Service]\nType=oneshot\n\
          RemainAfterExit=yes\n"
     );
+    // Every word is a constant or a tool path `check` accepted.
     for argv in start {
-        unit.push_str(&format!("ExecStart={}\n", line(argv)));
+        let Ok(l) = line(argv) else { return Vec::new() };
+        unit.push_str(&format!("ExecStart={l}\n"));
     }
     for argv in stop {
-        unit.push_str(&format!("ExecStop=-{}\n", line(argv)));
+        let Ok(l) = line(argv) else { return Vec::new() };
+        unit.push_str(&format!("ExecStop=-{l}\n"));
     }
     unit.push_str("\n[Install]\nWantedBy=multi-user.target\n");
     let path = Path::new("/etc/systemd/system").join(format!("{name}.service"));

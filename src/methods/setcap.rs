@@ -2,6 +2,7 @@
 
 use super::{Check, Meta, Method, MethodId, Request, Risk};
 use crate::facts::Facts;
+use crate::facts::acl;
 use crate::facts::caps::CAP_NET_BIND_SERVICE;
 use crate::facts::elf::ExecKind;
 use crate::plan::Action;
@@ -142,6 +143,32 @@ impl Method for Setcap {
                  instead",
                 u.name
             ));
+        }
+        // Named ACL entries keep their execute right through chown and chmod.
+        let runners = b
+            .acl
+            .iter()
+            .filter(|e| e.perm & acl::EXECUTE != 0 && e.id != 0);
+        for e in runners {
+            let flag = if e.kind == "user" { "u" } else { "g" };
+            match &req.group {
+                Some(g) if !(e.kind == "group" && e.name == *g) => c.blockers.push(format!(
+                    "the ACL of {file} lets {} {} execute it ({}), so the capability would not be \
+                     limited to root and group {g}; lowport refuses rather than edit the ACL: \
+                     remove the entry with `setfacl -x {flag}:{} {file}`",
+                    e.kind,
+                    e.name,
+                    e.text(),
+                    e.name
+                )),
+                Some(_) => {}
+                None => c.warnings.push(format!(
+                    "the ACL of {file} lets {} {} execute it ({}): they get the capability too",
+                    e.kind,
+                    e.name,
+                    e.text()
+                )),
+            }
         }
         let mode = match &req.group {
             Some(g) => {

@@ -14,13 +14,13 @@ pub const DROP_IN: &str = "/etc/sysctl.d/60-lowport-unprivileged-ports.conf";
 /// Who the proof bind runs as when the operator names nobody: the account with no rights at all.
 pub const DEFAULT_PROBE_USER: &str = "nobody";
 
-fn drop_in_content(value: u16) -> String {
-    format!(
+fn drop_in_content(value: u16) -> Result<String, String> {
+    let line = crate::validate::sysctl_line(UNPRIVILEGED_PORT_START, &value.to_string())?;
+    Ok(format!(
         "# Written by lowport: unprivileged processes may bind ports from {value} up.\n\
          # Undo with `lowport rollback`, or delete this file and run\n\
-         # `sysctl -w {UNPRIVILEGED_PORT_START}=1024`.\n\
-         {UNPRIVILEGED_PORT_START} = {value}\n"
-    )
+         # `sysctl -w {UNPRIVILEGED_PORT_START}=1024`.\n{line}"
+    ))
 }
 
 fn lowest(req: &Request) -> Option<u16> {
@@ -67,6 +67,9 @@ impl Method for Sysctl {
             return c;
         };
         let Some(value) = lowest(req) else { return c };
+        if let Err(e) = drop_in_content(value) {
+            c.input.push(e);
+        }
         if let Some((low, _)) = facts.local_port_range
             && low < value
         {
@@ -126,9 +129,12 @@ impl Method for Sysctl {
                 value: value.to_string(),
             });
         }
+        let Ok(content) = drop_in_content(value) else {
+            return Vec::new();
+        };
         out.push(Action::WriteFile {
             path: DROP_IN.into(),
-            content: drop_in_content(value),
+            content,
             mode: 0o644,
             owner: "root".into(),
             group: "root".into(),

@@ -5,7 +5,7 @@ use std::fmt::Write;
 use std::path::{Path, PathBuf};
 
 use super::{Check, Meta, Method, MethodId, Request, Risk};
-use crate::facts::{Facts, UNIT_MARKER};
+use crate::facts::{Facts, ServiceUnit, UNIT_MARKER};
 use crate::plan::Action;
 use crate::plan::Target;
 
@@ -52,16 +52,6 @@ SystemCallFilter=~@privileged @resources
 UMask=0077
 ";
 
-/// Quotes one ExecStart word as systemd.service(5) reads it: specifiers (`%`) and variable
-/// references (`$`) are doubled, words with spaces, quotes or backslashes are double-quoted.
-pub fn exec_word(w: &str) -> String {
-    let w = w.replace('%', "%%").replace('$', "$$");
-    if !w.is_empty() && !w.contains([' ', '"', '\'', '\\', ';']) {
-        return w;
-    }
-    format!("\"{}\"", w.replace('\\', "\\\\").replace('"', "\\\""))
-}
-
 fn systemd_version_ok(facts: &Facts) -> Result<(), String> {
     if let Some(v) = facts.init.systemd_version.filter(|v| *v < 229) {
         return Err(format!(
@@ -96,41 +86,62 @@ fn user_of(req: &Request) -> Option<String> {
     req.user.clone().or_else(|| req.service_name())
 }
 
-fn unit_text(facts: &Facts, req: &Request, name: &str) -> String {
+/// The unit's text. Every value that reaches it (the resolved binary path, arguments, names,
+/// paths) goes through the unit-file rules in `validate`: a value that would break the file's
+/// syntax is an error, never written.
+fn unit_text(facts: &Facts, req: &Request, name: &str) -> Result<String, String> {
+    use crate::validate::{exec_word, unit_path, unit_value};
     let binary = facts
         .binary
         .as_ref()
         .map_or(PathBuf::new(), |b| b.path.clone());
-    let mut exec = exec_word(&binary.display().to_string());
+    let binary = binary.to_str().ok_or_else(|| {
+        format!(
+            "the binary's resolved path {} is not valid UTF-8",
+            binary.display()
+        )
+    })?;
+    let mut exec = exec_word("the binary's resolved path", binary)?;
     for a in &req.service.args {
         exec.push(' ');
-        exec.push_str(&exec_word(a));
+        exec.push_str(&exec_word("argument", a)?);
     }
+    let description = unit_value("service name", name)?;
     let mut s = format!(
-        "{UNIT_MARKER}; `lowport rollback` removes it.\n[Unit]\nDescription={name} (ports below 1024 \
-         through AmbientCapabilities=)\nWants=network-online.target\nAfter=network-online.target\n\n\
-         [Service]\nType=simple\nExecStart={exec}\nRestart=on-failure\n"
+        "{UNIT_MARKER}; `lowport rollback` removes it.\n[Unit]\nDescription={description} (ports \
+         below 1024 through AmbientCapabilities=)\nWants=network-online.target\n\
+         After=network-online.target\n\n[Service]\nType=simple\nExecStart={exec}\n\
+         Restart=on-failure\n"
     );
-    match user_of(req) {
-        None => s.push_str("DynamicUser=yes\n"),
-        Some(u) => {
-            let _ = writeln!(s, "User={u}");
-            let _ = writeln!(s, "Group={}", group_of(facts, req, &u));
-        }
-    }
+    s.push_str(&identity(facts, req, user_of(req))?);
     s.push_str(GRANT);
     s.push_str(SANDBOX);
     if !req.service.allow_jit {
         s.push_str("MemoryDenyWriteExecute=yes\n");
     }
     for w in &req.service.writable {
-        let _ = writeln!(s, "ReadWritePaths={}", w.display());
+        let _ = writeln!(s, "ReadWritePaths={}", unit_path("--writable", w)?);
     }
     if let Some(d) = &req.service.state_directory {
-        let _ = writeln!(s, "StateDirectory={d}");
+        let d = crate::validate::state_directory(d)?;
+        let _ = writeln!(s, "StateDirectory={}", unit_value("--state-directory", &d)?);
     }
     s.push_str("\n[Install]\nWantedBy=multi-user.target\n");
-    s
+    Ok(s)
+}
+
+/// `DynamicUser=yes`, or `User=`/`Group=` lines; the group may come from the target's group
+/// database, so it is checked like a typed name.
+fn identity(facts: &Facts, req: &Request, user: Option<String>) -> Result<String, String> {
+    if req.service.dynamic_user {
+        return Ok("DynamicUser=yes\n".into());
+    }
+    let Some(u) = user else {
+        return Ok(String::new());
+    };
+    let g = crate::validate::account_name(&group_of(facts, req, &u))?;
+    let u = crate::validate::account_name(&u)?;
+    Ok(format!("User={u}\nGroup={g}\n"))
 }
 
 /// `--group`, else the user's primary group, else (for a user lowport creates with
@@ -142,16 +153,21 @@ fn group_of(facts: &Facts, req: &Request, user: &str) -> String {
         .unwrap_or_else(|| user.to_string())
 }
 
-fn drop_in_text(facts: &Facts, req: &Request) -> String {
+fn drop_in_text(facts: &Facts, req: &Request) -> Result<String, String> {
     let mut s = format!("{UNIT_MARKER}; `lowport rollback` removes it.\n[Service]\n");
-    if req.service.dynamic_user {
-        s.push_str("DynamicUser=yes\n");
-    } else if let Some(u) = &req.user {
-        let _ = writeln!(s, "User={u}");
-        let _ = writeln!(s, "Group={}", group_of(facts, req, u));
-    }
+    s.push_str(&identity(facts, req, req.user.clone())?);
     s.push_str(GRANT);
-    s
+    Ok(s)
+}
+
+/// The file lowport writes for this service: a drop-in for a unit it did not write, else the
+/// whole unit.
+fn content(facts: &Facts, req: &Request, unit: &ServiceUnit) -> Result<String, String> {
+    if unit.path.is_some() && !unit.ours {
+        drop_in_text(facts, req)
+    } else {
+        unit_text(facts, req, &unit.name)
+    }
 }
 
 const META: Meta = Meta {
@@ -186,6 +202,24 @@ impl Method for Systemd {
             return c;
         };
         let drop_in = unit.path.is_some() && !unit.ours;
+        if let Some(link) = &unit.masked {
+            if req.service.unmask {
+                c.warnings.push(format!(
+                    "{}.service is masked ({} -> /dev/null): --unmask replaces that link with \
+                     lowport's unit; rollback masks it again",
+                    unit.name,
+                    link.display()
+                ));
+            } else {
+                c.blockers.push(format!(
+                    "{}.service is masked ({} -> /dev/null): someone decided it must not run, and \
+                     lowport leaves it so; give --unmask to replace the mask with lowport's unit \
+                     (rollback masks it again)",
+                    unit.name,
+                    link.display()
+                ));
+            }
+        }
         if drop_in {
             c.warnings.push(format!(
                 "{}.service exists ({}): lowport adds a drop-in and leaves that file as it is",
@@ -202,6 +236,11 @@ impl Method for Systemd {
         } else if facts.binary.is_none() {
             c.input
                 .push("the binary to run: --binary PATH or --binary NAME".into());
+        }
+        if c.input.is_empty()
+            && let Err(e) = content(facts, req, unit)
+        {
+            c.input.push(e);
         }
         let db = &facts.accounts;
         // A drop-in without --user keeps the vendor unit's own User=.
@@ -265,11 +304,18 @@ impl Method for Systemd {
         let Some(unit) = &facts.service else {
             return Vec::new();
         };
+        // `check` reported a value the file cannot hold; nothing is planned around it.
+        let Ok(content) = content(facts, req, unit) else {
+            return Vec::new();
+        };
         let name = &unit.name;
         let service = format!("{name}.service");
         let live = live(facts);
+        let program = facts
+            .tool("systemctl")
+            .map_or("systemctl".to_string(), |p| p.display().to_string());
         let systemctl = |args: &[&str]| -> Vec<String> {
-            std::iter::once("systemctl")
+            std::iter::once(program.as_str())
                 .chain(args.iter().copied())
                 .map(String::from)
                 .collect()
@@ -299,7 +345,7 @@ impl Method for Systemd {
                 path: Path::new(UNIT_DIR)
                     .join(format!("{service}.d"))
                     .join(DROP_IN_NAME),
-                content: drop_in_text(facts, req),
+                content,
                 mode: 0o644,
                 owner: "root".into(),
                 group: "root".into(),
@@ -307,7 +353,7 @@ impl Method for Systemd {
         } else {
             out.push(Action::WriteFile {
                 path: unit_path.clone(),
-                content: unit_text(facts, req, name),
+                content,
                 mode: 0o644,
                 owner: "root".into(),
                 group: "root".into(),
@@ -345,23 +391,5 @@ impl Method for Systemd {
             service: req.service_name(),
             ..Target::default()
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::exec_word;
-
-    #[test]
-    fn exec_words_are_quoted_as_systemd_reads_them() {
-        assert_eq!(exec_word("-cfg"), "-cfg");
-        assert_eq!(
-            exec_word("/etc/my app.properties"),
-            "\"/etc/my app.properties\""
-        );
-        assert_eq!(exec_word("50%"), "50%%");
-        assert_eq!(exec_word("$HOME"), "$$HOME");
-        assert_eq!(exec_word("a\"b"), "\"a\\\"b\"");
-        assert_eq!(exec_word(""), "\"\"");
     }
 }

@@ -155,14 +155,16 @@ impl Action {
     }
 
     /// The programs this action runs, in order (paths are host paths).
-    pub fn commands(&self, root: &Root) -> Vec<Vec<String>> {
+    /// `program` names the absolute path of a system program (the facts' tool path when
+    /// planning, so a plan from a facts document shows the target host's path).
+    pub fn commands(&self, root: &Root, program: &dyn Fn(&str) -> String) -> Vec<Vec<String>> {
         match self {
             Action::SetFileCap { path, caps } => vec![vec![
-                "setcap".into(),
+                program("setcap"),
                 caps.clone(),
                 root.host(path).display().to_string(),
             ]],
-            Action::CreateUser { name } => vec![useradd(root, name)],
+            Action::CreateUser { name } => vec![useradd(root, name, program)],
             Action::RunCommands { run, .. } => run.clone(),
             _ => Vec::new(),
         }
@@ -330,6 +332,13 @@ impl Action {
                 "remove {}, and any directory lowport created for it",
                 path.display()
             ),
+            (Action::WriteFile { path, .. }, State::File(FileState { link: Some(t), .. })) => {
+                format!(
+                    "put back the symbolic link {} -> {}",
+                    path.display(),
+                    t.display()
+                )
+            }
             (Action::WriteFile { path, .. }, State::File(_)) => format!(
                 "restore the previous {} (content, mode, owner, extended attributes; \
                  kept in the journal)",
@@ -357,8 +366,8 @@ impl Action {
                 format!("remove the link {}", path.display())
             }
             (Action::CreateUser { name }, _) => format!(
-                "restore /etc/passwd, group, shadow and gshadow (and their - backups) exactly as \
-                 they were, which removes {name}"
+                "remove the entries of {name} that useradd added to /etc/passwd, group, shadow \
+                 and gshadow (only while unchanged; other accounts and edits stay)"
             ),
             (Action::RunCommands { undo, .. }, _) if undo.is_empty() => "nothing to undo".into(),
             (Action::RunCommands { undo, .. }, _) => format!(
@@ -413,8 +422,8 @@ pub fn exposure(action: &Action, host: &dyn Host) -> Option<String> {
 }
 
 /// `useradd` for a system account with no home and no login shell, under `--root` when given.
-pub fn useradd(root: &Root, name: &str) -> Vec<String> {
-    let mut argv: Vec<String> = vec!["useradd".into()];
+pub fn useradd(root: &Root, name: &str, program: &dyn Fn(&str) -> String) -> Vec<String> {
+    let mut argv: Vec<String> = vec![program("useradd")];
     if !root.is_host() {
         argv.extend(["--root".into(), root.dir().display().to_string()]);
     }

@@ -95,7 +95,12 @@ impl Plan {
                 version.map_or("(none)".to_string(), |v| v.to_string())
             )));
         }
-        serde_json::from_value(v)
-            .map_err(|e| Error::Invalid(format!("{origin} is not a valid lowport plan: {e}")))
+        let plan: Plan = serde_json::from_value(v)
+            .map_err(|e| Error::Invalid(format!("{origin} is not a valid lowport plan: {e}")))?;
+        // The request is re-planned from, so it is checked exactly as typed input is.
+        plan.request
+            .validate()
+            .map_err(|e| Error::Invalid(format!("{origin}: the plan's request is invalid: {e}")))?;
+        Ok(plan)
     }
 }

@@ -94,7 +94,7 @@ impl Prompter {
                 };
                 match check(&answer) {
                     Ok(()) => return Ok(answer),
-                    Err(e) => eprintln!("{e}"),
+                    Err(e) => eprintln!("{}", render::clean(&e)),
                 }
             },
         }
@@ -132,7 +132,7 @@ pub fn run(ctx: &Context, start: Start, how: How) -> Result<Exit> {
     let facts = runner::gather(ctx, &want, None, true)?;
     print!("{}", render::facts(&facts));
     for n in &start.notes {
-        println!("{n}");
+        println!("{}", render::clean(n));
     }
     let method = match start.method {
         Some(m) => m,
@@ -160,7 +160,7 @@ pub fn run(ctx: &Context, start: Start, how: How) -> Result<Exit> {
                 eprintln!(
                     "{} is unavailable here: {}",
                     chosen.id,
-                    chosen.check.blockers.join("; ")
+                    render::clean(&chosen.check.blockers.join("; "))
                 );
             }
         }

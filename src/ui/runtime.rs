@@ -37,12 +37,7 @@ pub fn row(run: &Run) -> RunRow {
         method: run.plan.method.to_string(),
         status: run.status().to_string(),
         rolled_back: run.status() == Status::RolledBack,
-        undo: run
-            .to_undo()
-            .iter()
-            .rev()
-            .filter_map(|(n, _, _)| run.plan.steps.get(n - 1).map(|s| (*n, s.undo.clone())))
-            .collect(),
+        undo: run.undo_steps(),
     }
 }
 
@@ -111,7 +106,9 @@ impl Effects<'_> {
                             facts: None,
                             dry_run: false,
                             interrupted: &interrupt,
-                            // The wizard asked on its Review screen before sending this.
+                            // The wizard showed the plan and asked on its Review screen
+                            // before sending this; the runner refuses it if the host drifted.
+                            show: &mut |_| {},
                             confirm: &mut |_| Ok(()),
                             on: &mut on,
                         },

@@ -75,6 +75,7 @@ fn facts(binary: Option<ExecKind>) -> Facts {
             name: "fabio".into(),
             path: None,
             ours: false,
+            masked: None,
         }),
         binary: binary.map(|exec| BinaryFacts {
             requested: "fabio".into(),
@@ -82,6 +83,7 @@ fn facts(binary: Option<ExecKind>) -> Facts {
             symlinks: Vec::new(),
             exec,
             interpreter: None,
+            acl: Vec::new(),
             uid: 0,
             gid: 0,
             owner: "root".into(),
@@ -112,6 +114,7 @@ fn answers() -> Answers {
         uid: exists.then_some(0),
         gid: exists.then_some(0),
         xattrs: BTreeMap::new(),
+        link: None,
     };
     let sysctl_d = PathBuf::from("/etc/sysctl.d/60-lowport-unprivileged-ports.conf");
     Answers {

@@ -180,7 +180,8 @@ fn host(m: &Model, f: &mut Frame, area: Rect, t: Theme) {
                 lines.push(Line::styled(l.to_string(), style));
             }
             for n in &m.notes {
-                lines.push(Line::raw(n.clone()));
+                // A profile note quotes the operator's configuration file.
+                lines.push(Line::raw(render::clean(n)));
             }
             if facts.binary.is_none() {
                 lines.push(Line::raw(""));
@@ -624,7 +625,11 @@ fn history(m: &Model, f: &mut Frame, area: Rect, t: Theme) {
         if r.undo.is_empty() {
             lines.push(Line::styled("  nothing left to undo", t.dim()));
         }
-        lines.extend(r.undo.iter().map(|(_, u)| Line::raw(format!("  - {u}"))));
+        lines.extend(
+            r.undo
+                .iter()
+                .map(|(_, u)| Line::raw(format!("  - {}", render::clean(u)))),
+        );
         f.render_widget(
             Paragraph::new(lines)
                 .block(boxed("Rollback"))
@@ -664,7 +669,11 @@ fn confirm(c: &Confirm, f: &mut Frame, area: Rect, t: Theme) {
                 "Roll back run {} ({})?",
                 run.id, run.method
             )));
-            lines.extend(run.undo.iter().map(|(_, u)| Line::raw(format!("  - {u}"))));
+            lines.extend(
+                run.undo
+                    .iter()
+                    .map(|(_, u)| Line::raw(format!("  - {}", render::clean(u)))),
+            );
             "Confirm rollback"
         }
         Confirm::QuitRunning => {

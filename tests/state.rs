@@ -1,0 +1,581 @@
+//! The state directory and its journals as untrusted, crash-proof input: an unsafe directory or
+//! lock is refused with the fix, forged records never act, crash leftovers never wedge a
+//! command, runs order by sequence, and a killed run's forked child never holds the lock.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use serde_json::{Value, json};
+
+use crate::support::*;
+
+fn setcap(app: &Path) -> Vec<String> {
+    ["apply", "--method", "setcap", "--binary"]
+        .iter()
+        .map(|s| s.to_string())
+        .chain([app.display().to_string()])
+        .chain(["--port", "80", "--yes"].iter().map(|s| s.to_string()))
+        .collect()
+}
+
+/// Applies setcap on `app` and returns the run id.
+fn applied(t: &TestEnv, app: &Path) -> String {
+    let out = t.lowport().args(setcap(app)).run().code(0);
+    let line = out
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("Applied as run"))
+        .expect("run id")
+        .to_string();
+    line.split_whitespace()
+        .nth(3)
+        .unwrap()
+        .trim_end_matches('.')
+        .to_string()
+}
+
+fn history(t: &TestEnv) -> Value {
+    t.lowport().args(["history", "--json"]).run().code(0).json()
+}
+
+fn journal(t: &TestEnv, id: &str) -> PathBuf {
+    t.state.join("runs").join(id).join("journal.jsonl")
+}
+
+fn read_records(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn write_records(path: &Path, records: &[Value]) {
+    let text: String = records.iter().map(|r| format!("{r}\n")).collect();
+    std::fs::write(path, text).unwrap();
+}
+
+#[test]
+fn an_unsafe_state_directory_is_refused_with_the_fix() {
+    if !is_root_or_skip("an_unsafe_state_directory_is_refused_with_the_fix") {
+        return;
+    }
+    let t = TestEnv::new();
+    let app = t.install(Path::new("/usr/bin/true"), "opt/app");
+    let parent = t.state.parent().unwrap().to_path_buf();
+    let chmod = |p: &Path, m: u32| set_mode(p, m);
+    std::fs::create_dir(&t.state).unwrap();
+    type Setup = Box<dyn Fn()>;
+    let state = t.state.clone();
+    let (s1, s2, s3, p4) = (state.clone(), state.clone(), state.clone(), parent.clone());
+    let cases: Vec<(&str, Setup, String)> = vec![
+        (
+            "world-writable",
+            Box::new(move || chmod(&s1, 0o777)),
+            format!("chmod go-w {}", state.display()),
+        ),
+        (
+            "group-writable",
+            Box::new(move || chmod(&s2, 0o770)),
+            "writable by its group".into(),
+        ),
+        (
+            "owned by nobody",
+            Box::new(move || std::os::unix::fs::chown(&s3, Some(65534), None).unwrap()),
+            format!("chown root {}", state.display()),
+        ),
+        (
+            "parent writable",
+            Box::new(move || chmod(&p4, 0o777)),
+            format!("chmod go-w {}", parent.display()),
+        ),
+    ];
+    for (what, setup, fix) in cases {
+        setup();
+        let before = tree(&t.root);
+        for args in [
+            vec!["history".to_string()],
+            vec!["rollback".into(), "--last".into(), "--yes".into()],
+            setcap(&app)
+                .into_iter()
+                .chain(["--dry-run".into()])
+                .collect(),
+            setcap(&app),
+        ] {
+            t.lowport()
+                .args(&args)
+                .run()
+                .code(7)
+                .stderr_has("refusing the state directory")
+                .stderr_has(&fix)
+                .stderr_has("Nothing was changed");
+            assert_same_tree(&tree(&t.root), &before, &format!("{what}: {args:?}"));
+        }
+        assert!(
+            std::fs::read_dir(&t.state).unwrap().next().is_none(),
+            "{what}: nothing was created in the state directory"
+        );
+        // Put it right again for the next case.
+        chmod(&t.state, 0o700);
+        chmod(t.state.parent().unwrap(), 0o755);
+        std::os::unix::fs::chown(&t.state, Some(0), None).unwrap();
+    }
+    assert_eq!(getcap(&t.host(&app)), "");
+    // Safe again, it works.
+    applied(&t, &app);
+}
+
+#[test]
+fn the_lock_is_never_opened_through_a_link() {
+    if !is_root_or_skip("the_lock_is_never_opened_through_a_link") {
+        return;
+    }
+    let t = TestEnv::new();
+    let app = t.install(Path::new("/usr/bin/true"), "opt/app");
+    std::fs::create_dir(&t.state).unwrap();
+    let victim = t.state.with_file_name("victim");
+    std::fs::write(&victim, "precious\n").unwrap();
+    std::os::unix::fs::symlink(&victim, t.state.join("lock")).unwrap();
+    for extra in [&["--dry-run"][..], &[]] {
+        t.lowport()
+            .args(setcap(&app))
+            .args(extra)
+            .run()
+            .code(7)
+            .stderr_has(&t.state.join("lock").display().to_string())
+            .stderr_has("remove it");
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
+    }
+    assert_eq!(getcap(&t.host(&app)), "");
+}
+
+#[test]
+fn forged_journal_records_are_refused_and_nothing_runs() {
+    if !is_root_or_skip("forged_journal_records_are_refused_and_nothing_runs") {
+        return;
+    }
+    let t = TestEnv::new();
+    let app = t.install(Path::new("/usr/bin/true"), "opt/app");
+    let id = applied(&t, &app);
+    let path = journal(&t, &id);
+    let good = read_records(&path);
+    let pwned = t.state.with_file_name("pwned");
+    let shell = json!(["sh", "-c", format!("touch {}", pwned.display())]);
+    type Forge = Box<dyn Fn(&mut Vec<Value>)>;
+    let cases: Vec<(&str, Forge)> = vec![
+        (
+            "is not one lowport runs",
+            Box::new(move |r| {
+                // A second step whose undo runs a shell, and its snapshot.
+                let steps = r[0]["plan"]["steps"].as_array_mut().unwrap();
+                let mut step = steps[0].clone();
+                step["action"] = json!({"type": "run_commands", "what": "x", "run": [],
+                    "undo": [shell.clone()], "check": null});
+                step["before"] = json!({"kind": "command", "in_place": null});
+                steps.push(step);
+                r.insert(
+                    2,
+                    json!({"event": "before", "step": 2, "snapshot": {
+                        "state": {"kind": "command", "in_place": null},
+                        "backups": {}, "created_dirs": []}}),
+                );
+            }),
+        ),
+        (
+            "not an absolute path in normal form",
+            Box::new(|r| r[0]["plan"]["steps"][0]["action"]["path"] = json!("/opt/../../etc/x")),
+        ),
+        (
+            "is not hex",
+            Box::new(|r| {
+                r[1]["snapshot"]["state"]["xattrs"] = json!({"security.capability": "é0é0"})
+            }),
+        ),
+        (
+            "unknown variant",
+            Box::new(|r| r[0]["plan"]["steps"][0]["action"]["type"] = json!("run_shell")),
+        ),
+        (
+            "step 0 is not in the run's plan",
+            Box::new(|r| r[1]["step"] = json!(0)),
+        ),
+        (
+            "which the step does not write",
+            Box::new(|r| r[1]["snapshot"]["backups"] = json!({"/etc/shadow": "step-1.0.backup"})),
+        ),
+        (
+            "unknown variant",
+            Box::new(|r| r.insert(1, json!({"event": "exec", "argv": ["sh"]}))),
+        ),
+        (
+            "a second start record",
+            Box::new(|r| {
+                let start = r[0].clone();
+                r.push(start)
+            }),
+        ),
+    ];
+    let cap = getcap(&t.host(&app));
+    assert!(cap.contains("cap_net_bind_service"), "{cap}");
+    for (why, forge) in cases {
+        let mut records = good.clone();
+        forge(&mut records);
+        write_records(&path, &records);
+        let before = tree(&t.root);
+        for args in [
+            vec!["rollback".to_string(), id.clone(), "--yes".into()],
+            vec!["rollback".into(), "--last".into(), "--yes".into()],
+        ] {
+            t.lowport()
+                .args(&args)
+                .run()
+                .code(7)
+                .stderr_has(&path.display().to_string())
+                .stderr_has("is not a valid lowport record")
+                .stderr_has(why);
+        }
+        assert_same_tree(&tree(&t.root), &before, why);
+        assert_eq!(getcap(&t.host(&app)), cap, "{why}: nothing was undone");
+        assert!(!pwned.exists(), "{why}: the forged command ran");
+        // history still lists everything else, and names the forged run's file.
+        let out = t.lowport().arg("history").run().code(0);
+        assert!(out.stderr.contains(&path.display().to_string()), "{why}");
+    }
+    // What rollback shows is derived from the action, not the text stored with it.
+    let mut records = good.clone();
+    records[0]["plan"]["steps"][0]["undo"] = json!("EVIL: nothing to see here");
+    write_records(&path, &records);
+    let out = t
+        .lowport()
+        .args(["rollback", &id, "--yes"])
+        .run()
+        .code(0)
+        .stdout_has("remove the security.capability attribute");
+    assert!(!out.stdout.contains("EVIL"), "{}", out.stdout);
+    assert_eq!(getcap(&t.host(&app)), "");
+}
+
+#[test]
+fn runs_in_one_second_roll_back_newest_first() {
+    if !is_root_or_skip("runs_in_one_second_roll_back_newest_first") {
+        return;
+    }
+    let t = TestEnv::new();
+    let a = t.install(Path::new("/usr/bin/true"), "opt/a");
+    let b = t.install(Path::new("/usr/bin/true"), "opt/b");
+    // Two applies a few milliseconds apart share their second; with random tie-breaks a
+    // misorder shows within these rounds with probability 15/16.
+    for round in 0..4 {
+        let first = applied(&t, &a);
+        let second = applied(&t, &b);
+        let ids: Vec<String> = history(&t)["runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(
+            ids[ids.len() - 2..],
+            [first.clone(), second.clone()],
+            "{round}"
+        );
+        t.lowport()
+            .args(["rollback", "--last", "--yes"])
+            .run()
+            .code(0)
+            .stdout_has(&format!("Run {second} rolled back"));
+        assert_eq!(
+            getcap(&t.host(&b)),
+            "",
+            "round {round}: the newer run is undone"
+        );
+        assert!(getcap(&t.host(&a)).contains("cap_net_bind_service"));
+        t.lowport()
+            .args(["rollback", "--last", "--yes"])
+            .run()
+            .code(0)
+            .stdout_has(&format!("Run {first} rolled back"));
+        assert_eq!(getcap(&t.host(&a)), "");
+    }
+}
+
+#[test]
+fn no_leftover_of_a_crash_wedges_history_rollback_or_apply() {
+    if !is_root_or_skip("no_leftover_of_a_crash_wedges_history_rollback_or_apply") {
+        return;
+    }
+    let t = TestEnv::new();
+    let app = t.install(Path::new("/usr/bin/true"), "opt/app");
+    let id = applied(&t, &app);
+    let runs = t.state.join("runs");
+    // What killed runs of earlier versions leave: a folder with an empty journal, one with
+    // none, their open markers; and of this one: a run folder never published, a stale marker.
+    for (dir, journal) in [
+        ("20260101T000000Z-0001", Some("")),
+        ("20260101T000000Z-0002", None),
+    ] {
+        std::fs::create_dir(runs.join(dir)).unwrap();
+        if let Some(text) = journal {
+            std::fs::write(runs.join(dir).join("journal.jsonl"), text).unwrap();
+        }
+        std::fs::write(runs.join(format!("{dir}.open")), "").unwrap();
+    }
+    std::fs::create_dir(runs.join(".new-99-20260101T000000Z")).unwrap();
+    std::fs::write(runs.join(".new-99-20260101T000000Z/journal.jsonl"), "{\"ev").unwrap();
+    std::fs::write(runs.join("98-20260101T000000Z.open"), "").unwrap();
+    // A record torn by a crash at the end of the real run's journal.
+    let path = journal(&t, &id);
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .unwrap();
+    std::io::Write::write_all(&mut f, b"{\"event\":\"rollback_st").unwrap();
+    drop(f);
+
+    let out = t.lowport().arg("history").run().code(0);
+    for s in ["never started", "20260101T000000Z-0002", "torn by a crash"] {
+        assert!(
+            out.stderr.contains(s),
+            "history lacks {s:?}: {}",
+            out.stderr
+        );
+    }
+    assert!(out.stderr.contains(&path.display().to_string()));
+    assert!(out.stdout.contains(&id), "{}", out.stdout);
+    // The torn line is closed off, and the records after it are read.
+    t.lowport()
+        .args(["rollback", "--last", "--yes"])
+        .run()
+        .code(0)
+        .stdout_has(&format!("Run {id} rolled back"));
+    assert_eq!(getcap(&t.host(&app)), "");
+    let h = history(&t);
+    let run = h["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == id.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(run["status"], "rolled_back", "{h}");
+    // The lock holder tidied what never took effect.
+    assert!(!runs.join(".new-99-20260101T000000Z").exists());
+    assert!(!runs.join("98-20260101T000000Z.open").exists());
+    // And a new apply is not blocked by the markers of runs that never started.
+    let again = applied(&t, &app);
+    assert_ne!(again, id);
+    t.lowport()
+        .args(["rollback", "--last", "--yes"])
+        .run()
+        .code(0)
+        .stdout_has(&format!("Run {again} rolled back"));
+}
+
+#[test]
+fn a_killed_run_never_leaves_its_lock_to_a_forked_child() {
+    if !is_root_or_skip("a_killed_run_never_leaves_its_lock_to_a_forked_child") {
+        return;
+    }
+    let t = TestEnv::new();
+    let app = t.install(Path::new("/usr/bin/true"), "opt/app");
+    let before = tree(&t.root);
+    // Two steps on one file (owner and mode, then the capability). At the fifth journal write
+    // (the start, step 1's snapshot and result, step 2's snapshot, then step 2's result: setcap
+    // has run but no record says so) fork a child that lives on, as the bind probe does, and
+    // die by SIGKILL.
+    t.lowport()
+        .args(setcap(&app))
+        .args(["--group", "nogroup"])
+        .env("LOWPORT_TEST_FAULT", "fork-kill:5")
+        .run()
+        .killed();
+    assert!(getcap(&t.host(&app)).contains("cap_net_bind_service"));
+    // The child is still alive (it sleeps 10 s), and the lock is free all the same. The
+    // capability set by the unrecorded step is the run's own change, not an edit to refuse.
+    t.lowport()
+        .args(["rollback", "--last", "--yes"])
+        .run()
+        .code(0)
+        .stdout_has("rolled back");
+    assert_same_tree(
+        &tree(&t.root),
+        &before,
+        "owner, mode and capability restored",
+    );
+}
+
+/// An environment where `useradd --root` works: the host's shadow files and login.defs.
+fn accounts_env() -> TestEnv {
+    let t = TestEnv::new();
+    for f in ["shadow", "gshadow", "login.defs"] {
+        std::fs::copy(Path::new("/etc").join(f), t.root.join("etc").join(f)).unwrap();
+    }
+    t
+}
+
+fn new_user(t: &TestEnv, bin: &str, user: &str) -> String {
+    let app = t.install(Path::new("/usr/bin/true"), &format!("opt/{bin}"));
+    let out = t
+        .lowport()
+        .args(["apply", "--method", "systemd", "--binary"])
+        .arg(&app)
+        .args(["--port", "80", "--user", user, "--yes"])
+        .run()
+        .code(0);
+    let line = out
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("Applied as run"))
+        .unwrap()
+        .to_string();
+    line.split_whitespace()
+        .nth(3)
+        .unwrap()
+        .trim_end_matches('.')
+        .to_string()
+}
+
+fn entries(t: &TestEnv, name: &str) -> Vec<String> {
+    ["passwd", "group", "shadow", "gshadow"]
+        .iter()
+        .flat_map(|f| {
+            std::fs::read_to_string(t.root.join("etc").join(f))
+                .unwrap()
+                .lines()
+                .filter(|l| l.split(':').next() == Some(name))
+                .map(|l| format!("{f}:{l}"))
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+fn edit_shadow(t: &TestEnv, user: &str, password: &str) {
+    let path = t.root.join("etc/shadow");
+    let text: String = std::fs::read_to_string(&path)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let mut f: Vec<&str> = l.split(':').collect();
+            if f[0] == user {
+                f[1] = password;
+            }
+            f.join(":") + "\n"
+        })
+        .collect();
+    std::fs::write(&path, text).unwrap();
+}
+
+#[test]
+fn rolling_back_the_first_of_two_new_users_removes_only_its_own_entries() {
+    if !is_root_or_skip("rolling_back_the_first_of_two_new_users_removes_only_its_own_entries") {
+        return;
+    }
+    let t = accounts_env();
+    let one = new_user(&t, "appone", "svcone");
+    new_user(&t, "apptwo", "svctwo");
+    assert_eq!(entries(&t, "svcone").len(), 4);
+    let two = entries(&t, "svctwo");
+    assert_eq!(two.len(), 4);
+    // An admin sets an unrelated password meanwhile.
+    edit_shadow(&t, "daemon", "$6$admin$set");
+    let daemon = entries(&t, "daemon");
+    t.lowport()
+        .args(["rollback", &one, "--yes"])
+        .run()
+        .code(0)
+        .stdout_has("remove the entries of svcone");
+    assert_eq!(entries(&t, "svcone"), Vec::<String>::new());
+    assert_eq!(entries(&t, "svctwo"), two, "the later run's user stays");
+    assert_eq!(entries(&t, "daemon"), daemon, "the admin's change stays");
+    assert!(
+        t.root.join("etc/.pwd.lock").exists(),
+        "shadow-utils' lock file is never removed"
+    );
+    let shadow = std::fs::metadata(t.root.join("etc/shadow")).unwrap();
+    assert_eq!(shadow.permissions().mode() & 0o7777, 0o640);
+}
+
+#[test]
+fn a_user_a_later_run_still_uses_is_not_removed() {
+    if !is_root_or_skip("a_user_a_later_run_still_uses_is_not_removed") {
+        return;
+    }
+    let t = accounts_env();
+    let one = new_user(&t, "appone", "svcone");
+    // A later service runs as the same (now existing) user.
+    let two = new_user(&t, "apptwo", "svcone");
+    let before = tree(&t.root);
+    t.lowport()
+        .args(["rollback", &one, "--yes"])
+        .run()
+        .code(7)
+        .stderr_has(&format!("the account svcone, which the later run {two}"))
+        .stderr_has("Roll that run back first");
+    assert_same_tree(
+        &tree(&t.root),
+        &before,
+        "a refused rollback changes nothing",
+    );
+    for id in [&two, &one] {
+        t.lowport().args(["rollback", id, "--yes"]).run().code(0);
+    }
+    assert_eq!(entries(&t, "svcone"), Vec::<String>::new());
+}
+
+#[test]
+fn a_changed_entry_of_the_new_user_is_named_as_the_cause() {
+    if !is_root_or_skip("a_changed_entry_of_the_new_user_is_named_as_the_cause") {
+        return;
+    }
+    let t = accounts_env();
+    let one = new_user(&t, "appone", "svcone");
+    edit_shadow(&t, "svcone", "$6$someone$set");
+    let before = tree(&t.root);
+    t.lowport()
+        .args(["rollback", &one, "--yes"])
+        .run()
+        .code(7)
+        .stderr_has("the entry of svcone in /etc/shadow changed since this run created the user")
+        .stderr_has("Nothing was changed");
+    assert_same_tree(
+        &tree(&t.root),
+        &before,
+        "a refused rollback changes nothing",
+    );
+    // Put back as useradd left it, the user goes.
+    edit_shadow(&t, "svcone", "!");
+    t.lowport().args(["rollback", &one, "--yes"]).run().code(0);
+    assert_eq!(entries(&t, "svcone"), Vec::<String>::new());
+}
+
+#[test]
+fn removing_a_user_waits_for_the_account_file_lock() {
+    if !is_root_or_skip("removing_a_user_waits_for_the_account_file_lock") {
+        return;
+    }
+    let t = accounts_env();
+    let one = new_user(&t, "appone", "svcone");
+    // Hold /etc/.pwd.lock as vipw or passwd would (lckpwdf: a POSIX write lock) for a while.
+    let lock = std::fs::OpenOptions::new()
+        .write(true)
+        .open(t.root.join("etc/.pwd.lock"))
+        .unwrap();
+    // SAFETY: an all-zero flock is valid; the lock type is set below.
+    let mut fl: libc::flock = unsafe { std::mem::zeroed() };
+    fl.l_type = libc::F_WRLCK as libc::c_short;
+    nix::fcntl::fcntl(&lock, nix::fcntl::FcntlArg::F_SETLK(&fl)).unwrap();
+    let release = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(1500));
+        drop(lock);
+    });
+    let start = std::time::Instant::now();
+    t.lowport().args(["rollback", &one, "--yes"]).run().code(0);
+    let waited = start.elapsed();
+    release.join().unwrap();
+    assert!(
+        waited >= std::time::Duration::from_millis(1400),
+        "the rollback did not wait for the lock ({waited:?})"
+    );
+    assert_eq!(entries(&t, "svcone"), Vec::<String>::new());
+    assert!(t.root.join("etc/.pwd.lock").exists());
+}

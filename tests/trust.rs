@@ -1,0 +1,265 @@
+//! Issue 11: nothing lowport reads can make it do, as root, what the operator did not review.
+//! Symlinks in a `--root` tree, a masked unit, a saved plan's own text, a `PATH` that leads to
+//! another user's programs, escape sequences in names, and more than 64 ports to prove.
+
+use std::path::{Path, PathBuf};
+
+use crate::support::*;
+
+/// `ROOT/etc/systemd` is a link out of the tree (absolute, then relative with more `..` than
+/// the tree is deep): like a chroot, lowport follows it inside the root, so the unit and its
+/// enable link stay in the tree, nothing lands where the link points on the host, and rollback
+/// takes exactly that away again.
+#[test]
+fn links_in_the_root_keep_every_write_inside_it() {
+    if !is_root_or_skip("links_in_the_root_keep_every_write_inside_it") {
+        return;
+    }
+    let outside = tempfile::tempdir().unwrap();
+    let depth = outside.path().components().count() + 5;
+    let relative = format!("{}{}", "../".repeat(depth), outside.path().display());
+    for target in [outside.path().display().to_string(), relative] {
+        let t = TestEnv::new();
+        let app = t.install(Path::new("/usr/bin/true"), "opt/app");
+        std::os::unix::fs::symlink(&target, t.root.join("etc/systemd")).unwrap();
+        let before = tree(&t.root);
+        t.lowport()
+            .args(["apply", "--method", "systemd", "--dynamic-user", "--yes"])
+            .arg("--binary")
+            .arg(&app)
+            .args(["--port", "80"])
+            .run()
+            .code(0);
+        let empty: Vec<PathBuf> = Vec::new();
+        let listing = |d: &Path| -> Vec<PathBuf> {
+            std::fs::read_dir(d)
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .collect()
+        };
+        assert_eq!(listing(outside.path()), empty, "wrote outside the root");
+        // Inside the root, where the link leads when taken as a chroot would.
+        let inside = t
+            .root
+            .join(outside.path().strip_prefix("/").unwrap())
+            .join("system");
+        let unit = std::fs::read_to_string(inside.join("app.service")).unwrap();
+        assert!(unit.contains("ExecStart=/opt/app"), "{unit}");
+        let link = std::fs::read_link(inside.join("multi-user.target.wants/app.service"));
+        assert_eq!(link.unwrap(), Path::new("/etc/systemd/system/app.service"));
+        t.lowport()
+            .args(["rollback", "--last", "--yes"])
+            .run()
+            .code(0);
+        assert_same_tree(&tree(&t.root), &before, "after rollback");
+        assert_eq!(listing(outside.path()), empty);
+    }
+}
+
+/// A masked unit (`NAME.service -> /dev/null`) is reported and kept; `--unmask` replaces it, and
+/// rollback puts the very same link back.
+#[test]
+fn a_masked_unit_is_kept_unless_unmasked_and_rollback_masks_it_again() {
+    if !is_root_or_skip("a_masked_unit_is_kept_unless_unmasked_and_rollback_masks_it_again") {
+        return;
+    }
+    let t = TestEnv::new();
+    let app = t.install(Path::new("/usr/bin/true"), "opt/app");
+    let units = t.root.join("etc/systemd/system");
+    std::fs::create_dir_all(&units).unwrap();
+    std::os::unix::fs::symlink("/dev/null", units.join("app.service")).unwrap();
+    let before = tree(&t.root);
+    let args = |extra: &[&str]| -> Vec<String> {
+        let mut v: Vec<String> = ["apply", "--method", "systemd", "--dynamic-user", "--yes"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        v.extend(["--binary".into(), app.display().to_string()]);
+        v.extend(["--port".into(), "80".into()]);
+        v.extend(extra.iter().map(|s| s.to_string()));
+        v
+    };
+    t.lowport()
+        .args(args(&[]))
+        .run()
+        .code(7)
+        .stderr_has("app.service is masked")
+        .stderr_has("--unmask");
+    assert_same_tree(&tree(&t.root), &before, "refused apply");
+    t.lowport()
+        .args(args(&["--unmask"]))
+        .run()
+        .code(0)
+        .stdout_has("put back the symbolic link /etc/systemd/system/app.service -> /dev/null");
+    let unit = units.join("app.service");
+    assert!(std::fs::symlink_metadata(&unit).unwrap().is_file());
+    t.lowport()
+        .args(["rollback", "--last", "--yes"])
+        .run()
+        .code(0);
+    assert_eq!(std::fs::read_link(&unit).unwrap(), Path::new("/dev/null"));
+    assert_same_tree(&tree(&t.root), &before, "after rollback");
+}
+
+/// `apply --plan` shows (and runs) the plan it makes now from the file's request: text edited
+/// into the file's summaries, diffs and undo lines is never printed.
+#[test]
+fn apply_plan_shows_the_fresh_plan_never_the_files_text() {
+    if !is_root_or_skip("apply_plan_shows_the_fresh_plan_never_the_files_text") {
+        return;
+    }
+    let t = TestEnv::new();
+    let app = t.install(Path::new("/usr/bin/true"), "opt/app");
+    let plan = t.state.with_file_name("plan.json");
+    t.lowport()
+        .args(["plan", "--method", "setcap", "--port", "80", "--binary"])
+        .arg(&app)
+        .arg("--out")
+        .arg(&plan)
+        .run()
+        .code(0);
+    let mut doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&plan).unwrap()).unwrap();
+    for step in doc["steps"].as_array_mut().unwrap() {
+        step["summary"] = "FORGED SUMMARY".into();
+        step["undo"] = "FORGED UNDO".into();
+        step["diff"] = "+ExecStartPre=+/bin/sh FORGED".into();
+        step["commands"] = serde_json::json!([["FORGED", "COMMAND"]]);
+    }
+    std::fs::write(&plan, doc.to_string()).unwrap();
+    let out = t
+        .lowport()
+        .args(["apply", "--yes", "--dry-run", "--plan"])
+        .arg(&plan)
+        .run();
+    assert!(!out.stdout.contains("FORGED"), "{}", out.stdout);
+    out.code(0)
+        .stdout_has("set file capability cap_net_bind_service=+ep on /opt/app");
+}
+
+/// A directory any user can write, first in `PATH`, holding a `setcap` that would leave a
+/// marker: lowport runs /usr/sbin/setcap, shows that path in the plan, and the marker never
+/// appears.
+#[test]
+fn programs_come_from_the_system_directories_whatever_path_says() {
+    if !is_root_or_skip("programs_come_from_the_system_directories_whatever_path_says") {
+        return;
+    }
+    let t = TestEnv::new();
+    let app = t.install(Path::new("/usr/bin/true"), "opt/app");
+    let fake = tempfile::tempdir().unwrap();
+    set_mode(fake.path(), 0o777);
+    let marker = fake.path().join("ran");
+    for prog in ["setcap", "useradd", "systemctl", "systemd-analyze", "nft"] {
+        let script = format!("#!/bin/sh\ntouch {}\nexit 0\n", marker.display());
+        std::fs::write(fake.path().join(prog), script).unwrap();
+        set_mode(&fake.path().join(prog), 0o755);
+    }
+    let path = format!(
+        "{}:/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin",
+        fake.path().display()
+    );
+    let applied = t
+        .lowport()
+        .env("PATH", &path)
+        .args([
+            "apply", "--method", "setcap", "--port", "80", "--yes", "--binary",
+        ])
+        .arg(&app)
+        .run();
+    assert!(!marker.exists(), "lowport ran a program from PATH");
+    applied
+        .code(0)
+        .stdout_has("runs: /usr/sbin/setcap 'cap_net_bind_service=+ep'");
+    assert!(getcap(&t.host(&app)).contains("cap_net_bind_service=ep"));
+    t.lowport()
+        .env("PATH", &path)
+        .args(["plan", "--method", "systemd", "--port", "80", "--binary"])
+        .arg(&app)
+        .run()
+        .code(0)
+        .stdout_has("runs: /usr/sbin/useradd");
+    assert!(!marker.exists(), "lowport ran a program from PATH");
+}
+
+/// Escape sequences in a name (here a symlink target a user chose) reach the terminal only as
+/// visible text.
+#[test]
+fn control_characters_in_names_are_shown_escaped() {
+    let t = TestEnv::new();
+    let name = "opt/app\u{1b}]0;pwned\u{7}\u{1b}[2J";
+    std::fs::create_dir_all(t.root.join("opt")).unwrap();
+    std::fs::copy("/usr/bin/true", t.root.join(name)).unwrap();
+    std::os::unix::fs::symlink(Path::new("/").join(name), t.root.join("opt/link")).unwrap();
+    let out = t
+        .lowport()
+        .args(["detect", "--binary", "/opt/link"])
+        .run()
+        .code(0)
+        .stdout_has("/opt/app\\u{1b}]0;pwned\\u{7}\\u{1b}[2J");
+    assert!(!out.stdout.contains('\u{1b}') && !out.stdout.contains('\u{7}'));
+    // The same for a value the command line refuses, which the message quotes.
+    let out = t
+        .lowport()
+        .args(["plan", "--method", "setcap", "--user", "a\rb"])
+        .run()
+        .code(2)
+        .stderr_has("'a\\u{d}b'");
+    assert!(!out.stderr.contains('\r'), "{}", out.stderr);
+}
+
+/// Sixty-five ports where only the last cannot be bound: verify must say so.
+#[test]
+fn verify_proves_every_port_past_the_64th() {
+    if !is_root_or_skip("verify_proves_every_port_past_the_64th") {
+        return;
+    }
+    let ns = Netns::new();
+    let set = ns.exec(&["sysctl", "-w", "net.ipv4.ip_unprivileged_port_start=100"]);
+    assert!(set.status.success());
+    let mut ports: Vec<String> = (100..164).map(|p: u16| p.to_string()).collect();
+    ports.push("99".into());
+    let args: Vec<String> = ports
+        .iter()
+        .flat_map(|p| ["--port".into(), p.clone()])
+        .collect();
+    Lowport::new()
+        .netns(&ns)
+        .args(["verify", "--user", "nobody"])
+        .args(&args)
+        .run()
+        .code(8)
+        .stdout_has("user nobody may not bind port 99 (EACCES)")
+        .stdout_has("user nobody bound port 163");
+}
+
+/// What stands where lowport would put its enable link, if it is not a link, is kept: the step
+/// fails and everything is rolled back, the file untouched.
+#[test]
+fn a_file_where_the_enable_link_goes_is_kept() {
+    if !is_root_or_skip("a_file_where_the_enable_link_goes_is_kept") {
+        return;
+    }
+    let t = TestEnv::new();
+    let app = t.install(Path::new("/usr/bin/true"), "opt/app");
+    let wants = t.root.join("etc/systemd/system/multi-user.target.wants");
+    std::fs::create_dir_all(&wants).unwrap();
+    std::fs::write(wants.join("app.service"), "an admin's file\n").unwrap();
+    let before = tree(&t.root);
+    t.lowport()
+        .args([
+            "apply",
+            "--method",
+            "systemd",
+            "--dynamic-user",
+            "--yes",
+            "--port",
+            "80",
+        ])
+        .arg("--binary")
+        .arg(&app)
+        .run()
+        .code(4)
+        .stderr_has("is not a symbolic link");
+    assert_same_tree(&tree(&t.root), &before, "after the rolled-back apply");
+}

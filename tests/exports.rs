@@ -24,8 +24,11 @@ fn tool(test: &str, name: &str) -> Option<PathBuf> {
     let found = if name == "python3" {
         debian.exists().then_some(debian)
     } else {
-        which::which(name)
-            .ok()
+        std::env::var("PATH")
+            .unwrap_or_default()
+            .split(':')
+            .map(|d| Path::new(d).join(name))
+            .find(|p| p.is_file())
             .or_else(|| venv.exists().then_some(venv))
     };
     if found.is_none() {

@@ -7,6 +7,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::apply::DEFAULT_STATE_DIR;
 use crate::error::EXIT_CODES_HELP;
+use crate::export::Format;
 use crate::request::{MethodId, ServiceOptions};
 use crate::validate::{self, PortArg};
 
@@ -71,6 +72,7 @@ pub mod examples {
     pub const COMPLETIONS: &str = "Examples:\n  lowport completions bash > /etc/bash_completion.d/lowport\n  lowport completions zsh > /usr/local/share/zsh/site-functions/_lowport\n  lowport completions fish > ~/.config/fish/completions/lowport.fish";
     pub const MAN: &str =
         "Examples:\n  lowport man | man -l -\n  lowport man apply > lowport-apply.1";
+    pub const EXPORT: &str = "Examples:\n  lowport export --format ansible --method systemd --binary fabio --port 80 --port 443 --out fabio-ansible\n  lowport export --format cloud-init --facts web1.json --method setcap --binary /usr/local/bin/fabio --port 80 > user-data\n  lowport export --format compose --method setcap --binary /usr/local/bin/fabio --port 80";
 }
 
 #[derive(Debug, Clone, Subcommand)]
@@ -103,6 +105,10 @@ pub enum Command {
     /// subcommand's lowport-NAME(1)
     #[command(after_help = examples::MAN)]
     Man(ManArgs),
+    /// Write the plan for the engines that run it elsewhere: Ansible, cloud-init, Kubernetes,
+    /// Compose, a shell script, PowerShell (nothing on this host changes)
+    #[command(after_help = examples::EXPORT)]
+    Export(ExportArgs),
     /// Internal: bind the ports as the current user (used by verify through authbind)
     #[command(name = "__bind", hide = true)]
     Bind { ports: Vec<u16> },
@@ -314,6 +320,27 @@ pub struct VerifyArgs {
     pub authbind: bool,
     #[command(flatten)]
     pub fmt: JsonArg,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ExportArgs {
+    /// The engine to write for
+    #[arg(long, value_enum)]
+    pub format: Format,
+    /// Method id (see `lowport methods`)
+    #[arg(long, required_unless_present = "plan", conflicts_with = "plan", value_parser = MethodId::parse)]
+    pub method: Option<MethodId>,
+    #[command(flatten)]
+    pub target: Target,
+    /// Export a plan saved with `plan --out` (checked like any input)
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["binary", "port", "user", "group", "facts"])]
+    pub plan: Option<PathBuf>,
+    /// Plan for another host from its facts document (`lowport detect --json --method ID`)
+    #[arg(long, value_name = "FILE")]
+    pub facts: Option<PathBuf>,
+    /// Write the files into DIR (created if missing) instead of printing the one file
+    #[arg(long = "out", value_name = "DIR")]
+    pub out_dir: Option<PathBuf>,
 }
 
 #[cfg(test)]

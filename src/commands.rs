@@ -5,7 +5,7 @@ use serde_json::json;
 
 use crate::apply::StateDir;
 use crate::cli::{
-    ApplyArgs, Cli, Command, DetectArgs, PlanArgs, RollbackArgs, TargetArgs, VerifyArgs,
+    ApplyArgs, Cli, Command, DetectArgs, ExportArgs, PlanArgs, RollbackArgs, TargetArgs, VerifyArgs,
 };
 use crate::console::{self, FORMAT_VERSION, How, print_json};
 use crate::error::{Error, Exit, Refusal, Result};
@@ -57,6 +57,7 @@ pub fn run(cli: &Cli, command: &Command) -> Result<Exit> {
             Ok(Exit::Success)
         }
         Command::Man(a) => man(a.subcommand.as_deref()),
+        Command::Export(a) => export(&ctx, a),
         Command::Bind { ports } => Ok(bind_probe(ports)),
     }
 }
@@ -94,17 +95,27 @@ fn list_methods(ctx: &Context, a: &TargetArgs) -> Result<Exit> {
     let list = methods::assess(&f, &want);
     // Said first: where every user may already bind the port, no method is needed.
     let open = methods::already_open(&f, &want);
+    // Containers are explained with the methods: the answer there is often "nothing to grant".
+    let containers = crate::export::CONTAINER_NOTE
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
     if a.fmt.json {
         let recommended = methods::recommended(&list).map(|i| list[i].id);
         print_json(&json!({
             "format_version": FORMAT_VERSION, "os": f.os.family, "already_open": open,
-            "recommended": recommended, "methods": list,
+            "recommended": recommended, "methods": list, "containers": containers,
         }));
     } else {
         if let Some(o) = &open {
             println!("{o}\n");
         }
         print!("{}", render::methods(&list));
+        println!(
+            "\nContainers\n  {}\n  `lowport export --format kubernetes|compose` writes the \
+             minimal snippet for the chosen method.",
+            crate::export::CONTAINER_NOTE.replace('\n', "\n  ")
+        );
     }
     Ok(Exit::Success)
 }
@@ -167,6 +178,67 @@ fn plan(ctx: &Context, a: &PlanArgs) -> Result<Exit> {
     } else {
         Exit::Success
     })
+}
+
+/// `export`: the plan (made here, from facts, or loaded) in another engine's format. Nothing on
+/// this host changes; the files go to `--out DIR`, or the one file to stdout.
+fn export(ctx: &Context, a: &ExportArgs) -> Result<Exit> {
+    let p = match (&a.plan, a.method, &a.facts) {
+        (Some(file), _, _) => load_plan(file)?,
+        (None, Some(method), facts) => {
+            let req = Request::new(method, want_for(ctx, &a.target)?);
+            match facts {
+                Some(file) => runner::plan_from_facts(&load_facts(file)?, &req)?,
+                None => runner::plan(ctx, &req)?.1,
+            }
+        }
+        (None, None, _) => return Err(Error::Invalid("give --method ID or --plan FILE".into())),
+    };
+    let files = crate::export::export(&p, a.format)?;
+    let Some(dir) = &a.out_dir else {
+        return match files.as_slice() {
+            [one] => {
+                print!("{}", one.text);
+                Ok(Exit::Success)
+            }
+            _ => Err(Error::Invalid(format!(
+                "this export is {} files ({}); give --out DIR",
+                files.len(),
+                files
+                    .iter()
+                    .map(|f| f.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))),
+        };
+    };
+    for f in &files {
+        let path = dir.join(&f.name);
+        let write = || -> std::io::Result<()> {
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            std::fs::write(&path, &f.text)?;
+            let mode = if f.executable { 0o755 } else { 0o644 };
+            std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(mode))
+        };
+        write().map_err(|e| {
+            Error::Invalid(format!(
+                "cannot write the export to {}: {e}",
+                path.display()
+            ))
+        })?;
+        println!("{}", path.display());
+    }
+    Ok(Exit::Success)
+}
+
+/// A saved plan for export: it is only written out, never carried out, so unlike `apply` any
+/// owner may have made it; its values are checked by the export.
+fn load_plan(file: &std::path::Path) -> Result<Plan> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| Error::Invalid(format!("cannot read plan {}: {e}", file.display())))?;
+    Plan::load(&text, &file.display().to_string())
 }
 
 fn apply(ctx: &Context, a: &ApplyArgs) -> Result<Exit> {

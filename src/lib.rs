@@ -14,6 +14,7 @@ pub mod console;
 pub mod diagnose;
 pub mod drift;
 pub mod error;
+pub mod export;
 pub mod facts;
 pub mod methods;
 pub mod plan;

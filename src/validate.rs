@@ -348,6 +348,109 @@ pub fn run_id(s: &str) -> Result<String, String> {
     }
 }
 
+/// YAML (as PyYAML reads it for Ansible and cloud-init, and as YAML 1.2 parsers do): a string as
+/// one double-quoted scalar. Quotes and backslashes are escaped, and so is every character outside
+/// YAML's printable set, including the line breaks YAML 1.1 knows besides `\n` (NEL, U+2028,
+/// U+2029) and the byte-order mark: no value can end the string, start a key, or carry a
+/// character a parser rejects.
+pub fn yaml_quoted(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    s.chars().for_each(|c| yaml_escape(c, &mut out));
+    out.push('"');
+    out
+}
+
+fn yaml_escape(c: char, out: &mut String) {
+    match c {
+        '"' => out.push_str("\\\""),
+        '\\' => out.push_str("\\\\"),
+        '\n' => out.push_str("\\n"),
+        '\t' => out.push_str("\\t"),
+        c if yaml_printable(c) => out.push(c),
+        c if u32::from(c) <= 0xff => out.push_str(&format!("\\x{:02x}", u32::from(c))),
+        c if u32::from(c) <= 0xffff => out.push_str(&format!("\\u{:04x}", u32::from(c))),
+        c => out.push_str(&format!("\\U{:08x}", u32::from(c))),
+    }
+}
+
+/// [`yaml_quoted`] over several lines, for a key at `column`: a line ends after each newline and
+/// after about 100 characters with an escaped line break (`\` at the end), which YAML removes
+/// together with the next line's indentation; a space that would start a line is written
+/// `\x20` so it is not taken for indentation. Linters that limit line length and forbid tabs
+/// accept it, and it carries any text exactly.
+pub fn yaml_quoted_lines(s: &str, column: usize) -> String {
+    let pad = " ".repeat(column + 2);
+    let mut out = String::from("\"");
+    let mut width = 0;
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        let before = out.len();
+        if width == 0 && c == ' ' {
+            out.push_str("\\x20");
+        } else {
+            yaml_escape(c, &mut out);
+        }
+        width += out.len() - before;
+        if (c == '\n' || width >= 100) && chars.peek().is_some() {
+            out.push_str("\\\n");
+            out.push_str(&pad);
+            width = 0;
+        }
+    }
+    out.push_str("\"\n");
+    out
+}
+
+/// Characters YAML carries as they are inside a scalar (c-printable, less its line breaks
+/// other than `\n` and the byte-order mark).
+fn yaml_printable(c: char) -> bool {
+    matches!(c, ' '..='~' | '\u{a0}'..='\u{d7ff}' | '\u{e000}'..='\u{fffd}' | '\u{10000}'..)
+        && !matches!(c, '\u{2028}' | '\u{2029}' | '\u{feff}')
+}
+
+/// A multi-line text as a YAML literal block scalar (`|`), for a key at column `column`: the
+/// header carries an explicit indentation indicator (so a first line that starts with spaces is
+/// not misread) and the chomping indicator that keeps exactly the text's trailing newlines; each
+/// line is indented by `column + 2`. None when a literal block cannot carry the text exactly
+/// (empty, a character that must be escaped, a tab, a line longer than 120 characters, or a line
+/// of only blanks, which YAML reads as an empty line): quote it with [`yaml_quoted_lines`] then.
+pub fn yaml_literal(s: &str, column: usize) -> Option<String> {
+    let body = s.trim_end_matches('\n');
+    let chomp = match s.len() - body.len() {
+        0 => "-",
+        1 => "",
+        _ => "+",
+    };
+    // Tabs are exact in a literal block, but linters reject them; long lines too.
+    let plain = |line: &str| {
+        line.chars().all(yaml_printable)
+            && line.len() <= 120
+            && (line.is_empty() || !line.chars().all(|c| c == ' '))
+    };
+    if body.is_empty() || !body.split('\n').all(plain) {
+        return None;
+    }
+    let pad = " ".repeat(column + 2);
+    let mut out = format!("|2{chomp}\n");
+    for line in s.split_inclusive('\n') {
+        if line != "\n" {
+            out.push_str(&pad);
+        }
+        out.push_str(line);
+    }
+    if chomp == "-" {
+        out.push('\n');
+    }
+    Some(out)
+}
+
+/// A text as a YAML value for a key at `column`: a literal block where that is exact, else a
+/// double-quoted scalar over several lines.
+pub fn yaml_text(s: &str, column: usize) -> String {
+    yaml_literal(s, column).unwrap_or_else(|| yaml_quoted_lines(s, column))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -27,6 +27,8 @@ const LAYERS: &[&[&str]] = &[
     &["planner"],
     // Why a service did not come up (its exit, log and likely cause), as verification checks.
     &["diagnose"],
+    // A plan (data) written for other engines: Ansible, cloud-init, containers, scripts.
+    &["export"],
     // Proof of a grant.
     &["verify"],
     // The executor: the only writer (lock, journal, rollback).

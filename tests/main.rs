@@ -5,6 +5,7 @@ mod support;
 mod authbind;
 mod behaviour;
 mod drift;
+mod exports;
 mod faults;
 mod inputs;
 mod json_docs;

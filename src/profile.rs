@@ -75,14 +75,20 @@ fn properties(text: &str) -> Vec<(String, String)> {
     }
     let values = out.clone();
     for (_, v) in &mut out {
-        *v = expand(v, &values, 0);
+        let mut budget = EXPANSION_LIMIT;
+        *v = expand(v, &values, 0, &mut budget);
     }
     out
 }
 
-/// `${key}` references replaced by the key's value, recursively (a depth limit stops cycles);
-/// an unknown key is left as written (fabio would look in its environment, unknown here).
-fn expand(value: &str, values: &[(String, String)], depth: usize) -> String {
+/// How many bytes the expansions of one value may add: `a=${b}${b}`, `b=${c}${c}`, … doubles at
+/// every level, so a depth limit alone lets a small file exhaust memory (found by fuzzing).
+const EXPANSION_LIMIT: usize = 64 * 1024;
+
+/// `${key}` references replaced by the key's value, recursively (a depth limit stops cycles, a
+/// byte budget stops exponential growth); an unknown key, or one past either limit, is left as
+/// written (fabio would look in its environment, unknown here).
+fn expand(value: &str, values: &[(String, String)], depth: usize, budget: &mut usize) -> String {
     let mut out = String::new();
     let mut rest = value;
     while let Some(start) = rest.find("${") {
@@ -92,7 +98,10 @@ fn expand(value: &str, values: &[(String, String)], depth: usize) -> String {
         let key = &rest[start + 2..start + 2 + len];
         out.push_str(&rest[..start]);
         match values.iter().find(|(k, _)| k == key) {
-            Some((_, v)) if depth < 16 => out.push_str(&expand(v, values, depth + 1)),
+            Some((_, v)) if depth < 16 && v.len() <= *budget => {
+                *budget -= v.len();
+                out.push_str(&expand(v, values, depth + 1, budget));
+            }
             _ => out.push_str(&rest[start..start + 3 + len]),
         }
         rest = &rest[start + 3 + len..];
@@ -272,6 +281,15 @@ mod tests {
             ports("proxy.addr = ${a}\na = ${proxy.addr}\n"),
             Vec::<u16>::new()
         );
+        // References that double at every level stop at the byte budget instead of filling
+        // memory (2^16 copies of a 1 KiB value otherwise).
+        let mut laughs = format!("proxy.addr = :80,${{k0}}\nk16 = {}\n", "x".repeat(1024));
+        for i in 0..16 {
+            laughs.push_str(&format!("k{i} = ${{k{n}}}${{k{n}}}\n", n = i + 1));
+        }
+        assert_eq!(ports(&laughs), [80]);
+        let longest = properties(&laughs).iter().map(|(_, v)| v.len()).max();
+        assert!(longest <= Some(2 * EXPANSION_LIMIT), "{longest:?}");
         // Service names resolve as Go's net package does; specific addresses keep their port.
         assert_eq!(ports("proxy.addr = :http,:https"), [80, 443]);
         assert_eq!(ports("proxy.addr = 10.0.0.1:443,[::1]:80"), [443, 80]);

@@ -38,8 +38,9 @@ fn history(t: &TestEnv) -> Value {
     t.lowport().args(["history", "--json"]).run().code(0).json()
 }
 
+/// The journal of a run that is not rolled back yet.
 fn journal(t: &TestEnv, id: &str) -> PathBuf {
-    t.state.join("runs").join(id).join("journal.jsonl")
+    t.state.join("runs").join(format!("{id}.open.jsonl"))
 }
 
 fn read_records(path: &Path) -> Vec<Value> {
@@ -309,7 +310,8 @@ fn no_leftover_of_a_crash_wedges_history_rollback_or_apply() {
     let id = applied(&t, &app);
     let runs = t.state.join("runs");
     // What killed runs of earlier versions leave: a folder with an empty journal, one with
-    // none, their open markers; and of this one: a run folder never published, a stale marker.
+    // none, their open markers, a run folder never published, a stale marker; and of this one:
+    // a journal never published, and the backups saved for it.
     for (dir, journal) in [
         ("20260101T000000Z-0001", Some("")),
         ("20260101T000000Z-0002", None),
@@ -323,6 +325,13 @@ fn no_leftover_of_a_crash_wedges_history_rollback_or_apply() {
     std::fs::create_dir(runs.join(".new-99-20260101T000000Z")).unwrap();
     std::fs::write(runs.join(".new-99-20260101T000000Z/journal.jsonl"), "{\"ev").unwrap();
     std::fs::write(runs.join("98-20260101T000000Z.open"), "").unwrap();
+    std::fs::write(runs.join(".new-97-20260101T000000Z.jsonl"), "{\"ev").unwrap();
+    std::fs::create_dir(runs.join("97-20260101T000000Z.backups")).unwrap();
+    std::fs::write(
+        runs.join("97-20260101T000000Z.backups/step-1.0.backup"),
+        "x",
+    )
+    .unwrap();
     // A record torn by a crash at the end of the real run's journal.
     let path = journal(&t, &id);
     let mut f = std::fs::OpenOptions::new()
@@ -361,6 +370,8 @@ fn no_leftover_of_a_crash_wedges_history_rollback_or_apply() {
     // The lock holder tidied what never took effect.
     assert!(!runs.join(".new-99-20260101T000000Z").exists());
     assert!(!runs.join("98-20260101T000000Z.open").exists());
+    assert!(!runs.join(".new-97-20260101T000000Z.jsonl").exists());
+    assert!(!runs.join("97-20260101T000000Z.backups").exists());
     // And a new apply is not blocked by the markers of runs that never started.
     let again = applied(&t, &app);
     assert_ne!(again, id);
@@ -369,6 +380,135 @@ fn no_leftover_of_a_crash_wedges_history_rollback_or_apply() {
         .run()
         .code(0)
         .stdout_has(&format!("Run {again} rolled back"));
+}
+
+/// Moves a run of this version into the layout earlier versions wrote, as `as_id`: its journal
+/// in `runs/ID/journal.jsonl` with its backups beside it, marked by `runs/ID.open` while it is
+/// not rolled back (the journal's records hold no id, so any valid id of either form fits).
+fn to_earlier_layout(t: &TestEnv, id: &str, as_id: &str) {
+    let runs = t.state.join("runs");
+    let folder = runs.join(as_id);
+    std::fs::create_dir(&folder).unwrap();
+    let journal = runs.join(format!("{id}.open.jsonl"));
+    std::fs::rename(&journal, folder.join("journal.jsonl")).unwrap();
+    let backups = runs.join(format!("{id}.backups"));
+    if backups.exists() {
+        for e in std::fs::read_dir(&backups).unwrap() {
+            let e = e.unwrap();
+            std::fs::rename(e.path(), folder.join(e.file_name())).unwrap();
+        }
+        std::fs::remove_dir(&backups).unwrap();
+    }
+    std::fs::write(runs.join(format!("{as_id}.open")), "").unwrap();
+}
+
+#[test]
+fn runs_journaled_in_the_earlier_layout_are_read_and_rolled_back() {
+    if !is_root_or_skip("runs_journaled_in_the_earlier_layout_are_read_and_rolled_back") {
+        return;
+    }
+    let t = TestEnv::new();
+    let ns = Netns::new();
+    let lowport = || Lowport::new().netns(&ns).env_dirs(&t);
+    let app = t.install(Path::new("/usr/bin/true"), "opt/app");
+    let other = t.install(Path::new("/usr/bin/true"), "opt/other");
+    let conf = t
+        .root
+        .join("etc/sysctl.d/60-lowport-unprivileged-ports.conf");
+    std::fs::create_dir_all(conf.parent().unwrap()).unwrap();
+    std::fs::write(&conf, "# hand-written\n").unwrap();
+    let (before, sysctl) = (tree(&t.root), ns.sysctl());
+    let ids = |h: &Value| -> Vec<(String, String)> {
+        h["runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r["id"].as_str().unwrap().into(),
+                    r["status"].as_str().unwrap().into(),
+                )
+            })
+            .collect()
+    };
+
+    // An applied setcap run with an id of the oldest form, an applied sysctl run that saved a
+    // backup of the file it replaced, and a setcap run killed after its change.
+    let first = applied(&t, &app);
+    to_earlier_layout(&t, &first, "20261129T120000Z-abcd");
+    lowport()
+        .args([
+            "apply",
+            "--method",
+            "sysctl",
+            "--port",
+            "80",
+            "--yes",
+            "--accept-risk",
+        ])
+        .run()
+        .code(0);
+    let sysctl_run = ids(&history(&t)).pop().unwrap().0;
+    assert!(t.state.join(format!("runs/{sysctl_run}.backups")).is_dir());
+    to_earlier_layout(&t, &sysctl_run, &sysctl_run);
+    assert_ne!(std::fs::read_to_string(&conf).unwrap(), "# hand-written\n");
+    t.lowport()
+        .args(setcap(&other))
+        .env("LOWPORT_TEST_FAULT", "kill-after:1")
+        .run()
+        .killed();
+    let killed = ids(&history(&t)).pop().unwrap().0;
+    to_earlier_layout(&t, &killed, &killed);
+    assert_eq!(
+        ids(&history(&t)),
+        [
+            ("20261129T120000Z-abcd".to_string(), "applied".to_string()),
+            (sysctl_run.clone(), "applied".into()),
+            (killed.clone(), "interrupted".into()),
+        ]
+    );
+    assert!(
+        t.state
+            .join(format!("runs/{killed}/journal.jsonl"))
+            .is_file()
+    );
+
+    // The interrupted one is found by its marker and blocks a new apply until rolled back.
+    t.lowport()
+        .args(setcap(&other))
+        .run()
+        .code(7)
+        .stderr_has(&format!("run {killed} is unfinished"));
+    for id in [&killed, &sysctl_run, &"20261129T120000Z-abcd".to_string()] {
+        lowport()
+            .args(["rollback", "--last", "--yes"])
+            .run()
+            .code(0)
+            .stdout_has(&format!("Run {id} rolled back"));
+        // Closed in place: its journal says so, and its marker is gone.
+        let runs = t.state.join("runs");
+        let records = read_records(&runs.join(id).join("journal.jsonl"));
+        assert_eq!(records.last().unwrap()["status"], "rolled_back", "{id}");
+        assert!(!runs.join(format!("{id}.open")).exists(), "{id}");
+    }
+    // The file came back from the backup in the earlier layout, the sysctl as it was.
+    assert_same_tree(&tree(&t.root), &before, "every earlier-layout run undone");
+    assert_eq!(ns.sysctl(), sysctl);
+    lowport()
+        .args(["rollback", "--last", "--yes"])
+        .run()
+        .code(7)
+        .stderr_has("no run left to roll back");
+    // A new run comes after them all.
+    let new = applied(&t, &app);
+    assert_eq!(ids(&history(&t)).last().unwrap().0, new);
+    assert!(id_after(&new, &killed), "{new} after {killed}");
+}
+
+/// Whether run id `a` has a higher sequence number than `b` (both of the `SEQ-…` form).
+fn id_after(a: &str, b: &str) -> bool {
+    let seq = |id: &str| id.split('-').next().unwrap().parse::<u64>().unwrap();
+    seq(a) > seq(b)
 }
 
 #[test]

@@ -1,20 +1,29 @@
-//! The state directory: an exclusive lock, and one folder per run holding an append-only journal
-//! (one JSON record per line; the first carries the plan; a step's snapshot is synced before the
-//! step changes anything) and the backups needed to undo. A run killed at any point leaves
-//! enough to be rolled back.
+//! The state directory: an exclusive lock, and one append-only journal per run (one JSON record
+//! per line; the first carries the plan; a step's snapshot is synced before the step changes
+//! anything), with a folder beside it for the backups needed to undo when a step makes any. A
+//! run killed at any point leaves enough to be rolled back.
 //!
 //! Everything here is read back as untrusted input: the directory must be root's and writable by
 //! no one else ([`SafeDir`]), nothing in it is reached through a link, and every record is
-//! validated before rollback acts on it. A run appears atomically: it is written under a hidden
-//! name and renamed into place with its first durable record, so no reader ever sees a run
+//! validated before rollback acts on it. A run appears atomically: its journal is written under a
+//! hidden name and renamed into place with its first durable record, so no reader ever sees a run
 //! without its start. Runs are numbered by a sequence, so their order never depends on the clock.
+//!
+//! Layout of `runs/` (ID is a run id):
+//! - `ID.open.jsonl`: the journal, from before the run's first change until its rollback ended;
+//!   `ID.jsonl` once it is rolled back. The name is a hint for finding unfinished runs, never
+//!   trusted for the status, which comes from the records.
+//! - `ID.backups/`: the files the run's steps saved to be undone (only when a step saves any).
+//! - `.new-ID.jsonl`: the journal before its first durable record (removed by the next lock).
+//! - Earlier versions: `ID/journal.jsonl` with its backups beside it, marked by an empty
+//!   `ID.open` while it may be unfinished; read, rolled back and closed in place.
 
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::Write;
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Component, Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use nix::fcntl::OFlag;
 use serde::{Deserialize, Serialize};
@@ -25,10 +34,102 @@ use crate::plan::action::ACCOUNT_FILES;
 use crate::plan::{Action, FileState, Plan, State};
 use crate::root::Root;
 
-const JOURNAL: &str = "journal.jsonl";
 const RUNS: &str = "runs";
-/// A run folder is written under this prefix until its first durable record.
+/// A run's journal is written under this prefix until its first durable record.
 const NEW: &str = ".new-";
+const OPEN: &str = ".open.jsonl";
+const CLOSED: &str = ".jsonl";
+const BACKUPS: &str = ".backups";
+/// The layout of earlier versions: `ID/JOURNAL`, marked by `ID.open`.
+const LEGACY_JOURNAL: &str = "journal.jsonl";
+const LEGACY_MARKER: &str = ".open";
+
+/// Where a run's journal is, which says how it is marked while it may be unfinished. Ordered
+/// by precedence, should one run have more than one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Place {
+    /// `ID.open.jsonl`.
+    Open,
+    /// `ID.jsonl`: rolled back.
+    Closed,
+    /// `ID/journal.jsonl`, written by an earlier version; marked by `ID.open`.
+    Legacy,
+}
+
+impl Place {
+    fn journal(self, id: &str) -> String {
+        match self {
+            Place::Open => format!("{id}{OPEN}"),
+            Place::Closed => format!("{id}{CLOSED}"),
+            Place::Legacy => format!("{id}/{LEGACY_JOURNAL}"),
+        }
+    }
+
+    /// The entry of `runs/` that holds the journal.
+    fn entry(self, id: &str) -> String {
+        match self {
+            Place::Legacy => id.to_string(),
+            Place::Open | Place::Closed => self.journal(id),
+        }
+    }
+
+    /// The folder (in `runs/`) that holds the run's backups.
+    fn backups(self, id: &str) -> String {
+        match self {
+            Place::Legacy => id.to_string(),
+            Place::Open | Place::Closed => format!("{id}{BACKUPS}"),
+        }
+    }
+}
+
+/// What an entry of `runs/` is, by its name; `None` for names lowport does not write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Entry<'a> {
+    Journal(&'a str, Place),
+    /// A journal never published: its run never changed anything.
+    Unpublished(&'a str),
+    Backups(&'a str),
+    /// A run folder of an earlier version, its open marker, and its never-published folder.
+    Legacy(&'a str),
+    LegacyMarker(&'a str),
+    LegacyUnpublished(&'a str),
+}
+
+impl<'a> Entry<'a> {
+    fn of(name: &'a str, is_dir: bool) -> Option<Entry<'a>> {
+        let valid = |id: &'a str| id_order(id).map(|_| id);
+        let e = if let Some(id) = name.strip_prefix(NEW) {
+            if is_dir {
+                Entry::LegacyUnpublished(valid(id)?)
+            } else {
+                Entry::Unpublished(valid(id.strip_suffix(CLOSED)?)?)
+            }
+        } else if is_dir {
+            match name.strip_suffix(BACKUPS) {
+                Some(id) => Entry::Backups(valid(id)?),
+                None => Entry::Legacy(valid(name)?),
+            }
+        } else if let Some(id) = name.strip_suffix(OPEN) {
+            Entry::Journal(valid(id)?, Place::Open)
+        } else if let Some(id) = name.strip_suffix(CLOSED) {
+            Entry::Journal(valid(id)?, Place::Closed)
+        } else {
+            Entry::LegacyMarker(valid(name.strip_suffix(LEGACY_MARKER)?)?)
+        };
+        Some(e)
+    }
+
+    fn id(self) -> &'a str {
+        match self {
+            Entry::Journal(id, _)
+            | Entry::Unpublished(id)
+            | Entry::Backups(id)
+            | Entry::Legacy(id)
+            | Entry::LegacyMarker(id)
+            | Entry::LegacyUnpublished(id) => id,
+        }
+    }
+}
 
 /// The default state directory; `--state-dir` or `LOWPORT_STATE_DIR` override it.
 pub const DEFAULT_STATE_DIR: &str = "/var/lib/lowport";
@@ -146,16 +247,18 @@ pub enum Record {
     },
 }
 
-/// Everything known about one run, read back from its folder and validated.
+/// Everything known about one run, read back from its journal and validated.
 #[derive(Debug, Clone)]
 pub struct Run {
     pub id: String,
-    pub dir: PathBuf,
+    /// The journal's path, for messages.
+    pub journal: PathBuf,
     pub plan: Plan,
     pub records: Vec<Record>,
     /// Lines of the journal that could not be read (a record torn by a crash), as messages.
     pub warnings: Vec<String>,
-    folder: Arc<SafeDir>,
+    runs: Arc<SafeDir>,
+    place: Place,
 }
 
 impl Run {
@@ -227,14 +330,23 @@ impl Run {
             .collect()
     }
 
-    /// A file of the run folder (a backup), never through a link.
+    /// A file of the run's backups folder, never through a link.
     pub fn backup(&self, name: &str) -> std::io::Result<Vec<u8>> {
         if !plain_name(name) {
             return Err(std::io::Error::other(format!(
-                "'{name}' is not a file name of the run folder"
+                "'{name}' is not a file name of the run's backups"
             )));
         }
-        self.folder.read(name)
+        let folder = self.place.backups(&self.id);
+        self.runs
+            .subdir(&folder, false)?
+            .ok_or_else(|| {
+                std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    format!("{} does not exist", self.runs.join(&folder).display()),
+                )
+            })?
+            .read(name)
     }
 }
 
@@ -243,24 +355,26 @@ impl Run {
 /// since losing one only makes a later rollback restore a snapshot again, which is idempotent.
 ///
 /// The syncs, each for a reason: per step, one `fdatasync` of the journal before the step runs
-/// (its snapshot must outlive it), plus one of each backup's content; once per run, an `fsync`
-/// of the run folder (the journal's and backups' names) and of the runs folder (the run's name
-/// and open marker) with the first snapshot; one `fdatasync` of the end record (an apply the
-/// operator was told succeeded must not come back as interrupted). A rollback adds one for its
-/// start (a crash in it must leave the run unfinished) and one for its end; its marker is still
-/// there from the apply. `setcap` on one file: four for the apply, two for the rollback (one
-/// fewer than before runs were published by rename).
+/// (its snapshot must outlive it), plus one of each backup's content and, once, an `fsync` of
+/// the backups folder (their names); once per run, an `fsync` of the runs folder with the first
+/// snapshot (the journal's published name, so the run cannot vanish after the host changed); one
+/// `fdatasync` of the end record (an apply the operator was told succeeded must not come back as
+/// interrupted). A rollback adds one for its start (a crash in it must leave the run unfinished)
+/// and one for its end; the journal still has its open name from the apply. `setcap` on one
+/// file: three for the apply, two for the rollback.
 pub struct Journal {
     pub id: String,
-    pub dir: PathBuf,
     file: File,
-    folder: Arc<SafeDir>,
-    runs: SafeDir,
-    /// False while the folder still has its hidden name: nothing has changed yet.
+    runs: Arc<SafeDir>,
+    place: Place,
+    /// False while the journal still has its hidden name: nothing has changed yet.
     published: bool,
-    /// New names in the run folder (journal, backups) / in the runs folder (the open marker)
-    /// that must reach the disk with the next durable record.
-    folder_dirty: bool,
+    /// The backups folder, once a step saved a file in it.
+    backups: Option<SafeDir>,
+    /// New names in the backups folder / in the runs folder (the journal's published name, the
+    /// backups folder, an open name given back) that must reach the disk with the next durable
+    /// record.
+    backups_dirty: bool,
     runs_dirty: bool,
     /// Every record written, so a rollback in this process needs no re-reading.
     records: Vec<Record>,
@@ -280,10 +394,7 @@ impl Journal {
                 Ok(())
             }
             Err(e) => {
-                let e = format!(
-                    "cannot write the journal {}: {e}",
-                    self.path(JOURNAL).display()
-                );
+                let e = format!("cannot write the journal {}: {e}", self.path().display());
                 self.broken = Some(e.clone());
                 Err(anyhow::anyhow!("{e}").into())
             }
@@ -307,12 +418,16 @@ impl Journal {
         self.published
     }
 
-    /// Where a file of the run folder is now, for messages.
-    fn path(&self, name: &str) -> PathBuf {
+    fn hidden(&self) -> String {
+        format!("{NEW}{}{CLOSED}", self.id)
+    }
+
+    /// Where the journal is now, for messages.
+    fn path(&self) -> PathBuf {
         if self.published {
-            self.dir.join(name)
+            self.runs.join(self.place.journal(&self.id))
         } else {
-            self.folder.join(name)
+            self.runs.join(self.hidden())
         }
     }
 
@@ -323,11 +438,12 @@ impl Journal {
         };
         Ok(Run {
             id: self.id.clone(),
-            dir: self.dir.clone(),
+            journal: self.path(),
             plan: (**plan).clone(),
             records: self.records.clone(),
             warnings: Vec::new(),
-            folder: Arc::clone(&self.folder),
+            runs: Arc::clone(&self.runs),
+            place: self.place,
         })
     }
 
@@ -343,53 +459,78 @@ impl Journal {
         if durable {
             // The record itself: fdatasync also covers the file's new length.
             self.file.sync_data()?;
-            // New names in the run folder (the journal, backups): once per batch of new names.
-            if std::mem::take(&mut self.folder_dirty) {
-                self.folder.sync()?;
+            // New backup names: once per batch, with the snapshot that refers to them.
+            if std::mem::take(&mut self.backups_dirty)
+                && let Some(b) = &self.backups
+            {
+                b.sync()?;
             }
             if !self.published {
+                // The journal's content is durable before its name is: a run that exists after
+                // a crash always has its start and first snapshot.
                 self.runs
-                    .open(&marker(&self.id), OFlag::O_WRONLY | OFlag::O_CREAT)?;
-                self.runs.rename(&format!("{NEW}{}", self.id), &self.id)?;
+                    .rename(&self.hidden(), &self.place.journal(&self.id))?;
                 self.published = true;
                 self.runs_dirty = true;
             }
-            // The run's name and its open marker, so the run cannot vanish in a crash after the
-            // host changed.
+            // The run's name (and its backups folder's), so the run cannot vanish in a crash
+            // after the host changed.
             if std::mem::take(&mut self.runs_dirty) {
                 self.runs.sync()?;
             }
         }
-        if let Record::End {
-            status: Status::RolledBack,
-        } = r
+        if self.published
+            && let Record::End {
+                status: Status::RolledBack,
+            } = r
         {
-            // Not synced: a stale marker is checked against the journal.
-            self.runs.remove(&marker(&self.id))?;
+            // Neither synced nor required: a journal left under its open name (or a legacy
+            // marker left behind) by a crash is read and found rolled back.
+            let _ = match self.place {
+                Place::Open => self.runs.rename(
+                    &Place::Open.journal(&self.id),
+                    &Place::Closed.journal(&self.id),
+                ),
+                Place::Legacy => self.runs.remove(&format!("{}{LEGACY_MARKER}", self.id)),
+                Place::Closed => Ok(()),
+            };
+            if self.place == Place::Open {
+                self.place = Place::Closed;
+            }
         }
         Ok(())
     }
 
-    /// Saves a file in the run folder before the change it protects. Its content is synced
-    /// now; its name reaches the disk with the step's snapshot record, which is synced before
-    /// the step runs.
+    /// Saves a file in the run's backups folder before the change it protects. Its content is
+    /// synced now; its name (and the folder's, when new) reaches the disk with the step's
+    /// snapshot record, which is synced before the step runs.
     pub fn save_backup(&mut self, name: &str, content: &[u8]) -> Result<()> {
+        let folder = self.place.backups(&self.id);
         let r = (|| -> std::io::Result<()> {
             write_fault()?;
-            let mut f = self
-                .folder
-                .open(name, OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL)?;
+            let dir = match &mut self.backups {
+                Some(dir) => dir,
+                none => {
+                    let made = self.runs.subdir(&folder, true)?.ok_or_else(|| {
+                        std::io::Error::new(std::io::ErrorKind::NotFound, "the folder vanished")
+                    })?;
+                    self.runs_dirty = true;
+                    none.insert(made)
+                }
+            };
+            let mut f = dir.open(name, OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL)?;
             f.write_all(content)?;
             f.sync_data()
         })();
         r.map_err(|e| {
-            let e = format!("cannot write the backup {}: {e}", self.path(name).display());
+            let path = self.runs.join(&folder).join(name);
+            let e = format!("cannot write the backup {}: {e}", path.display());
             if self.broken.is_none() {
                 self.broken = Some(e.clone());
             }
             anyhow::anyhow!("{e}")
         })?;
-        self.folder_dirty = true;
+        self.backups_dirty = true;
         Ok(())
     }
 }
@@ -433,17 +574,12 @@ fn write_fault() -> std::io::Result<()> {
     Ok(())
 }
 
+/// The state directory. It is checked and opened once per value: everything after goes through
+/// that descriptor, so every command works on the one directory it checked.
 pub struct StateDir {
     pub dir: PathBuf,
-}
-
-/// A run is marked by an empty `runs/<id>.open` file from before its first change until its
-/// rollback's end record is durable (an applied run keeps it, so a later rollback needs no new
-/// name and no sync for one). It is made, and synced, together with the run's own name; finding
-/// unfinished runs reads the journals of marked runs only. Removal is not synced: a stale marker
-/// is confirmed against the journal.
-fn marker(id: &str) -> String {
-    format!("{id}.open")
+    base: OnceLock<SafeDir>,
+    runs: OnceLock<Arc<SafeDir>>,
 }
 
 /// The lock files (device, inode) this process holds. POSIX locks belong to the process: a
@@ -515,30 +651,52 @@ fn refused_as(cause: Refusal, what: String) -> Error {
 
 impl StateDir {
     pub fn new(dir: PathBuf) -> Self {
-        StateDir { dir }
+        StateDir {
+            dir,
+            base: OnceLock::new(),
+            runs: OnceLock::new(),
+        }
     }
 
     /// The state directory, checked; `None` when it does not exist and `create` is false.
-    fn open(&self, create: bool) -> Result<Option<SafeDir>> {
-        SafeDir::open_trusted(&self.dir, create).map_err(|why| {
+    fn open(&self, create: bool) -> Result<Option<&SafeDir>> {
+        if let Some(base) = self.base.get() {
+            return Ok(Some(base));
+        }
+        let opened = SafeDir::open_trusted(&self.dir, create).map_err(|why| {
             refused(format!(
                 "refusing the state directory {}: {why}",
                 self.dir.display()
             ))
-        })
+        })?;
+        Ok(opened.map(|d| self.base.get_or_init(|| d)))
     }
 
-    fn runs_dir(&self, create: bool) -> Result<Option<SafeDir>> {
+    fn runs_dir(&self, create: bool) -> Result<Option<Arc<SafeDir>>> {
+        if let Some(runs) = self.runs.get() {
+            return Ok(Some(Arc::clone(runs)));
+        }
         let Some(base) = self.open(create)? else {
             return Ok(None);
         };
-        base.subdir(RUNS, create)
-            .map_err(|e| refused(format!("cannot open {}: {e}", base.join(RUNS).display())))
+        let runs = base
+            .subdir(RUNS, create)
+            .map_err(|e| refused(format!("cannot open {}: {e}", base.join(RUNS).display())))?;
+        Ok(runs.map(|r| Arc::clone(self.runs.get_or_init(|| Arc::new(r)))))
+    }
+
+    /// The entries of `runs/` lowport writes, with their kind.
+    fn entries(runs: &SafeDir) -> Result<Vec<(String, bool)>> {
+        let mut entries = runs
+            .entries()
+            .map_err(|e| refused(format!("cannot read {}: {e}", runs.path.display())))?;
+        entries.retain(|(name, is_dir)| Entry::of(name, *is_dir).is_some());
+        Ok(entries)
     }
 
     /// Takes the exclusive lock, or fails at once if another run holds it. Holding it, clears
-    /// what a killed run can leave that never took effect: a run folder that was never
-    /// published, an open marker without its run.
+    /// what a killed run can leave that never took effect: a journal that was never published
+    /// and backups without their journal, and the like of earlier versions.
     pub fn lock(&self) -> Result<Lock> {
         let base = self.open(true)?.ok_or_else(|| {
             refused(format!(
@@ -591,10 +749,13 @@ impl StateDir {
             Err(e) => return Err(refused(format!("cannot lock {}: {e}", path.display()))),
         };
         // Record our pid so a second run can say who holds the lock: written over the old one,
-        // then cut, so the file never reads empty.
+        // then cut (only when the length changes: pids mostly keep their width), so the file
+        // never reads empty.
         let pid = format!("{}\n", std::process::id());
         let _ = lock.file.write_at(pid.as_bytes(), 0);
-        let _ = lock.file.set_len(pid.len() as u64);
+        if meta.len() != pid.len() as u64 {
+            let _ = lock.file.set_len(pid.len() as u64);
+        }
         self.clean_up()?;
         Ok(lock)
     }
@@ -604,59 +765,62 @@ impl StateDir {
             return Ok(());
         };
         let gone = |e: std::io::Error| refused(format!("cannot tidy {}: {e}", runs.path.display()));
-        let entries = runs.entries().map_err(gone)?;
-        for (name, is_dir) in &entries {
-            if *is_dir && name.starts_with(NEW) {
-                runs.remove_tree(name).map_err(gone)?;
-            } else if let Some(id) = name.strip_suffix(".open")
-                && !entries.iter().any(|(n, d)| *d && n == id)
-            {
-                runs.remove(name).map_err(gone)?;
+        let entries = Self::entries(&runs)?;
+        let kinds: Vec<Entry> = entries
+            .iter()
+            .filter_map(|(name, is_dir)| Entry::of(name, *is_dir))
+            .collect();
+        let has =
+            |id: &str, what: fn(&Entry) -> bool| kinds.iter().any(|k| k.id() == id && what(k));
+        for ((name, _), kind) in entries.iter().zip(&kinds) {
+            match *kind {
+                Entry::Unpublished(_) => runs.remove(name).map_err(gone)?,
+                Entry::LegacyUnpublished(_) => runs.remove_tree(name).map_err(gone)?,
+                Entry::Backups(id) if !has(id, |k| matches!(k, Entry::Journal(..))) => {
+                    runs.remove_tree(name).map_err(gone)?
+                }
+                Entry::LegacyMarker(id) if !has(id, |k| matches!(k, Entry::Legacy(_))) => {
+                    runs.remove(name).map_err(gone)?
+                }
+                _ => {}
             }
         }
         Ok(())
     }
 
-    /// Starts a run: its folder (under a hidden name) and the start record holding the plan.
+    /// Starts a run: its journal (under a hidden name) and the start record holding the plan.
     /// The run comes into existence with the first step's snapshot, before anything changes.
     pub fn create_run(&self, plan: &Plan, who: Who, _lock: &Lock) -> Result<Journal> {
         let runs = self
             .runs_dir(true)?
             .ok_or_else(|| refused(format!("cannot create {}", self.dir.join(RUNS).display())))?;
-        let seq = runs
-            .entries()
-            .map_err(|e| refused(format!("cannot read {}: {e}", runs.path.display())))?
+        let seq = Self::entries(&runs)?
             .iter()
-            .filter_map(|(n, _)| id_order(n.trim_start_matches(NEW).trim_end_matches(".open")))
+            .filter_map(|(name, is_dir)| id_order(Entry::of(name, *is_dir)?.id()))
             .map(|(seq, _)| seq)
             .max()
             .unwrap_or(0);
         let id = new_run_id(seq.max(1));
-        let hidden = format!("{NEW}{id}");
-        let cannot = |e: std::io::Error| {
-            refused(format!(
-                "cannot start a run in {}: {e}",
-                runs.join(&hidden).display()
-            ))
-        };
-        let folder = runs
-            .subdir(&hidden, true)
-            .map_err(cannot)?
-            .ok_or_else(|| cannot(std::io::ErrorKind::NotFound.into()))?;
-        let file = folder
+        let hidden = format!("{NEW}{id}{CLOSED}");
+        let file = runs
             .open(
-                JOURNAL,
+                &hidden,
                 OFlag::O_WRONLY | OFlag::O_APPEND | OFlag::O_CREAT | OFlag::O_EXCL,
             )
-            .map_err(cannot)?;
+            .map_err(|e| {
+                refused(format!(
+                    "cannot start a run in {}: {e}",
+                    runs.join(&hidden).display()
+                ))
+            })?;
         let mut j = Journal {
-            dir: runs.join(&id),
             id,
             file,
-            folder: Arc::new(folder),
             runs,
+            place: Place::Open,
             published: false,
-            folder_dirty: true,
+            backups: None,
+            backups_dirty: false,
             runs_dirty: true,
             records: Vec::new(),
             broken: None,
@@ -686,19 +850,34 @@ impl StateDir {
                 ),
             ));
         }
-        let fail =
-            |e: std::io::Error| refused(format!("cannot reopen run {}: {e}", run.dir.display()));
-        // A run applied by this version still has its marker; one rolled back before, or applied
-        // by an earlier version, gets a new one, which must be synced.
-        let new_marker = runs.open(&marker(&run.id), OFlag::O_WRONLY).is_err();
-        if new_marker {
-            runs.open(&marker(&run.id), OFlag::O_WRONLY | OFlag::O_CREAT)
+        let fail = |e: std::io::Error| {
+            refused(format!("cannot reopen run {}: {e}", run.journal.display()))
+        };
+        // A run applied by this version still has its open name. One rolled back before gets it
+        // back, and one of an earlier version its marker (if it lost it): that new name must be
+        // durable before anything is undone, with the rollback's start.
+        let (place, new_name) = match run.place {
+            Place::Open => (Place::Open, false),
+            Place::Closed => {
+                runs.rename(
+                    &Place::Closed.journal(&run.id),
+                    &Place::Open.journal(&run.id),
+                )
                 .map_err(fail)?;
-        }
-        let mut file = run
-            .folder
-            .open(JOURNAL, OFlag::O_RDWR | OFlag::O_APPEND)
-            .map_err(fail)?;
+                (Place::Open, true)
+            }
+            Place::Legacy => {
+                let marker = format!("{}{LEGACY_MARKER}", run.id);
+                let missing = runs.open(&marker, OFlag::O_WRONLY).is_err();
+                if missing {
+                    runs.open(&marker, OFlag::O_WRONLY | OFlag::O_CREAT)
+                        .map_err(fail)?;
+                }
+                (Place::Legacy, missing)
+            }
+        };
+        let mut file =
+            open_journal(&runs, &run.id, place, OFlag::O_RDWR | OFlag::O_APPEND).map_err(fail)?;
         // A record torn by a crash is closed off, so the next one starts on a line of its own.
         let len = file.metadata().map_err(fail)?.len();
         let mut last = [0u8];
@@ -707,14 +886,13 @@ impl StateDir {
         }
         Ok(Journal {
             id: run.id.clone(),
-            dir: run.dir.clone(),
             file,
-            folder: Arc::clone(&run.folder),
             runs,
+            place,
             published: true,
-            folder_dirty: false,
-            // Only a marker can be new: the run folder is on disk already.
-            runs_dirty: new_marker,
+            backups: None,
+            backups_dirty: false,
+            runs_dirty: new_name,
             records: run.records.clone(),
             broken: None,
         })
@@ -722,7 +900,7 @@ impl StateDir {
 
     /// Accounts this run created (and has not undone) that a later run, not rolled back, names
     /// as its user or group.
-    fn accounts_used_later(&self, runs: &SafeDir, run: &Run) -> Result<Vec<String>> {
+    fn accounts_used_later(&self, runs: &Arc<SafeDir>, run: &Run) -> Result<Vec<String>> {
         let created: Vec<&str> = run
             .to_undo()
             .iter()
@@ -736,9 +914,12 @@ impl StateDir {
         };
         let mut out = Vec::new();
         let later = self.list()?.map(|(_, ids)| ids).unwrap_or_default();
-        for id in later.iter().filter(|id| id_order(id) > Some(order.clone())) {
+        for (id, place) in later
+            .iter()
+            .filter(|(id, _)| id_order(id) > Some(order.clone()))
+        {
             // A later run that cannot be read is reported by `history`; it cannot name anyone.
-            let Ok(Some(other)) = self.read(runs, id) else {
+            let Ok(Some(other)) = self.read(runs, id, *place) else {
                 continue;
             };
             if other.status() == Status::RolledBack {
@@ -769,30 +950,25 @@ impl StateDir {
             return Err(self.no_run(id));
         }
         let runs = self.runs_dir(false)?.ok_or_else(|| self.no_run(id))?;
-        self.read(&runs, id)?.ok_or_else(|| {
+        let place = find(&runs, id).ok_or_else(|| self.no_run(id))?;
+        self.read(&runs, id, place)?.ok_or_else(|| {
             refused(format!(
                 "run {id} has an empty journal {}: it was killed before its first change, so \
-                 it changed nothing; remove that folder",
-                runs.join(id).join(JOURNAL).display()
+                 it changed nothing; remove {}",
+                runs.join(place.journal(id)).display(),
+                runs.join(place.entry(id)).display()
             ))
         })
     }
 
     /// Reads and validates a run. `Ok(None)`: its journal is missing or empty, so the run never
     /// reached its first change (only versions that created runs in place leave these).
-    fn read(&self, runs: &SafeDir, id: &str) -> Result<Option<Run>> {
-        let folder = match runs.subdir(id, false) {
-            Ok(Some(f)) => f,
-            Ok(None) => return Err(self.no_run(id)),
-            Err(e) => {
-                return Err(refused(format!(
-                    "cannot open the run folder {}: {e}",
-                    runs.join(id).display()
-                )));
-            }
-        };
-        let path = folder.join(JOURNAL);
-        let bytes = match folder.read(JOURNAL) {
+    fn read(&self, runs: &Arc<SafeDir>, id: &str, place: Place) -> Result<Option<Run>> {
+        let path = runs.join(place.journal(id));
+        let bytes = match open_journal(runs, id, place, OFlag::empty()).and_then(|mut f| {
+            let mut out = Vec::new();
+            std::io::Read::read_to_end(&mut f, &mut out).map(|_| out)
+        }) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(refused(format!("cannot read {}: {e}", path.display()))),
@@ -802,8 +978,7 @@ impl StateDir {
                 Refusal::InvalidJournal,
                 format!(
                     "run {id}: line {line} of {} is not a valid lowport record ({why}); lowport \
-                 will not act on it. Inspect the file, and move the run folder away if it is \
-                 not lowport's",
+                 will not act on it. Inspect the file, and move it away if it is not lowport's",
                     path.display()
                 ),
             )
@@ -823,28 +998,37 @@ impl StateDir {
             .collect();
         Ok(Some(Run {
             id: id.to_string(),
-            dir: runs.join(id),
+            journal: path,
             plan: (**plan).clone(),
             records,
             warnings,
-            folder: Arc::new(folder),
+            runs: Arc::clone(runs),
+            place,
         }))
     }
 
-    fn list(&self) -> Result<Option<(SafeDir, Vec<String>)>> {
+    /// The runs folder and every run id with where its journal is, oldest first (by sequence).
+    fn list(&self) -> Result<Option<Listing>> {
         let Some(runs) = self.runs_dir(false)? else {
             return Ok(None);
         };
-        let entries = runs
-            .entries()
-            .map_err(|e| refused(format!("cannot read {}: {e}", runs.path.display())))?;
-        let mut ids: Vec<(u64, String, String)> = entries
-            .into_iter()
-            .filter(|(_, is_dir)| *is_dir)
-            .filter_map(|(id, _)| id_order(&id).map(|(seq, text)| (seq, text, id)))
+        let mut ids: Vec<(u64, String, String, Place)> = Self::entries(&runs)?
+            .iter()
+            .filter_map(|(name, is_dir)| match Entry::of(name, *is_dir)? {
+                Entry::Journal(id, place) => Some((id, place)),
+                Entry::Legacy(id) => Some((id, Place::Legacy)),
+                _ => None,
+            })
+            .filter_map(|(id, place)| {
+                let (seq, text) = id_order(id)?;
+                Some((seq, text, id.to_string(), place))
+            })
             .collect();
         ids.sort();
-        Ok(Some((runs, ids.into_iter().map(|(_, _, id)| id).collect())))
+        // One journal per run, should a copy have made two: the one `load` finds.
+        ids.dedup_by(|b, a| a.2 == b.2);
+        let ids = ids.into_iter().map(|(.., id, place)| (id, place)).collect();
+        Ok(Some((runs, ids)))
     }
 
     /// Every run id, oldest first (by sequence).
@@ -852,24 +1036,25 @@ impl StateDir {
         self.list()
             .ok()
             .flatten()
-            .map(|(_, ids)| ids)
+            .map(|(_, ids)| ids.into_iter().map(|(id, _)| id).collect())
             .unwrap_or_default()
     }
 
-    /// Every readable run, oldest first, and a message for each folder that is not one.
+    /// Every readable run, oldest first, and a message for each journal that is not one.
     pub fn scan(&self) -> Result<(Vec<Run>, Vec<String>)> {
         let Some((runs, ids)) = self.list()? else {
             return Ok((Vec::new(), Vec::new()));
         };
         let mut out = Vec::new();
         let mut notes = Vec::new();
-        for id in ids {
-            match self.read(&runs, &id) {
+        for (id, place) in ids {
+            match self.read(&runs, &id, place) {
                 Ok(Some(run)) => out.push(run),
                 Ok(None) => notes.push(format!(
-                    "run {id} never started (its journal in {} is empty or missing) and \
-                     changed nothing; remove that folder",
-                    runs.join(&id).display()
+                    "run {id} never started (its journal {} is empty or missing) and changed \
+                     nothing; remove {}",
+                    runs.join(place.journal(&id)).display(),
+                    runs.join(place.entry(&id)).display()
                 )),
                 Err(e) => notes.push(e.to_string()),
             }
@@ -887,9 +1072,9 @@ impl StateDir {
         let Some((runs, ids)) = self.list()? else {
             return Ok(None);
         };
-        for id in ids.iter().rev() {
-            // A folder that never started changed nothing: look further back.
-            if let Some(run) = self.read(&runs, id)?
+        for (id, place) in ids.iter().rev() {
+            // A journal that never started changed nothing: look further back.
+            if let Some(run) = self.read(&runs, id, *place)?
                 && run.status() != Status::RolledBack
             {
                 return Ok(Some(run));
@@ -916,24 +1101,29 @@ impl StateDir {
         }
     }
 
-    /// Runs that were interrupted or whose rollback is incomplete.
+    /// Runs that were interrupted or whose rollback is incomplete. Only marked runs are read:
+    /// journals under their open name, and an earlier version's runs with their marker.
     pub fn unfinished(&self) -> Result<Vec<Run>> {
         let Some(runs) = self.runs_dir(false)? else {
             return Ok(Vec::new());
         };
-        let entries = runs
-            .entries()
-            .map_err(|e| refused(format!("cannot read {}: {e}", runs.path.display())))?;
+        let entries = Self::entries(&runs)?;
+        let kinds: Vec<Entry> = entries
+            .iter()
+            .filter_map(|(name, is_dir)| Entry::of(name, *is_dir))
+            .collect();
         let mut out = Vec::new();
-        for (name, _) in entries {
-            let Some(id) = name.strip_suffix(".open") else {
-                continue;
+        for kind in &kinds {
+            let (id, place) = match *kind {
+                Entry::Journal(id, Place::Open) => (id, Place::Open),
+                // A marker left without its run marks nothing.
+                Entry::LegacyMarker(id) if kinds.contains(&Entry::Legacy(id)) => {
+                    (id, Place::Legacy)
+                }
+                _ => continue,
             };
-            // A marker left without its run (or for a run that never started) marks nothing.
-            if id_order(id).is_none() || runs.subdir(id, false).ok().flatten().is_none() {
-                continue;
-            }
-            let Some(run) = self.read(&runs, id)? else {
+            // A run that never started is no unfinished run.
+            let Some(run) = self.read(&runs, id, place)? else {
                 continue;
             };
             if matches!(
@@ -944,6 +1134,29 @@ impl StateDir {
             }
         }
         Ok(out)
+    }
+}
+
+/// The runs folder, and its runs with where their journals are.
+type Listing = (Arc<SafeDir>, Vec<(String, Place)>);
+
+/// Where run `id`'s journal is: its open or closed name, or an earlier version's folder (an
+/// entry of any type: reading it refuses what is not a regular file or folder).
+fn find(runs: &SafeDir, id: &str) -> Option<Place> {
+    [Place::Open, Place::Closed, Place::Legacy]
+        .into_iter()
+        .find(|p| runs.exists(&p.entry(id)))
+}
+
+/// Opens run `id`'s journal at `place`, never through a link (an earlier version's through its
+/// folder, which is no link either).
+fn open_journal(runs: &SafeDir, id: &str, place: Place, flags: OFlag) -> std::io::Result<File> {
+    match place {
+        Place::Open | Place::Closed => runs.open(&place.journal(id), flags),
+        Place::Legacy => runs
+            .subdir(id, false)?
+            .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::NotFound))?
+            .open(LEGACY_JOURNAL, flags),
     }
 }
 
@@ -1253,6 +1466,51 @@ mod tests {
             "1.open",
         ] {
             assert!(id_order(bad).is_none(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn entries_of_the_runs_folder_are_told_apart_by_name() {
+        let id = "7-20261129T125133Z";
+        let old = "20261129T115958Z-0001";
+        let cases = [
+            (
+                format!("{id}.open.jsonl"),
+                false,
+                Some(Entry::Journal(id, Place::Open)),
+            ),
+            (
+                format!("{id}.jsonl"),
+                false,
+                Some(Entry::Journal(id, Place::Closed)),
+            ),
+            (
+                format!(".new-{id}.jsonl"),
+                false,
+                Some(Entry::Unpublished(id)),
+            ),
+            (format!("{id}.backups"), true, Some(Entry::Backups(id))),
+            (id.to_string(), true, Some(Entry::Legacy(id))),
+            (old.to_string(), true, Some(Entry::Legacy(old))),
+            (format!("{id}.open"), false, Some(Entry::LegacyMarker(id))),
+            (
+                format!(".new-{id}"),
+                true,
+                Some(Entry::LegacyUnpublished(id)),
+            ),
+            // The right name on the wrong kind of entry, and names lowport never writes.
+            (format!("{id}.open.jsonl"), true, None),
+            (format!("{id}.backups"), false, None),
+            (id.to_string(), false, None),
+            (format!("{id}.open"), true, None),
+            (format!(".new-{id}"), false, None),
+            ("lock".to_string(), false, None),
+            (format!("{id}.jsonl.tmp"), false, None),
+            (format!("x{id}.jsonl"), false, None),
+            (".new-.jsonl".to_string(), false, None),
+        ];
+        for (name, dir, want) in &cases {
+            assert_eq!(Entry::of(name, *dir), *want, "{name} (dir: {dir})");
         }
     }
 

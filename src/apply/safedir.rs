@@ -168,6 +168,16 @@ impl SafeDir {
         Ok(file)
     }
 
+    /// Whether an entry of that name exists, whatever it is (a link is not followed).
+    pub fn exists(&self, name: &str) -> bool {
+        nix::sys::stat::fstatat(
+            self.fd.as_fd(),
+            name,
+            nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+        )
+        .is_ok()
+    }
+
     pub fn read(&self, name: &str) -> io::Result<Vec<u8>> {
         let mut out = Vec::new();
         io::Read::read_to_end(&mut self.open(name, OFlag::empty())?, &mut out)?;

@@ -339,7 +339,7 @@ impl Run {
         }
         let folder = self.place.backups(&self.id);
         self.runs
-            .subdir(&folder, false)?
+            .subdir(&folder)?
             .ok_or_else(|| {
                 std::io::Error::new(
                     std::io::ErrorKind::NotFound,
@@ -511,11 +511,9 @@ impl Journal {
             let dir = match &mut self.backups {
                 Some(dir) => dir,
                 none => {
-                    let made = self.runs.subdir(&folder, true)?.ok_or_else(|| {
-                        std::io::Error::new(std::io::ErrorKind::NotFound, "the folder vanished")
-                    })?;
+                    let (dir, _) = self.runs.make_subdir(&folder)?;
                     self.runs_dirty = true;
-                    none.insert(made)
+                    none.insert(dir)
                 }
             };
             let mut f = dir.open(name, OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL)?;
@@ -679,9 +677,18 @@ impl StateDir {
         let Some(base) = self.open(create)? else {
             return Ok(None);
         };
-        let runs = base
-            .subdir(RUNS, create)
-            .map_err(|e| refused(format!("cannot open {}: {e}", base.join(RUNS).display())))?;
+        let cannot =
+            |e: std::io::Error| refused(format!("cannot open {}: {e}", base.join(RUNS).display()));
+        let runs = if create {
+            let (runs, made) = base.make_subdir(RUNS).map_err(cannot)?;
+            // Its name must outlive a crash, as the journals in it do.
+            if made {
+                base.sync().map_err(cannot)?;
+            }
+            Some(runs)
+        } else {
+            base.subdir(RUNS).map_err(cannot)?
+        };
         Ok(runs.map(|r| Arc::clone(self.runs.get_or_init(|| Arc::new(r)))))
     }
 
@@ -1154,7 +1161,7 @@ fn open_journal(runs: &SafeDir, id: &str, place: Place, flags: OFlag) -> std::io
     match place {
         Place::Open | Place::Closed => runs.open(&place.journal(id), flags),
         Place::Legacy => runs
-            .subdir(id, false)?
+            .subdir(id)?
             .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::NotFound))?
             .open(LEGACY_JOURNAL, flags),
     }

@@ -111,6 +111,13 @@ impl SafeDir {
                 .create(path)
                 .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
             check_trusted(path, true)?;
+            // The new directories' names must outlive a crash, as the journals in them do.
+            for made in path.ancestors().take_while(|p| *p != existing) {
+                let parent = made.parent().unwrap_or(Path::new("/"));
+                File::open(parent)
+                    .and_then(|d| d.sync_all())
+                    .map_err(|e| format!("cannot sync {}: {e}", parent.display()))?;
+            }
         }
         // The checked chain belongs to root: it cannot change between the check and this open.
         let fd = nix::fcntl::open(path, DIR_FLAGS, Mode::empty())
@@ -126,15 +133,22 @@ impl SafeDir {
         self.path.join(name)
     }
 
-    /// A subdirectory (never through a link), made with mode 0700 first when `create`; `None`
-    /// when absent.
-    pub fn subdir(&self, name: &str, create: bool) -> io::Result<Option<SafeDir>> {
-        if create {
-            match mkdirat(self.fd.as_fd(), name, Mode::from_bits_truncate(0o700)) {
-                Ok(()) | Err(nix::errno::Errno::EEXIST) => {}
-                Err(e) => return Err(io(e)),
-            }
-        }
+    /// A subdirectory (never through a link), made with mode 0700 if absent, and whether it was
+    /// made (its name is then not durable until this directory is synced).
+    pub fn make_subdir(&self, name: &str) -> io::Result<(SafeDir, bool)> {
+        let made = match mkdirat(self.fd.as_fd(), name, Mode::from_bits_truncate(0o700)) {
+            Ok(()) => true,
+            Err(nix::errno::Errno::EEXIST) => false,
+            Err(e) => return Err(io(e)),
+        };
+        let dir = self
+            .subdir(name)?
+            .ok_or_else(|| io(nix::errno::Errno::ENOENT))?;
+        Ok((dir, made))
+    }
+
+    /// A subdirectory (never through a link); `None` when absent.
+    pub fn subdir(&self, name: &str) -> io::Result<Option<SafeDir>> {
         match openat(self.fd.as_fd(), name, DIR_FLAGS, Mode::empty()) {
             Ok(fd) => Ok(Some(SafeDir {
                 fd,
@@ -213,7 +227,7 @@ impl SafeDir {
 
     /// Removes a subdirectory and the files in it (lowport's folders hold no deeper levels).
     pub fn remove_tree(&self, name: &str) -> io::Result<()> {
-        if let Some(d) = self.subdir(name, false)? {
+        if let Some(d) = self.subdir(name)? {
             for (entry, _) in d.entries()? {
                 d.remove(&entry)?;
             }
@@ -333,7 +347,7 @@ mod tests {
                 .to_string()
                 .contains("not a regular file")
         );
-        assert!(d.subdir("dirlink", false).is_err());
+        assert!(d.subdir("dirlink").is_err());
         assert_eq!(d.entries().unwrap().len(), 3);
         assert!(plain_name("step-1.0.backup"));
         for bad in ["", ".", "..", "a/b", ".hidden"] {

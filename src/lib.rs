@@ -12,6 +12,7 @@ pub mod cli;
 pub mod commands;
 pub mod console;
 pub mod diagnose;
+pub mod dirs;
 pub mod drift;
 pub mod error;
 pub mod export;

@@ -9,8 +9,9 @@ use std::path::{Path, PathBuf};
 /// layer never use each other. An entry is a top-level module, or a submodule (`facts::acl`)
 /// placed on its own; a file belongs to the longest entry its path names.
 const LAYERS: &[&[&str]] = &[
-    // Leaves: typed errors, the `--root` mapping, input validation, extended attributes.
-    &["error", "root", "validate", "xattr"],
+    // Leaves: typed errors, the `--root` mapping, input validation, extended attributes,
+    // directory listings.
+    &["error", "root", "validate", "xattr", "dirs"],
     // POSIX ACLs of a file (used by the trusted-program check and by the binary's facts).
     &["facts::acl"],
     // The one place programs are found and spawned: system directories, root-owned only.

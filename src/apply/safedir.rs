@@ -7,7 +7,7 @@
 use std::ffi::OsStr;
 use std::fs::File;
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
@@ -198,18 +198,16 @@ impl SafeDir {
         Ok(out)
     }
 
-    /// Entry names with whether each is a real directory (links are not).
+    /// Entry names with whether each is a real directory (links are not), of this very
+    /// directory, whatever its path now is.
     pub fn entries(&self) -> io::Result<Vec<(String, bool)>> {
-        // The descriptor's /proc link reopens this very directory, whatever its path now is.
-        let list = std::fs::read_dir(format!("/proc/self/fd/{}", self.fd.as_raw_fd()))?;
         let mut out = Vec::new();
-        for e in list {
-            let e = e?;
+        crate::dirs::each_entry(&self.fd, |name, is_dir| {
             // Names lowport did not write (not UTF-8) are not runs: leave them out.
-            if let Some(name) = e.file_name().to_str() {
-                out.push((name.to_string(), e.file_type()?.is_dir()));
+            if let Ok(name) = std::str::from_utf8(name) {
+                out.push((name.to_string(), is_dir));
             }
-        }
+        })?;
         Ok(out)
     }
 

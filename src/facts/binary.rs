@@ -88,9 +88,14 @@ const INTERPRETERS: &[&str] = &[
 ];
 
 pub fn interpreter_name(path: &Path) -> Option<String> {
-    let name = path.file_name()?.to_str()?;
+    interpreter(path.file_name()?.as_encoded_bytes()).map(str::to_string)
+}
+
+/// The file name, when it names an interpreter.
+fn interpreter(name: &[u8]) -> Option<&str> {
+    let name = std::str::from_utf8(name).ok()?;
     let base = name.trim_end_matches(|c: char| c.is_ascii_digit() || c == '.');
-    INTERPRETERS.contains(&base).then(|| name.to_string())
+    INTERPRETERS.contains(&base).then_some(name)
 }
 
 /// Where interpreters are installed.
@@ -114,21 +119,23 @@ fn same_as_interpreter(root: &Root, host: &Path, meta: &std::fs::Metadata) -> Op
     let mut seen = BTreeSet::new();
     for r in &roots {
         for dir in INTERPRETER_DIRS {
-            let dir_host = r.host(Path::new(dir));
-            let Ok(m) = std::fs::metadata(&dir_host) else {
+            let Ok(listing) = std::fs::File::open(r.host(Path::new(dir))) else {
+                continue;
+            };
+            let Ok(m) = listing.metadata() else {
                 continue;
             };
             if !seen.insert((m.dev(), m.ino())) {
                 continue;
             }
-            let Ok(entries) = std::fs::read_dir(dir_host) else {
-                continue;
-            };
-            for e in entries.flatten() {
-                let in_root = Path::new(dir).join(e.file_name());
-                let Some(name) = interpreter_name(&in_root) else {
-                    continue;
-                };
+            // Only the few interpreter names are kept from the thousand-odd entries.
+            let mut names = Vec::new();
+            // A listing that fails part-way still has the names it gave judged.
+            let _ = crate::dirs::each_entry(&listing, |entry, _| {
+                names.extend(interpreter(entry).map(str::to_string));
+            });
+            for name in names {
+                let in_root = Path::new(dir).join(&name);
                 let candidate = r.host(&in_root);
                 let Ok(m) = std::fs::metadata(&candidate) else {
                     continue;

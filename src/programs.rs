@@ -34,6 +34,24 @@ pub fn is_step_program(prog: &str) -> bool {
 
 /// The absolute path of a system program, checked by [`trusted`].
 pub fn find(name: &str) -> Result<PathBuf, String> {
+    find_in(name, &mut Checked::new())
+}
+
+/// Finds several programs: the directories they share (/usr/sbin, /usr, /) are checked once.
+pub fn find_all<'a>(names: &[&'a str]) -> Vec<(&'a str, Result<PathBuf, String>)> {
+    let mut checked = Checked::new();
+    names
+        .iter()
+        .map(|n| (*n, find_in(n, &mut checked)))
+        .collect()
+}
+
+/// What one lookup learnt of each directory: its owner and why others could replace what is
+/// below it (by the owner of the entry below: see [`acl::writers`]). Kept for one lookup only,
+/// so a directory put right meanwhile is seen by the next command.
+type Checked = std::collections::HashMap<(PathBuf, bool), Option<(u32, Vec<String>)>>;
+
+fn find_in(name: &str, checked: &mut Checked) -> Result<PathBuf, String> {
     if name.is_empty() || name.contains('/') {
         return Err(format!("'{name}' is not a program name"));
     }
@@ -47,7 +65,7 @@ pub fn find(name: &str) -> Result<PathBuf, String> {
             DIRS.join(":")
         )
     })?;
-    trusted(&path)?;
+    trusted_in(&path, checked)?;
     Ok(path)
 }
 
@@ -81,19 +99,30 @@ pub fn command(prog: &str) -> Result<std::process::Command, String> {
 /// Refuses a file that anyone but root could replace: checks it, the directories above it, and
 /// every symlink followed on the way (and their directories).
 pub fn trusted(path: &Path) -> Result<(), String> {
+    trusted_in(path, &mut Checked::new())
+}
+
+fn trusted_in(path: &Path, checked: &mut Checked) -> Result<(), String> {
     let mut at = path.to_path_buf();
     for _ in 0..MAX_LINKS {
         let meta = std::fs::symlink_metadata(&at).map_err(|e| format!("{}: {e}", at.display()))?;
         let mut reasons = Vec::new();
         let mut below_root_owned = meta.uid() == 0;
         for dir in at.ancestors().skip(1) {
-            let Ok(m) = std::fs::metadata(dir) else {
+            let seen = checked
+                .entry((dir.to_path_buf(), below_root_owned))
+                .or_insert_with(|| {
+                    let m = std::fs::metadata(dir).ok()?;
+                    let why = acl::writers(dir, dir, &m, below_root_owned, &|_, id| {
+                        Some(id.to_string())
+                    });
+                    Some((m.uid(), why))
+                });
+            let Some((uid, why)) = seen else {
                 continue;
             };
-            reasons.extend(acl::writers(dir, dir, &m, below_root_owned, &|_, id| {
-                Some(id.to_string())
-            }));
-            below_root_owned = m.uid() == 0;
+            reasons.extend(why.iter().cloned());
+            below_root_owned = *uid == 0;
         }
         if meta.file_type().is_symlink() {
             if !reasons.is_empty() {
@@ -136,6 +165,14 @@ mod tests {
         assert!(find("../ls").is_err());
         assert!(command("/tmp/ls").is_err());
         assert!(command("ls").is_ok());
+    }
+
+    #[test]
+    fn finding_several_at_once_judges_each_as_alone() {
+        let names = ["ls", "sh", "no-such-program-here", "../ls"];
+        for (name, found) in find_all(&names) {
+            assert_eq!(found, find(name), "{name}");
+        }
     }
 
     #[test]

@@ -347,8 +347,11 @@ pub fn etckeeper_commit(
 /// went. A failed commit is reported, never a failure of the run: the change itself is done.
 fn record_in_etckeeper(root: &std::path::Path, what: &str, on: &mut dyn FnMut(Event)) {
     let managed = std::path::Path::new("/etc/.etckeeper").exists();
-    // Only a trusted system program runs (root-owned, in a system directory).
-    let found = crate::programs::find("etckeeper").ok();
+    // Looked for only where it would be used. Only a trusted system program runs (root-owned,
+    // in a system directory).
+    let found = (managed && root == std::path::Path::new("/"))
+        .then(|| crate::programs::find("etckeeper").ok())
+        .flatten();
     let Some(argv) = etckeeper_commit(root, found, managed, what) else {
         return;
     };

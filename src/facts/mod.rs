@@ -243,6 +243,15 @@ impl Facts {
     }
 }
 
+/// Reads a kernel-made file (under /proc) whole. Such files report a size of 0, which makes
+/// `read_to_string` start with reads of a few bytes, and the kernel renders the file again for
+/// each read: a buffer that holds it takes one.
+pub fn read_proc(path: impl AsRef<Path>) -> std::io::Result<String> {
+    let mut text = String::with_capacity(16 * 1024);
+    std::io::Read::read_to_string(&mut std::fs::File::open(path)?, &mut text)?;
+    Ok(text)
+}
+
 pub fn sysctl_path(key: &str) -> PathBuf {
     Path::new("/proc/sys").join(key.replace('.', "/"))
 }
@@ -293,7 +302,7 @@ fn init() -> Init {
 }
 
 fn bounding_has(cap: u32) -> bool {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let status = read_proc("/proc/self/status").unwrap_or_default();
     status
         .lines()
         .find_map(|l| l.strip_prefix("CapBnd:"))
@@ -340,13 +349,13 @@ pub fn gather(root: &Root, probe: &Probe) -> Result<Facts> {
         init: init(),
         is_root: euid == 0,
         euid,
-        tools: TOOLS
-            .iter()
-            .map(|t| (t.to_string(), crate::programs::find(t).ok()))
+        tools: crate::programs::find_all(TOOLS)
+            .into_iter()
+            .map(|(t, found)| (t.to_string(), found.ok()))
             .collect(),
         unprivileged_port_start: read_sysctl(UNPRIVILEGED_PORT_START).and_then(|v| v.parse().ok()),
         local_port_range: range,
-        kernel_no_file_caps: std::fs::read_to_string("/proc/cmdline")
+        kernel_no_file_caps: read_proc("/proc/cmdline")
             .unwrap_or_default()
             .split_whitespace()
             .any(|w| w == "no_file_caps"),

@@ -67,7 +67,7 @@ pub fn find(mounts: &[Mount], path: &Path) -> Option<Mount> {
 }
 
 pub fn for_path(path: &Path) -> Option<Mount> {
-    let text = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    let text = super::read_proc("/proc/self/mountinfo").ok()?;
     let canonical = std::fs::canonicalize(path).ok()?;
     find(&parse(&text), &canonical)
 }

@@ -265,6 +265,23 @@ fn candidate_units(root: &Root) -> BTreeSet<String> {
 
 /// The file defining a unit, by directory precedence; an instance falls back to its template.
 pub fn unit_file(root: &Root, name: &str) -> Option<PathBuf> {
+    unit_file_in(root, &unit_dirs(), name)
+}
+
+/// The unit directories that exist under the root, each once (on a merged-/usr system
+/// /lib/systemd/system is /usr/lib/systemd/system), by precedence: where a unit can be found.
+fn present_unit_dirs(root: &Root) -> Vec<&'static str> {
+    let mut seen = BTreeSet::new();
+    unit_dirs()
+        .into_iter()
+        .filter(|d| {
+            std::fs::metadata(root.host(Path::new(d)))
+                .is_ok_and(|m| m.is_dir() && seen.insert((m.dev(), m.ino())))
+        })
+        .collect()
+}
+
+fn unit_file_in(root: &Root, dirs: &[&str], name: &str) -> Option<PathBuf> {
     let template = name
         .split_once('@')
         .map(|(head, _)| format!("{head}@.service"));
@@ -272,8 +289,7 @@ pub fn unit_file(root: &Root, name: &str) -> Option<PathBuf> {
         .into_iter()
         .flatten()
         .find_map(|n| {
-            unit_dirs()
-                .iter()
+            dirs.iter()
                 .map(|d| Path::new(d).join(&n))
                 .find(|p| root.host(p).is_file())
         })
@@ -320,8 +336,10 @@ pub fn unit_setting(texts: &[String], key: &str) -> Option<String> {
 
 fn units_launching(root: &Root, names: &[PathBuf]) -> Vec<UnitRef> {
     let mut out = Vec::new();
+    // Each of the candidates is looked up only where a unit can be.
+    let dirs = present_unit_dirs(root);
     for unit in candidate_units(root) {
-        let Some(path) = unit_file(root, &unit) else {
+        let Some(path) = unit_file_in(root, &dirs, &unit) else {
             continue;
         };
         let Ok(text) = std::fs::read_to_string(root.host(&path)) else {
@@ -424,6 +442,38 @@ pub fn gather(root: &Root, requested: &str, db: &UserDb) -> Result<BinaryFacts> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn units_are_found_by_precedence_where_unit_directories_exist() {
+        let t = tempfile::tempdir().unwrap();
+        let root = Root::new(t.path().to_path_buf());
+        let put = |p: &str| {
+            let p = t.path().join(p);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, "[Service]\n").unwrap();
+        };
+        put("usr/lib/systemd/system/a.service");
+        put("usr/lib/systemd/system/b@.service");
+        put("usr/lib/systemd/system/c.service");
+        put("etc/systemd/system/c.service");
+        // Merged /usr: /lib is /usr/lib.
+        std::os::unix::fs::symlink("usr/lib", t.path().join("lib")).unwrap();
+        let dirs = present_unit_dirs(&root);
+        assert_eq!(dirs, ["/etc/systemd/system", "/usr/lib/systemd/system"]);
+        for name in ["a.service", "b@x.service", "c.service", "none.service"] {
+            assert_eq!(
+                unit_file_in(&root, &dirs, name),
+                unit_file(&root, name),
+                "{name}"
+            );
+        }
+        let found = |n| unit_file(&root, n).map(|p| p.display().to_string());
+        assert_eq!(found("c.service").unwrap(), "/etc/systemd/system/c.service");
+        assert_eq!(
+            found("b@x.service").unwrap(),
+            "/usr/lib/systemd/system/b@.service"
+        );
+    }
 
     #[test]
     fn interpreters_by_name() {

@@ -106,7 +106,7 @@ impl Plan {
         Ok(Plan {
             format_version: FORMAT_VERSION,
             method: req.method,
-            title: method.doc().title,
+            title: methods::Doc::title(method.meta().markdown),
             risk: method.risk(),
             request: req.clone(),
             root: facts.root.clone(),

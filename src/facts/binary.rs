@@ -88,11 +88,11 @@ const INTERPRETERS: &[&str] = &[
 ];
 
 pub fn interpreter_name(path: &Path) -> Option<String> {
-    interpreter(path.file_name()?.as_encoded_bytes()).map(str::to_string)
+    interpreter_named(path.file_name()?.as_encoded_bytes()).map(str::to_string)
 }
 
 /// The file name, when it names an interpreter.
-fn interpreter(name: &[u8]) -> Option<&str> {
+fn interpreter_named(name: &[u8]) -> Option<&str> {
     let name = std::str::from_utf8(name).ok()?;
     let base = name.trim_end_matches(|c: char| c.is_ascii_digit() || c == '.');
     INTERPRETERS.contains(&base).then_some(name)
@@ -132,7 +132,7 @@ fn same_as_interpreter(root: &Root, host: &Path, meta: &std::fs::Metadata) -> Op
             let mut names = Vec::new();
             // A listing that fails part-way still has the names it gave judged.
             let _ = crate::dirs::each_entry(&listing, |entry, _| {
-                names.extend(interpreter(entry).map(str::to_string));
+                names.extend(interpreter_named(entry).map(str::to_string));
             });
             for name in names {
                 let in_root = Path::new(dir).join(&name);
@@ -389,7 +389,18 @@ impl BinaryFacts {
     }
 }
 
-pub fn gather(root: &Root, requested: &str, db: &UserDb) -> Result<BinaryFacts> {
+/// The binary as found: the path given (or found on PATH), the file it resolves to, and that
+/// file's metadata.
+pub struct Found {
+    requested: String,
+    given: PathBuf,
+    resolved: crate::root::Resolved,
+    host: PathBuf,
+    meta: std::fs::Metadata,
+}
+
+/// Finds the binary the operator named; it must be a regular file.
+pub fn find(root: &Root, requested: &str) -> Result<Found> {
     let given = locate(root, requested)?;
     let resolved = root
         .resolve(&given)
@@ -403,16 +414,44 @@ pub fn gather(root: &Root, requested: &str, db: &UserDb) -> Result<BinaryFacts> 
             resolved.path.display()
         )));
     }
-    let exec = elf::classify(&host)?;
-    let capability = xattr::get(&host, xattr::CAPABILITY)?.and_then(|raw| FileCaps::parse(&raw));
+    Ok(Found {
+        requested: requested.to_string(),
+        given,
+        resolved,
+        host,
+        meta,
+    })
+}
+
+/// The general-purpose interpreter the binary is, by its name or by being one installed.
+pub fn interpreter(root: &Root, found: &Found) -> Option<String> {
+    interpreter_name(&found.resolved.path)
+        .or_else(|| same_as_interpreter(root, &found.host, &found.meta))
+}
+
+/// Everything else about the binary; `interpreter` is what [`interpreter`] found.
+pub fn describe(
+    root: &Root,
+    found: &Found,
+    db: &UserDb,
+    interpreter: Option<String>,
+) -> Result<BinaryFacts> {
+    let Found {
+        requested,
+        given,
+        resolved,
+        host,
+        meta,
+    } = found;
+    let exec = elf::classify(host)?;
+    let capability = xattr::get(host, xattr::CAPABILITY)?.and_then(|raw| FileCaps::parse(&raw));
     let mut names = resolved.symlinks.clone();
     names.push(resolved.path.clone());
     names.push(given.clone());
     Ok(BinaryFacts {
-        requested: requested.to_string(),
-        interpreter: interpreter_name(&resolved.path)
-            .or_else(|| same_as_interpreter(root, &host, &meta)),
-        acl: acl::named(&host, &|user, id| {
+        requested: requested.clone(),
+        interpreter,
+        acl: acl::named(host, &|user, id| {
             if user {
                 db.user_name(id)
             } else {
@@ -420,7 +459,7 @@ pub fn gather(root: &Root, requested: &str, db: &UserDb) -> Result<BinaryFacts> 
             }
         })
         .map_err(|e| Error::Invalid(format!("cannot read the ACL of {}: {e}", host.display())))?,
-        symlinks: resolved.symlinks,
+        symlinks: resolved.symlinks.clone(),
         exec,
         uid: meta.uid(),
         gid: meta.gid(),
@@ -432,10 +471,10 @@ pub fn gather(root: &Root, requested: &str, db: &UserDb) -> Result<BinaryFacts> 
             .unwrap_or_else(|| meta.gid().to_string()),
         mode: meta.mode() & 0o7777,
         writable_by_non_root: non_root_writers(root, &resolved.path, db),
-        mount: mounts::for_path(&host),
+        mount: mounts::for_path(host),
         capability,
         units: units_launching(root, &names),
-        path: resolved.path,
+        path: resolved.path.clone(),
     })
 }
 

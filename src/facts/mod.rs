@@ -318,14 +318,34 @@ pub fn netns() -> Option<u64> {
 }
 
 pub fn gather(root: &Root, probe: &Probe) -> Result<Facts> {
+    let found = probe
+        .binary
+        .as_deref()
+        .map(|b| binary::find(root, b))
+        .transpose()?;
+    // Telling an interpreter lists the system's program directories, by far the slowest read
+    // here: it runs on a thread of its own beside everything else gathered.
+    std::thread::scope(|s| {
+        let interpreter = found
+            .as_ref()
+            .map(|f| s.spawn(|| binary::interpreter(root, f)));
+        let mut facts = gather_rest(root, probe)?;
+        if let (Some(found), Some(interpreter)) = (&found, interpreter) {
+            let interpreter = interpreter
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            let db = UserDb::new(root);
+            facts.binary = Some(binary::describe(root, found, &db, interpreter)?);
+        }
+        Ok(facts)
+    })
+}
+
+/// Everything but the binary.
+fn gather_rest(root: &Root, probe: &Probe) -> Result<Facts> {
     let rel = os_release(root);
     let get = |k: &str| rel.get(k).cloned().unwrap_or_default();
     let db = UserDb::new(root);
-    let binary = probe
-        .binary
-        .as_deref()
-        .map(|b| binary::gather(root, b, &db))
-        .transpose()?;
     let euid = nix::unistd::geteuid().as_raw();
     let range = read_sysctl(LOCAL_PORT_RANGE).and_then(|s| {
         let mut it = s.split_whitespace().map(|n| n.parse::<u16>().ok());
@@ -361,7 +381,7 @@ pub fn gather(root: &Root, probe: &Probe) -> Result<Facts> {
             .any(|w| w == "no_file_caps"),
         bounding_set_has_net_bind_service: bounding_has(caps::CAP_NET_BIND_SERVICE),
         unprivileged_port_start_files: sysctl_settings(root, UNPRIVILEGED_PORT_START),
-        binary,
+        binary: None,
         accounts: Accounts {
             users: probe
                 .users

@@ -67,15 +67,23 @@ pub struct Doc {
 }
 
 impl Doc {
+    /// The `# Title` alone, as [`Doc::parse`] reads it (the last such line), for a plan, which
+    /// needs nothing else of the text.
+    pub fn title(md: &str) -> String {
+        md.lines()
+            .filter_map(|l| l.strip_prefix("# "))
+            .next_back()
+            .map_or_else(String::new, |t| t.trim().to_string())
+    }
+
     /// Parses `# Title` then `## Section` blocks; `## Risks` is a `- ` list.
     pub fn parse(md: &str) -> Doc {
-        let mut title = String::new();
         let mut sections: Vec<(String, String)> = Vec::new();
         for line in md.lines() {
             if let Some(t) = line.strip_prefix("## ") {
                 sections.push((t.trim().to_lowercase(), String::new()));
-            } else if let Some(t) = line.strip_prefix("# ") {
-                title = t.trim().to_string();
+            } else if line.starts_with("# ") {
+                // The title, read by `Doc::title`.
             } else if let Some((_, body)) = sections.last_mut() {
                 body.push_str(line);
                 body.push('\n');
@@ -110,7 +118,7 @@ impl Doc {
             })
             .unwrap_or_default();
         Doc {
-            title,
+            title: Doc::title(md),
             summary: get("summary"),
             how: get("how it works"),
             scope: get("scope"),

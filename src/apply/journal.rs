@@ -457,7 +457,9 @@ impl Journal {
             Record::Before { .. } | Record::RollbackStart { .. } | Record::End { .. }
         );
         if durable {
-            // The record itself: fdatasync also covers the file's new length.
+            // The record itself: fdatasync also covers the file's new length. (No run folder is
+            // synced for the journal's name, as runs of earlier versions needed: the journal
+            // itself is the entry in runs/, whose sync below makes its name durable.)
             self.file.sync_data()?;
             // New backup names: once per batch, with the snapshot that refers to them.
             if std::mem::take(&mut self.backups_dirty)

@@ -5,7 +5,8 @@ use serde_json::json;
 
 use crate::apply::StateDir;
 use crate::cli::{
-    ApplyArgs, Cli, Command, DetectArgs, ExportArgs, PlanArgs, RollbackArgs, TargetArgs, VerifyArgs,
+    ApplyArgs, Cli, Command, DetectArgs, ExportArgs, OtherHost, PlanArgs, RollbackArgs, TargetArgs,
+    VerifyArgs,
 };
 use crate::console::{self, FORMAT_VERSION, How, print_json};
 use crate::error::{Error, Exit, Refusal, Result};
@@ -58,6 +59,11 @@ pub fn run(cli: &Cli, command: &Command) -> Result<Exit> {
         }
         Command::Man(a) => man(a.subcommand.as_deref()),
         Command::Export(a) => export(&ctx, a),
+        Command::FactsScript(a) => {
+            let want = want_for(&ctx, &a.target)?;
+            print!("{}", crate::export::facts_script::render(&a.os, &want)?);
+            Ok(Exit::Success)
+        }
         Command::Bind { ports } => Ok(bind_probe(ports)),
     }
 }
@@ -84,9 +90,8 @@ fn detect(ctx: &Context, a: &DetectArgs) -> Result<Exit> {
 
 fn list_methods(ctx: &Context, a: &TargetArgs) -> Result<Exit> {
     let want = want_for(ctx, &a.target)?;
-    let f = match &a.facts {
-        Some(file) => {
-            let f = load_facts(file)?;
+    let f = match other_host(&a.other)? {
+        Some(f) => {
             runner::ensure_facts_cover(&f, &want, None)?;
             f
         }
@@ -125,25 +130,22 @@ fn load_facts(file: &std::path::Path) -> Result<Facts> {
     let origin = file.display();
     let text = std::fs::read_to_string(file)
         .map_err(|e| Error::Invalid(format!("cannot read facts {origin}: {e}")))?;
-    let f: Facts = serde_json::from_str(&text).map_err(|e| {
-        Error::Invalid(format!(
-            "{origin} is not a lowport facts document (detect --json): {e}"
-        ))
-    })?;
-    if f.format_version != facts::FORMAT_VERSION {
-        return Err(Error::Invalid(format!(
-            "{origin} has facts format_version {}, this lowport reads {}",
-            f.format_version,
-            facts::FORMAT_VERSION
-        )));
+    Facts::from_json(&text, &origin.to_string()).map_err(Error::Invalid)
+}
+
+/// The facts of the host `--facts FILE` or `--target-os NAME` names, if either is given.
+fn other_host(a: &OtherHost) -> Result<Option<Facts>> {
+    match (&a.facts, &a.target_os) {
+        (Some(file), _) => load_facts(file).map(Some),
+        (None, Some(os)) => facts::targets::load(os).map(Some).map_err(Error::Invalid),
+        (None, None) => Ok(None),
     }
-    Ok(f)
 }
 
 fn plan(ctx: &Context, a: &PlanArgs) -> Result<Exit> {
     let req = Request::new(a.method, want_for(ctx, &a.target)?);
-    let p = match &a.facts {
-        Some(file) => runner::plan_from_facts(&load_facts(file)?, &req)?,
+    let p = match other_host(&a.other)? {
+        Some(f) => runner::plan_from_facts(&f, &req)?,
         None => runner::plan(ctx, &req)?.1,
     };
     if let Some(out) = &a.out_file {
@@ -183,16 +185,16 @@ fn plan(ctx: &Context, a: &PlanArgs) -> Result<Exit> {
 /// `export`: the plan (made here, from facts, or loaded) in another engine's format. Nothing on
 /// this host changes; the files go to `--out DIR`, or the one file to stdout.
 fn export(ctx: &Context, a: &ExportArgs) -> Result<Exit> {
-    let p = match (&a.plan, a.method, &a.facts) {
-        (Some(file), _, _) => load_plan(file)?,
-        (None, Some(method), facts) => {
+    let p = match (&a.plan, a.method) {
+        (Some(file), _) => load_plan(file)?,
+        (None, Some(method)) => {
             let req = Request::new(method, want_for(ctx, &a.target)?);
-            match facts {
-                Some(file) => runner::plan_from_facts(&load_facts(file)?, &req)?,
+            match other_host(&a.other)? {
+                Some(f) => runner::plan_from_facts(&f, &req)?,
                 None => runner::plan(ctx, &req)?.1,
             }
         }
-        (None, None, _) => return Err(Error::Invalid("give --method ID or --plan FILE".into())),
+        (None, None) => return Err(Error::Invalid("give --method ID or --plan FILE".into())),
     };
     let files = crate::export::export(&p, a.format)?;
     let Some(dir) = &a.out_dir else {

@@ -60,6 +60,7 @@ fn probe(want: &Want, method: Option<MethodId>, listeners: bool) -> Probe {
         service: want.service_name(),
         users: methods::accounts_for(want, method),
         groups: want.group.iter().cloned().collect(),
+        platform: methods::needs_of(std::env::consts::OS),
     }
 }
 
@@ -81,6 +82,7 @@ pub fn want_for(ctx: &Context, t: &Target) -> Result<(Want, Vec<String>)> {
         ports: t.port.clone(),
         user: t.user.clone(),
         group: t.group.clone(),
+        interface: t.interface.clone(),
         service: t.service.options(),
     };
     let mut notes = Vec::new();
@@ -136,6 +138,11 @@ pub fn detect(ctx: &Context, want: &Want, methods: &[MethodId]) -> Result<Facts>
 /// Refuses a facts document that was gathered for something else than `want` names (another
 /// binary, service, user or group): judging those from it would be a guess.
 pub fn ensure_facts_cover(facts: &Facts, want: &Want, method: Option<MethodId>) -> Result<()> {
+    // A representative document (`--target-os`) describes no host of its own: it holds no
+    // binary, service or account, and the methods say what they need beyond it.
+    if facts.target_os.is_some() {
+        return Ok(());
+    }
     let missing = |what: String| {
         let again = method.map_or("lowport detect --json".to_string(), |m| {
             format!("lowport detect --json --method {m}")
@@ -175,7 +182,7 @@ pub fn ensure_facts_cover(facts: &Facts, want: &Want, method: Option<MethodId>) 
 /// Plans `req` from a facts document (possibly another host's), as any user.
 pub fn plan_from_facts(facts: &Facts, req: &Request) -> Result<Plan> {
     ensure_facts_cover(facts, req, Some(req.method))?;
-    Plan::build(facts, &FactsHost::new(facts.root(), &facts.host), req)
+    Plan::build(facts, &FactsHost::of(facts), req)
 }
 
 fn need_root(what: &str) -> Result<()> {

@@ -128,6 +128,23 @@ pub fn account_name(s: &str) -> Result<String, String> {
     Ok(s.to_string())
 }
 
+/// A network interface (or OpenBSD interface group) name as pf.conf and npf.conf take it bare:
+/// a letter, then letters, digits, `.`, `_` or `-`, at most 15 bytes (IFNAMSIZ less the NUL).
+pub fn interface(s: &str) -> Result<String, String> {
+    let ok = s.len() <= 15
+        && s.starts_with(|c: char| c.is_ascii_alphabetic())
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if !ok {
+        return Err(format!(
+            "interface {:?} is not an interface name: a letter, then letters, digits, '.', '_' \
+             or '-', at most 15 characters (e.g. em0, vtnet0, en0)",
+            s
+        ));
+    }
+    Ok(s.to_string())
+}
+
 /// An absolute path without `..` components (they could climb out of `--root`).
 pub fn absolute_path(s: &str) -> Result<PathBuf, String> {
     let p = Path::new(s);

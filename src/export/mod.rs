@@ -7,6 +7,7 @@
 mod ansible;
 mod cloud_init;
 mod compose;
+pub mod facts_script;
 mod kubernetes;
 mod powershell;
 mod sh;

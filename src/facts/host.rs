@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::files::{FileState, observe_file, sha256};
+use super::platform::Platform;
 use super::read_sysctl;
 use super::users::{Account, UserDb};
 use crate::root::Root;
@@ -203,11 +204,27 @@ impl Host for LiveHost {
 pub struct FactsHost<'a> {
     root: Root,
     answers: &'a Answers,
+    /// The document's platform section answers for the files and settings it holds.
+    platform: Option<&'a Platform>,
 }
 
 impl<'a> FactsHost<'a> {
     pub fn new(root: Root, answers: &'a Answers) -> FactsHost<'a> {
-        FactsHost { root, answers }
+        FactsHost {
+            root,
+            answers,
+            platform: None,
+        }
+    }
+
+    /// Everything a whole facts document answers: what planning read (`host`), then what its
+    /// platform section holds.
+    pub fn of(facts: &'a super::Facts) -> FactsHost<'a> {
+        FactsHost {
+            root: facts.root(),
+            answers: &facts.host,
+            platform: Some(&facts.platform),
+        }
     }
 }
 
@@ -227,7 +244,11 @@ impl Host for FactsHost<'_> {
     }
 
     fn text(&self, path: &Path) -> Known<Option<String>> {
-        self.answers.texts.get(path).cloned()
+        self.answers
+            .texts
+            .get(path)
+            .or_else(|| self.platform?.files.get(path))
+            .cloned()
     }
 
     fn link(&self, path: &Path) -> Known<Option<PathBuf>> {
@@ -235,7 +256,11 @@ impl Host for FactsHost<'_> {
     }
 
     fn sysctl(&self, key: &str) -> Known<Option<String>> {
-        self.answers.sysctls.get(key).cloned()
+        self.answers
+            .sysctls
+            .get(key)
+            .or_else(|| self.platform?.sysctls.get(key))
+            .cloned()
     }
 
     fn check(&self, argv: &[String]) -> Known<bool> {

@@ -11,6 +11,8 @@ pub mod files;
 pub mod host;
 pub mod listeners;
 pub mod mounts;
+pub mod platform;
+pub mod targets;
 pub mod unit;
 pub mod users;
 
@@ -68,6 +70,10 @@ pub struct Init {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Facts {
     pub format_version: u32,
+    /// Set in the representative documents of `--target-os NAME`: these facts describe a stock
+    /// install of that OS, not a real host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_os: Option<String>,
     pub root: PathBuf,
     pub hostname: String,
     /// The inode of this process's network namespace (/proc/self/ns/net), where known.
@@ -96,6 +102,10 @@ pub struct Facts {
     pub accounts: Accounts,
     pub ports: Vec<u16>,
     pub listeners: Vec<Listener>,
+    /// What the methods of a non-Linux OS read of it (configuration files, kernel settings,
+    /// modules); empty on Linux.
+    #[serde(default, skip_serializing_if = "platform::Platform::is_empty")]
+    pub platform: platform::Platform,
     /// What planning read of this host for the request `detect` was given (`--method`): what
     /// lets `plan --facts` make the same plan elsewhere.
     #[serde(default, skip_serializing_if = "Answers::is_empty")]
@@ -170,6 +180,8 @@ pub struct Probe {
     /// User and group names the request refers to, looked up in the target's account database.
     pub users: Vec<String>,
     pub groups: Vec<String>,
+    /// What the methods of this OS family read of it beyond the rest.
+    pub platform: platform::Wanted,
 }
 
 /// The accounts a request refers to, as the target system's user database has them, so that
@@ -222,6 +234,21 @@ pub struct ServiceUnit {
 }
 
 impl Facts {
+    /// A facts document (`lowport detect --json`, possibly another host's) from its text;
+    /// `origin` names it in messages.
+    pub fn from_json(text: &str, origin: &str) -> std::result::Result<Facts, String> {
+        let f: Facts = serde_json::from_str(text).map_err(|e| {
+            format!("{origin} is not a lowport facts document (detect --json): {e}")
+        })?;
+        if f.format_version != FORMAT_VERSION {
+            return Err(format!(
+                "{origin} has facts format_version {}, this lowport reads {FORMAT_VERSION}",
+                f.format_version
+            ));
+        }
+        Ok(f)
+    }
+
     pub fn tool(&self, name: &str) -> Option<&Path> {
         self.tools.get(name).and_then(|p| p.as_deref())
     }
@@ -324,6 +351,7 @@ pub fn gather(root: &Root, probe: &Probe) -> Result<Facts> {
     });
     Ok(Facts {
         format_version: FORMAT_VERSION,
+        target_os: None,
         root: root.dir().to_path_buf(),
         netns: netns(),
         hostname: std::fs::read_to_string("/proc/sys/kernel/hostname")
@@ -366,6 +394,7 @@ pub fn gather(root: &Root, probe: &Probe) -> Result<Facts> {
                 .collect(),
         },
         service: probe.service.as_ref().map(|name| unit::read(root, name)),
+        platform: platform::gather(root, std::env::consts::OS, &probe.platform),
         ports: probe.ports.clone(),
         listeners: if probe.listeners {
             listeners::on_ports(&probe.ports)

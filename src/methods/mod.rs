@@ -3,17 +3,28 @@
 //! Explanations and risks are data in `assets/methods/<id>.md`, reviewed like documentation.
 
 mod authbind;
+mod freebsd_portacl;
+mod freebsd_reservedhigh;
+mod launchd;
+mod npf;
+mod pf_freebsd;
+mod pf_macos;
+mod pf_openbsd;
 mod redirect;
 mod redirect_iptables;
 mod redirect_nft;
 mod setcap;
+mod smf;
 mod socket_activation;
+mod solaris_defaultpriv;
 mod sysctl;
 mod systemd;
+mod windows;
 
 use serde::{Deserialize, Serialize};
 
 use crate::facts::Facts;
+use crate::facts::platform::Wanted;
 pub use crate::plan::Risk;
 use crate::plan::{Action, Target};
 pub use crate::request::{MethodId, Request, ServiceOptions, Want};
@@ -27,6 +38,16 @@ static CATALOG: &[&dyn Method] = &[
     &authbind::Authbind,
     &sysctl::Sysctl,
     &socket_activation::SocketActivation,
+    &freebsd_portacl::FreebsdPortacl,
+    &pf_freebsd::PfFreebsd,
+    &freebsd_reservedhigh::FreebsdReservedhigh,
+    &pf_openbsd::PfOpenbsd,
+    &npf::Npf,
+    &smf::Smf,
+    &solaris_defaultpriv::SolarisDefaultpriv,
+    &launchd::Launchd,
+    &pf_macos::PfMacos,
+    &windows::Windows,
 ];
 
 /// The outcome of asking a method whether it can serve a request on these facts.
@@ -121,6 +142,38 @@ impl Doc {
     }
 }
 
+/// What a method reads of a host of its OS family beyond the common facts; the union over a
+/// family's methods is what detection (and the facts script) collects into `Facts::platform`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Needs {
+    /// Configuration files, read whole (the old side of a diff, the text a merge starts from).
+    pub files: &'static [&'static str],
+    /// Kernel settings, read by name.
+    pub sysctls: &'static [&'static str],
+    /// Kernel modules whose presence matters.
+    pub modules: &'static [&'static str],
+}
+
+/// Everything the methods of `family` read of a host of it (sorted, without duplicates).
+pub fn needs_of(family: &str) -> Wanted {
+    let (mut files, mut sysctls, mut modules) = (Vec::new(), Vec::new(), Vec::new());
+    for m in CATALOG.iter().filter(|m| m.families().contains(&family)) {
+        let n = m.needs();
+        files.extend(n.files);
+        sysctls.extend(n.sysctls);
+        modules.extend(n.modules);
+    }
+    for v in [&mut files, &mut sysctls, &mut modules] {
+        v.sort_unstable();
+        v.dedup();
+    }
+    Wanted {
+        files,
+        sysctls,
+        modules,
+    }
+}
+
 /// What identifies a method; each method file holds one as a constant.
 pub struct Meta {
     /// The id used on the command line and in plans.
@@ -128,8 +181,8 @@ pub struct Meta {
     /// The markdown explanation (assets/methods/<id>.md).
     pub markdown: &'static str,
     pub risk: Risk,
-    /// The OS family (Rust target_os name) the method exists on.
-    pub family: &'static str,
+    /// The OS families (Rust target_os names) the method exists on.
+    pub families: &'static [&'static str],
 }
 
 pub trait Method: Sync {
@@ -160,8 +213,14 @@ pub trait Method: Sync {
         self.meta().risk
     }
 
-    fn family(&self) -> &'static str {
-        self.meta().family
+    fn families(&self) -> &'static [&'static str] {
+        self.meta().families
+    }
+
+    /// What the method reads of its OS beyond the common facts (configuration files, kernel
+    /// settings, modules): gathered live there, or by `lowport facts-script` on the target.
+    fn needs(&self) -> Needs {
+        Needs::default()
     }
 
     fn doc(&self) -> Doc {
@@ -203,6 +262,16 @@ pub fn find(id: MethodId) -> &'static dyn Method {
         MethodId::Authbind => &authbind::Authbind,
         MethodId::Sysctl => &sysctl::Sysctl,
         MethodId::SocketActivation => &socket_activation::SocketActivation,
+        MethodId::FreebsdPortacl => &freebsd_portacl::FreebsdPortacl,
+        MethodId::PfFreebsd => &pf_freebsd::PfFreebsd,
+        MethodId::FreebsdReservedhigh => &freebsd_reservedhigh::FreebsdReservedhigh,
+        MethodId::PfOpenbsd => &pf_openbsd::PfOpenbsd,
+        MethodId::Npf => &npf::Npf,
+        MethodId::Smf => &smf::Smf,
+        MethodId::SolarisDefaultpriv => &solaris_defaultpriv::SolarisDefaultpriv,
+        MethodId::Launchd => &launchd::Launchd,
+        MethodId::PfMacos => &pf_macos::PfMacos,
+        MethodId::Windows => &windows::Windows,
     }
 }
 
@@ -229,12 +298,12 @@ pub fn recommended(list: &[Assessment]) -> Option<usize> {
 pub fn assess(facts: &Facts, want: &Want) -> Vec<Assessment> {
     CATALOG
         .iter()
-        .filter(|m| m.family() == facts.os.family)
+        .filter(|m| m.families().contains(&facts.os.family.as_str()))
         .map(|m| {
             let check = m.check(facts, &Request::new(m.id(), want.clone()));
             Assessment {
                 id: m.id(),
-                family: m.family().to_string(),
+                family: facts.os.family.clone(),
                 risk: m.risk(),
                 available: check.blockers.is_empty(),
                 doc: m.doc(),

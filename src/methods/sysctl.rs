@@ -56,7 +56,7 @@ const META: Meta = Meta {
     id: MethodId::Sysctl,
     markdown: include_str!("../../assets/methods/sysctl.md"),
     risk: Risk::High,
-    family: "linux",
+    families: &["linux"],
 };
 
 impl Method for Sysctl {

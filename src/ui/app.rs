@@ -230,6 +230,7 @@ pub struct Start {
     pub ports: Vec<validate::PortArg>,
     pub user: Option<String>,
     pub group: Option<String>,
+    pub interface: Option<String>,
     pub service: crate::methods::ServiceOptions,
     pub is_root: bool,
     /// lowport's absolute path (see [`Model::exe`]).
@@ -245,6 +246,7 @@ impl Start {
             ports: self.ports.clone(),
             user: self.user.clone(),
             group: self.group.clone(),
+            interface: self.interface.clone(),
             service: self.service.clone(),
         }
     }

@@ -24,6 +24,7 @@ pub fn run(cli: &Cli) -> Result<Exit> {
         ports: want.ports,
         user: want.user,
         group: want.group,
+        interface: want.interface,
         service: want.service,
         notes,
         is_root: nix::unistd::geteuid().is_root(),

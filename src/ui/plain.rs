@@ -127,6 +127,7 @@ pub fn run(ctx: &Context, start: Start, how: How) -> Result<Exit> {
         ports: start.ports.clone(),
         user: start.user.clone(),
         group: start.group.clone(),
+        interface: start.interface.clone(),
         service: start.service.clone(),
     };
     let facts = runner::gather(ctx, &want, None, true)?;

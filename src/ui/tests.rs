@@ -103,6 +103,8 @@ fn facts(binary: Option<ExecKind>) -> Facts {
         }),
         ports: vec![80, 443],
         listeners: Vec::new(),
+        platform: Default::default(),
+        target_os: None,
         host: answers(),
     }
 }

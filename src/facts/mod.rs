@@ -370,6 +370,7 @@ pub fn gather(root: &Root, probe: &Probe) -> Result<Facts> {
         euid,
         tools: TOOLS
             .iter()
+            .chain(&probe.platform.programs)
             .map(|t| (t.to_string(), crate::programs::find(t).ok()))
             .collect(),
         unprivileged_port_start: read_sysctl(UNPRIVILEGED_PORT_START).and_then(|v| v.parse().ok()),

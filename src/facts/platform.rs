@@ -30,6 +30,8 @@ pub struct Wanted {
     pub files: Vec<&'static str>,
     pub sysctls: Vec<&'static str>,
     pub modules: Vec<&'static str>,
+    /// Programs the methods run (found in the system directories, into `Facts::tools`).
+    pub programs: Vec<&'static str>,
 }
 
 impl Platform {

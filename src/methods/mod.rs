@@ -152,26 +152,31 @@ pub struct Needs {
     pub sysctls: &'static [&'static str],
     /// Kernel modules whose presence matters.
     pub modules: &'static [&'static str],
+    /// Programs its steps and checks run (each also in `programs::STEP_PROGRAMS` when a step
+    /// runs it), looked up in the system directories into `Facts::tools`.
+    pub programs: &'static [&'static str],
 }
 
 /// Everything the methods of `family` read of a host of it (sorted, without duplicates).
 pub fn needs_of(family: &str) -> Wanted {
-    let (mut files, mut sysctls, mut modules) = (Vec::new(), Vec::new(), Vec::new());
+    let mut w = Wanted::default();
     for m in CATALOG.iter().filter(|m| m.families().contains(&family)) {
         let n = m.needs();
-        files.extend(n.files);
-        sysctls.extend(n.sysctls);
-        modules.extend(n.modules);
+        w.files.extend(n.files);
+        w.sysctls.extend(n.sysctls);
+        w.modules.extend(n.modules);
+        w.programs.extend(n.programs);
     }
-    for v in [&mut files, &mut sysctls, &mut modules] {
+    for v in [
+        &mut w.files,
+        &mut w.sysctls,
+        &mut w.modules,
+        &mut w.programs,
+    ] {
         v.sort_unstable();
         v.dedup();
     }
-    Wanted {
-        files,
-        sysctls,
-        modules,
-    }
+    w
 }
 
 /// What identifies a method; each method file holds one as a constant.

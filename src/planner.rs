@@ -123,6 +123,7 @@ impl Plan {
             request: req.clone(),
             root: facts.root.clone(),
             hostname: facts.hostname.clone(),
+            family: facts.os.family.clone(),
             netns: facts.netns.filter(|_| method.per_netns()),
             fingerprint: fingerprint(req, &facts.root, &facts.hostname, &steps, &verify),
             warnings,

@@ -55,6 +55,8 @@ pub trait Host {
     fn root(&self) -> &Root;
     /// False when the answers come from a facts document, not this machine.
     fn is_live(&self) -> bool;
+    /// The target's OS family (Rust's target_os names: `linux`, `freebsd`, …).
+    fn family(&self) -> &str;
     /// A file's state; with `content`, its content hash too.
     fn file(&self, path: &Path, content: bool) -> std::io::Result<Known<FileState>>;
     /// A file's text for a diff; `Some(None)` when there is no such file.
@@ -123,6 +125,10 @@ impl Host for LiveHost {
 
     fn is_live(&self) -> bool {
         true
+    }
+
+    fn family(&self) -> &str {
+        std::env::consts::OS
     }
 
     fn file(&self, path: &Path, content: bool) -> std::io::Result<Known<FileState>> {
@@ -206,6 +212,7 @@ pub struct FactsHost<'a> {
     answers: &'a Answers,
     /// The document's platform section answers for the files and settings it holds.
     platform: Option<&'a Platform>,
+    family: &'a str,
 }
 
 impl<'a> FactsHost<'a> {
@@ -214,6 +221,8 @@ impl<'a> FactsHost<'a> {
             root,
             answers,
             platform: None,
+            // Answers without their document are this OS's (tests, a saved plan re-read).
+            family: std::env::consts::OS,
         }
     }
 
@@ -224,6 +233,7 @@ impl<'a> FactsHost<'a> {
             root: facts.root(),
             answers: &facts.host,
             platform: Some(&facts.platform),
+            family: &facts.os.family,
         }
     }
 }
@@ -235,6 +245,10 @@ impl Host for FactsHost<'_> {
 
     fn is_live(&self) -> bool {
         false
+    }
+
+    fn family(&self) -> &str {
+        self.family
     }
 
     fn file(&self, path: &Path, content: bool) -> std::io::Result<Known<FileState>> {

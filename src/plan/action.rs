@@ -54,6 +54,15 @@ pub enum Action {
     },
 }
 
+/// How a kernel setting is written on an OS of `family`: Linux's are files under /proc/sys.
+fn sysctl_how(key: &str, family: &str) -> String {
+    if family == "linux" {
+        format!(" by writing {}", sysctl_path(key).display())
+    } else {
+        " through the kernel's sysctl interface".to_string()
+    }
+}
+
 /// The files `useradd` edits (and the `-` backups it leaves), snapshotted for an exact undo.
 pub const ACCOUNT_FILES: &[&str] = &[
     "/etc/passwd",
@@ -238,7 +247,7 @@ impl Action {
             (Action::RunCommands { what, .. }, _) => what.clone(),
             (_, State::Unknown) => format!(
                 "{} (its current state is unknown: unreadable here, or not in the facts)",
-                self.change()
+                self.change(host.family())
             ),
             (
                 Action::WriteFile {
@@ -277,9 +286,9 @@ impl Action {
                 f.capability().map_or("none".to_string(), |c| c.text),
             ),
             (Action::SetSysctl { key, value }, State::Sysctl { value: now }) => format!(
-                "set {key} = {value} (now {}) by writing {}",
+                "set {key} = {value} (now {}){}",
                 now.as_deref().unwrap_or("absent"),
-                sysctl_path(key).display()
+                sysctl_how(key, host.family())
             ),
             (Action::Symlink { path, target }, State::Link { target: now }) => format!(
                 "link {} -> {} (now: {})",
@@ -292,8 +301,8 @@ impl Action {
         }
     }
 
-    /// What the action does, without the state it starts from.
-    fn change(&self) -> String {
+    /// What the action does, without the state it starts from, on an OS of `family`.
+    fn change(&self, family: &str) -> String {
         match self {
             Action::WriteFile {
                 path,
@@ -314,10 +323,9 @@ impl Action {
             Action::SetFileCap { path, caps } => {
                 format!("set file capability {caps} on {}", path.display())
             }
-            Action::SetSysctl { key, value } => format!(
-                "set {key} = {value} by writing {}",
-                sysctl_path(key).display()
-            ),
+            Action::SetSysctl { key, value } => {
+                format!("set {key} = {value}{}", sysctl_how(key, family))
+            }
             Action::Symlink { path, target } => {
                 format!("link {} -> {}", path.display(), target.display())
             }

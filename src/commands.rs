@@ -61,7 +61,7 @@ pub fn run(cli: &Cli, command: &Command) -> Result<Exit> {
         Command::Export(a) => export(&ctx, a),
         Command::FactsScript(a) => {
             let want = want_for(&ctx, &a.target)?;
-            print!("{}", crate::export::facts_script::render(&a.os, &want)?);
+            out!("{}", crate::export::facts_script::render(&a.os, &want)?);
             Ok(Exit::Success)
         }
         Command::Bind { ports } => Ok(bind_probe(ports)),
@@ -72,7 +72,7 @@ pub fn run(cli: &Cli, command: &Command) -> Result<Exit> {
 fn want_for(ctx: &Context, t: &crate::cli::Target) -> Result<methods::Want> {
     let (want, notes) = runner::want_for(ctx, t)?;
     for n in notes {
-        eprintln!("{}", render::clean(&n));
+        errln!("{}", render::clean(&n));
     }
     Ok(want)
 }
@@ -83,7 +83,7 @@ fn detect(ctx: &Context, a: &DetectArgs) -> Result<Exit> {
     if a.fmt.json {
         print_json(&serde_json::to_value(&f).map_err(anyhow::Error::from)?);
     } else {
-        print!("{}", render::facts(&f));
+        out!("{}", render::facts(&f));
     }
     Ok(Exit::Success)
 }
@@ -113,10 +113,10 @@ fn list_methods(ctx: &Context, a: &TargetArgs) -> Result<Exit> {
         }));
     } else {
         if let Some(o) = &open {
-            println!("{o}\n");
+            outln!("{o}\n");
         }
-        print!("{}", render::methods(&list));
-        println!(
+        out!("{}", render::methods(&list));
+        outln!(
             "\nContainers\n  {}\n  `lowport export --format kubernetes|compose` writes the \
              minimal snippet for the chosen method.",
             crate::export::CONTAINER_NOTE.replace('\n', "\n  ")
@@ -157,17 +157,17 @@ fn plan(ctx: &Context, a: &PlanArgs) -> Result<Exit> {
     if a.fmt.json {
         print_json(&serde_json::to_value(&p).map_err(anyhow::Error::from)?);
     } else {
-        print!("{}", render::plan(&p));
+        out!("{}", render::plan(&p));
         if let Some(out) = &a.out_file {
             if p.from_facts {
-                println!(
+                outln!(
                     "Plan saved to {} for review and export; it was made from facts, so \
                      `lowport apply` refuses it",
                     out.display()
                 );
             } else {
                 let sudo = !nix::unistd::geteuid().is_root();
-                println!(
+                outln!(
                     "Plan saved to {}; apply it with: {}",
                     out.display(),
                     render::apply_plan_command(&console::lowport_exe(), out, sudo)
@@ -200,7 +200,7 @@ fn export(ctx: &Context, a: &ExportArgs) -> Result<Exit> {
     let Some(dir) = &a.out_dir else {
         return match files.as_slice() {
             [one] => {
-                print!("{}", one.text);
+                out!("{}", one.text);
                 Ok(Exit::Success)
             }
             _ => Err(Error::Invalid(format!(
@@ -230,7 +230,7 @@ fn export(ctx: &Context, a: &ExportArgs) -> Result<Exit> {
                 path.display()
             ))
         })?;
-        println!("{}", path.display());
+        outln!("{}", path.display());
     }
     Ok(Exit::Success)
 }
@@ -310,12 +310,12 @@ fn rollback(ctx: &Context, a: &RollbackArgs) -> Result<Exit> {
     let json_out = a.fmt.json;
     let mut confirm = |run: &crate::apply::Run| {
         for w in &run.warnings {
-            eprintln!("lowport: {}", render::clean(w));
+            errln!("lowport: {}", render::clean(w));
         }
         // Derived from the validated actions and snapshots, never from text in the journal.
         let steps = run.undo_steps();
         if !json_out {
-            println!(
+            outln!(
                 "Run {} ({}, {}): {} step(s) to undo",
                 run.id,
                 run.plan.method,
@@ -323,7 +323,7 @@ fn rollback(ctx: &Context, a: &RollbackArgs) -> Result<Exit> {
                 steps.len()
             );
             for (n, undo) in &steps {
-                println!("  {n}. {}", render::clean(undo));
+                outln!("  {n}. {}", render::clean(undo));
             }
         }
         if a.yes {
@@ -340,15 +340,15 @@ fn rollback(ctx: &Context, a: &RollbackArgs) -> Result<Exit> {
             "outcome": { "status": "already_rolled_back", "run": id },
         })),
         Rolled::Already(id) => {
-            println!("Run {id} is already rolled back. Nothing was changed.");
+            outln!("Run {id} is already rolled back. Nothing was changed.");
         }
         Rolled::Ran { outcome, .. } if json_out => {
             print_json(
                 &json!({ "format_version": FORMAT_VERSION, "outcome": console::outcome_json(outcome) }),
             );
         }
-        Rolled::Ran { run, .. } if exit == Exit::Success => println!("Run {run} rolled back."),
-        Rolled::Ran { run, .. } => println!(
+        Rolled::Ran { run, .. } if exit == Exit::Success => outln!("Run {run} rolled back."),
+        Rolled::Ran { run, .. } => outln!(
             "Rollback of run {run} is INCOMPLETE; the journal is kept: fix the cause and run \
              `lowport rollback {run}` again."
         ),
@@ -377,10 +377,10 @@ fn history(ctx: &Context, json_out: bool) -> Result<Exit> {
             .collect();
         print_json(&json!({ "format_version": FORMAT_VERSION, "runs": list, "notes": notes }));
     } else {
-        print!("{}", render::history(&runs));
+        out!("{}", render::history(&runs));
     }
     for n in &notes {
-        eprintln!("lowport: {}", render::clean(n));
+        errln!("lowport: {}", render::clean(n));
     }
     Ok(Exit::Success)
 }
@@ -414,7 +414,7 @@ fn verify_cmd(ctx: &Context, a: &VerifyArgs) -> Result<Exit> {
     if a.fmt.json {
         print_json(&serde_json::to_value(&r).map_err(anyhow::Error::from)?);
     } else {
-        print!("{}", render::verify(&r));
+        out!("{}", render::verify(&r));
     }
     Ok(if r.ok {
         Exit::Success
@@ -432,7 +432,7 @@ fn verify_all(ctx: &Context, json_out: bool) -> Result<Exit> {
             &json!({ "format_version": FORMAT_VERSION, "in_place": in_place, "runs": runs }),
         );
     } else {
-        print!("{}", render::health(&runs));
+        out!("{}", render::health(&runs));
     }
     Ok(if in_place { Exit::Success } else { Exit::Drift })
 }
@@ -469,10 +469,10 @@ fn bind_probe(ports: &[u16]) -> Exit {
     for port in ports {
         let result = std::net::TcpListener::bind(("0.0.0.0", *port));
         match result {
-            Ok(_) => println!("{port} ok"),
+            Ok(_) => outln!("{port} ok"),
             Err(e) => {
                 ok = false;
-                println!("{port} {e}");
+                outln!("{port} {e}");
             }
         }
     }

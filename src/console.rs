@@ -25,12 +25,12 @@ pub fn lowport_exe() -> std::path::PathBuf {
 }
 
 pub fn print_json(v: &serde_json::Value) {
-    println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
+    outln!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
 }
 
 /// Asks on the terminal; EOF or anything but the expected answer declines.
 pub fn ask(prompt: &str, expected: &str) -> Result<()> {
-    eprint!("{prompt} ");
+    err!("{prompt} ");
     let _ = std::io::stderr().flush();
     let mut line = String::new();
     std::io::stdin().lock().read_line(&mut line)?;
@@ -50,9 +50,9 @@ fn confirm(p: &Plan, yes: bool, accept_risk: bool) -> Result<()> {
                 p.method, p.method
             )));
         }
-        eprintln!("Method {} is HIGH RISK:", p.method);
+        errln!("Method {} is HIGH RISK:", p.method);
         for w in &p.warnings {
-            eprintln!("  ! {}", render::clean(w));
+            errln!("  ! {}", render::clean(w));
         }
         ask(
             &format!("Type the method id ({}) to accept this risk:", p.method),
@@ -66,7 +66,7 @@ fn confirm(p: &Plan, yes: bool, accept_risk: bool) -> Result<()> {
 }
 
 pub fn progress(e: Event) {
-    eprintln!("{}", render::event(&e));
+    errln!("{}", render::event(&e));
 }
 
 pub fn outcome_json(o: &Outcome) -> serde_json::Value {
@@ -109,7 +109,7 @@ pub fn carry_out(ctx: &Context, p: &Plan, facts: Option<Facts>, how: How) -> Res
     let mut shown: Option<Plan> = None;
     let mut show = |fresh: &Plan| {
         if !how.json {
-            print!("{}", render::plan(fresh));
+            out!("{}", render::plan(fresh));
         }
         shown = Some(fresh.clone());
     };
@@ -146,28 +146,28 @@ pub fn carry_out(ctx: &Context, p: &Plan, facts: Option<Facts>, how: How) -> Res
         print_json(&doc);
     } else {
         match &applied {
-            Applied::DryRun => println!(
+            Applied::DryRun => outln!(
                 "Dry run: every check passed; {} step(s) would run. Nothing was changed.",
                 p.pending().count()
             ),
             Applied::Ran(Outcome::NothingToDo, _) => {
-                println!("Nothing to do: everything is already in place. Nothing was changed.")
+                outln!("Nothing to do: everything is already in place. Nothing was changed.")
             }
             Applied::Ran(Outcome::Applied { run }, _) => {
-                println!("Applied as run {run}. Undo it any time with: lowport rollback {run}")
+                outln!("Applied as run {run}. Undo it any time with: lowport rollback {run}")
             }
             Applied::Ran(Outcome::RolledBack { cause, .. }, _) => {
-                println!(
+                outln!(
                     "Failed ({}); every change was rolled back.",
                     render::clean(cause)
                 )
             }
             Applied::Ran(Outcome::RollbackIncomplete { run, errors, .. }, _) => {
-                println!("Failed, and the rollback is INCOMPLETE:");
+                outln!("Failed, and the rollback is INCOMPLETE:");
                 for e in errors {
-                    println!("  {}", render::clean(e));
+                    outln!("  {}", render::clean(e));
                 }
-                println!("The journal is kept. Fix the cause, then run: lowport rollback {run}");
+                outln!("The journal is kept. Fix the cause, then run: lowport rollback {run}");
             }
         }
     }

@@ -7,6 +7,22 @@
 //! file capability) → runner (the one orchestration) → front ends (commands, ui). A module uses
 //! only modules below it; `tests/layers.rs` holds the order and fails on any use against it.
 
+/// `print!`/`println!`/`eprint!`/`eprintln!` that never panic: when the reader has gone (a
+/// closed pipe, `lowport … | head`), the text is dropped and the command carries on, so an
+/// apply finishes or rolls back instead of dying half-way; its exit code still tells the result.
+macro_rules! out {
+    ($($t:tt)*) => {{ use std::io::Write as _; let _ = write!(std::io::stdout().lock(), $($t)*); }};
+}
+macro_rules! outln {
+    ($($t:tt)*) => {{ use std::io::Write as _; let _ = writeln!(std::io::stdout().lock(), $($t)*); }};
+}
+macro_rules! err {
+    ($($t:tt)*) => {{ use std::io::Write as _; let _ = write!(std::io::stderr().lock(), $($t)*); }};
+}
+macro_rules! errln {
+    ($($t:tt)*) => {{ use std::io::Write as _; let _ = writeln!(std::io::stderr().lock(), $($t)*); }};
+}
+
 pub mod apply;
 pub mod cli;
 pub mod commands;

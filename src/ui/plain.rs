@@ -33,7 +33,7 @@ impl Prompter {
     }
 
     fn line(prompt: &str) -> Result<String> {
-        eprint!("{prompt}");
+        err!("{prompt}");
         let _ = std::io::stderr().flush();
         let mut s = String::new();
         if std::io::stdin().lock().read_line(&mut s)? == 0 {
@@ -59,7 +59,7 @@ impl Prompter {
                 .map_err(|e| Error::Declined(format!("no choice made ({e}); nothing was changed"))),
             Prompter::Lines => loop {
                 for (i, item) in items.iter().enumerate() {
-                    eprintln!("  {}) {item}", i + 1);
+                    errln!("  {}) {item}", i + 1);
                 }
                 let answer = Self::line(&format!(
                     "{prompt} [1-{} or a name, default {}]: ",
@@ -74,7 +74,7 @@ impl Prompter {
                 }
                 match answer.parse::<usize>() {
                     Ok(n) if (1..=items.len()).contains(&n) => return Ok(n - 1),
-                    _ => eprintln!(
+                    _ => errln!(
                         "'{answer}' is not one of 1 to {} nor one of: {}",
                         items.len(),
                         names.join(", ")
@@ -108,7 +108,7 @@ impl Prompter {
                 };
                 match check(&answer) {
                     Ok(()) => return Ok(answer),
-                    Err(e) => eprintln!("{}", render::clean(&e)),
+                    Err(e) => errln!("{}", render::clean(&e)),
                 }
             },
         }
@@ -131,16 +131,16 @@ pub fn run(ctx: &Context, start: Start, how: How) -> Result<Exit> {
         service: start.service.clone(),
     };
     let facts = runner::gather(ctx, &want, None, true)?;
-    print!("{}", render::facts(&facts));
+    out!("{}", render::facts(&facts));
     for n in &start.notes {
-        println!("{}", render::clean(n));
+        outln!("{}", render::clean(n));
     }
     let method = match start.method {
         Some(m) => m,
         None => {
             let list = methods::assess(&facts, &want);
-            println!();
-            print!("{}", render::methods(&list));
+            outln!();
+            out!("{}", render::methods(&list));
             let items: Vec<String> = list
                 .iter()
                 .map(|a| {
@@ -159,7 +159,7 @@ pub fn run(ctx: &Context, start: Start, how: How) -> Result<Exit> {
                 if chosen.available {
                     break chosen.id;
                 }
-                eprintln!(
+                errln!(
                     "{} is unavailable here: {}",
                     chosen.id,
                     render::clean(&chosen.check.blockers.join("; "))

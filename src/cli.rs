@@ -51,6 +51,9 @@ pub struct Interactive {
     pub method: Option<MethodId>,
     #[command(flatten)]
     pub target: Target,
+    /// Plan for another host instead of this one (saved and exported, never applied here)
+    #[command(flatten)]
+    pub other: OtherHost,
     /// Ask nothing: plain mode with every answer from the options (needs --method)
     #[arg(long)]
     pub yes: bool,
@@ -247,7 +250,7 @@ impl ServiceArgs {
 
 /// Another host to assess or plan for, instead of this one (as any user; `apply` refuses
 /// such a plan: it is for review and export).
-#[derive(Debug, Clone, Args, Default)]
+#[derive(Debug, Clone, Args, Default, PartialEq, Eq)]
 pub struct OtherHost {
     /// Another host: a facts document saved there with `lowport detect --json --method ID`
     /// (or printed by the script `lowport facts-script` prints)

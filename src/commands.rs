@@ -5,12 +5,10 @@ use serde_json::json;
 
 use crate::apply::StateDir;
 use crate::cli::{
-    ApplyArgs, Cli, Command, DetectArgs, ExportArgs, OtherHost, PlanArgs, RollbackArgs, TargetArgs,
-    VerifyArgs,
+    ApplyArgs, Cli, Command, DetectArgs, ExportArgs, PlanArgs, RollbackArgs, TargetArgs, VerifyArgs,
 };
 use crate::console::{self, FORMAT_VERSION, How, print_json};
 use crate::error::{Error, Exit, Refusal, Result};
-use crate::facts::{self, Facts};
 use crate::methods::{self, Request};
 use crate::plan::Plan;
 use crate::render;
@@ -90,7 +88,7 @@ fn detect(ctx: &Context, a: &DetectArgs) -> Result<Exit> {
 
 fn list_methods(ctx: &Context, a: &TargetArgs) -> Result<Exit> {
     let want = want_for(ctx, &a.target)?;
-    let f = match other_host(&a.other)? {
+    let f = match runner::other_host(&a.other)? {
         Some(f) => {
             runner::ensure_facts_cover(&f, &want, None)?;
             f
@@ -116,35 +114,21 @@ fn list_methods(ctx: &Context, a: &TargetArgs) -> Result<Exit> {
             outln!("{o}\n");
         }
         out!("{}", render::methods(&list));
-        outln!(
-            "\nContainers\n  {}\n  `lowport export --format kubernetes|compose` writes the \
-             minimal snippet for the chosen method.",
-            crate::export::CONTAINER_NOTE.replace('\n', "\n  ")
-        );
+        // Containers are Linux's (Kubernetes and Compose run Linux containers).
+        if f.os.family == "linux" {
+            outln!(
+                "\nContainers\n  {}\n  `lowport export --format kubernetes|compose` writes the \
+                 minimal snippet for the chosen method.",
+                crate::export::CONTAINER_NOTE.replace('\n', "\n  ")
+            );
+        }
     }
     Ok(Exit::Success)
 }
 
-/// A facts document from `lowport detect --json`, possibly from another host.
-fn load_facts(file: &std::path::Path) -> Result<Facts> {
-    let origin = file.display();
-    let text = std::fs::read_to_string(file)
-        .map_err(|e| Error::Invalid(format!("cannot read facts {origin}: {e}")))?;
-    Facts::from_json(&text, &origin.to_string()).map_err(Error::Invalid)
-}
-
-/// The facts of the host `--facts FILE` or `--target-os NAME` names, if either is given.
-fn other_host(a: &OtherHost) -> Result<Option<Facts>> {
-    match (&a.facts, &a.target_os) {
-        (Some(file), _) => load_facts(file).map(Some),
-        (None, Some(os)) => facts::targets::load(os).map(Some).map_err(Error::Invalid),
-        (None, None) => Ok(None),
-    }
-}
-
 fn plan(ctx: &Context, a: &PlanArgs) -> Result<Exit> {
     let req = Request::new(a.method, want_for(ctx, &a.target)?);
-    let p = match other_host(&a.other)? {
+    let p = match runner::other_host(&a.other)? {
         Some(f) => runner::plan_from_facts(&f, &req)?,
         None => runner::plan(ctx, &req)?.1,
     };
@@ -189,7 +173,7 @@ fn export(ctx: &Context, a: &ExportArgs) -> Result<Exit> {
         (Some(file), _) => load_plan(file)?,
         (None, Some(method)) => {
             let req = Request::new(method, want_for(ctx, &a.target)?);
-            match other_host(&a.other)? {
+            match runner::other_host(&a.other)? {
                 Some(f) => runner::plan_from_facts(&f, &req)?,
                 None => runner::plan(ctx, &req)?.1,
             }

@@ -179,6 +179,23 @@ pub fn ensure_facts_cover(facts: &Facts, want: &Want, method: Option<MethodId>) 
     Ok(())
 }
 
+/// A facts document from `lowport detect --json`, possibly from another host.
+fn load_facts(file: &std::path::Path) -> Result<Facts> {
+    let origin = file.display();
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| Error::Invalid(format!("cannot read facts {origin}: {e}")))?;
+    Facts::from_json(&text, &origin.to_string()).map_err(Error::Invalid)
+}
+
+/// The facts of the host `--facts FILE` or `--target-os NAME` names, if either is given.
+pub fn other_host(a: &crate::cli::OtherHost) -> Result<Option<Facts>> {
+    match (&a.facts, &a.target_os) {
+        (Some(file), _) => load_facts(file).map(Some),
+        (None, Some(os)) => facts::targets::load(os).map(Some).map_err(Error::Invalid),
+        (None, None) => Ok(None),
+    }
+}
+
 /// Plans `req` from a facts document (possibly another host's), as any user.
 pub fn plan_from_facts(facts: &Facts, req: &Request) -> Result<Plan> {
     ensure_facts_cover(facts, req, Some(req.method))?;

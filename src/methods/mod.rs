@@ -210,6 +210,12 @@ pub trait Method: Sync {
         false
     }
 
+    /// Where every user may already bind the ports on these facts (no grant is needed at all),
+    /// why, and what that means: said before the methods by every front end.
+    fn already_open(&self, _facts: &Facts, _want: &Want) -> Option<String> {
+        None
+    }
+
     fn id(&self) -> MethodId {
         self.meta().id
     }
@@ -235,7 +241,15 @@ pub trait Method: Sync {
 
 pub use authbind::byport as authbind_file;
 pub use redirect::{input_drops, nat_before};
-pub use sysctl::already_open;
+
+/// The first note of a method of the facts' family that says the ports are open to every user
+/// already (see [`Method::already_open`]).
+pub fn already_open(facts: &Facts, want: &Want) -> Option<String> {
+    CATALOG
+        .iter()
+        .filter(|m| m.families().contains(&facts.os.family.as_str()))
+        .find_map(|m| m.already_open(facts, want))
+}
 
 /// Every user name a request needs as a fact: for `method`, or for any method when none is
 /// chosen yet. Only these are looked up: a name-service lookup loads the NSS modules, which is

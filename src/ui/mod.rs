@@ -26,6 +26,7 @@ pub fn run(cli: &Cli) -> Result<Exit> {
         group: want.group,
         interface: want.interface,
         service: want.service,
+        other: i.other.clone(),
         notes,
         is_root: nix::unistd::geteuid().is_root(),
         exe: crate::console::lowport_exe(),

@@ -130,7 +130,12 @@ pub fn run(ctx: &Context, start: Start, how: How) -> Result<Exit> {
         interface: start.interface.clone(),
         service: start.service.clone(),
     };
-    let facts = runner::gather(ctx, &want, None, true)?;
+    // Another host (`--facts`, `--target-os`) is planned from its document: never applied here.
+    let other = runner::other_host(&start.other)?;
+    let facts = match &other {
+        Some(f) => f.clone(),
+        None => runner::gather(ctx, &want, None, true)?,
+    };
     out!("{}", render::facts(&facts));
     for n in &start.notes {
         outln!("{}", render::clean(n));
@@ -183,6 +188,26 @@ pub fn run(ctx: &Context, start: Start, how: How) -> Result<Exit> {
         })
         .map_err(Error::Invalid)?;
     }
-    let (facts, plan) = runner::plan(ctx, &Request::new(method, want))?;
+    let req = Request::new(method, want);
+    if let Some(f) = other {
+        let plan = runner::plan_from_facts(&f, &req)?;
+        out!("{}", render::plan(&plan));
+        outln!(
+            "This plan is for another host: review it here, then carry it out there with \
+             `lowport export --format {} …` (the same options) or save it with `lowport plan \
+             … --out FILE`.",
+            if plan.family == "windows" {
+                "powershell"
+            } else {
+                "sh"
+            }
+        );
+        return Ok(if plan.nothing_to_do() {
+            Exit::NothingToDo
+        } else {
+            Exit::Success
+        });
+    }
+    let (facts, plan) = runner::plan(ctx, &req)?;
     console::carry_out(ctx, &plan, Some(facts), how)
 }

@@ -16,7 +16,17 @@ const MAX_LINKS: usize = 40;
 /// The programs a plan's steps run (useradd, and the commands of the systemd and redirect
 /// methods; a file capability is written without a setcap process). A journal naming any other
 /// program is not lowport's.
-pub const STEP_PROGRAMS: &[&str] = &["systemctl", "nft", "iptables", "ip6tables", "useradd"];
+pub const STEP_PROGRAMS: &[&str] = &[
+    "systemctl",
+    "nft",
+    "iptables",
+    "ip6tables",
+    "useradd",
+    // FreeBSD (freebsd-portacl): load mac_portacl, check it is loaded, unload it on undo.
+    "kldload",
+    "kldstat",
+    "kldunload",
+];
 
 /// Whether `prog` (a plan step's argv[0]) names one of [`STEP_PROGRAMS`], bare or as it is
 /// found in [`DIRS`]: the check a journal's commands pass before a rollback runs them.

@@ -594,3 +594,177 @@ mod tests {
         assert!(binary("a;b").is_err());
     }
 }
+
+// ---- FreeBSD (freebsd-portacl, freebsd-reservedhigh) ----------------------------------------
+
+/// One mac_portacl(4) rule: a uid or gid, a protocol and a port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct PortaclRule {
+    pub gid: bool,
+    pub id: u32,
+    pub udp: bool,
+    pub port: u16,
+}
+
+impl std::fmt::Display for PortaclRule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let who = if self.gid { "gid" } else { "uid" };
+        let proto = if self.udp { "udp" } else { "tcp" };
+        write!(f, "{who}:{}:{proto}:{}", self.id, self.port)
+    }
+}
+
+/// One element of `security.mac.portacl.rules`, `uid|gid:ID:tcp|udp:PORT`. The kernel parses the
+/// numbers with strtol, which would also take a sign or leading blanks and truncates a port to 16
+/// bits; lowport carries only plain decimal numbers in range, so a rule means the same in the
+/// sysctl, in sysctl.conf and in the boot script's check (a comma-free, blank-free word).
+pub fn portacl_rule(s: &str) -> Result<PortaclRule, String> {
+    let bad = || {
+        format!(
+            "{s:?} is not a mac_portacl rule lowport can carry (uid|gid:ID:tcp|udp:PORT, \
+             decimal numbers)"
+        )
+    };
+    let parts: Vec<&str> = s.split(':').collect();
+    let [who, id, proto, port] = parts.as_slice() else {
+        return Err(bad());
+    };
+    fn number<T: std::str::FromStr>(t: &str) -> Option<T> {
+        (!t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| t.parse().ok())
+            .flatten()
+    }
+    let gid = match *who {
+        "uid" => false,
+        "gid" => true,
+        _ => return Err(bad()),
+    };
+    let udp = match *proto {
+        "tcp" => false,
+        "udp" => true,
+        _ => return Err(bad()),
+    };
+    let id = number(id).ok_or_else(bad)?;
+    let port = number(port).ok_or_else(bad)?;
+    Ok(PortaclRule { gid, id, udp, port })
+}
+
+/// A `name=value` line of FreeBSD's sysctl.conf(5), as sysctl(8) -f reads it: a dotted name of
+/// plain parts, and a value without blanks, quotes, `#` (a comment starts there) or control
+/// characters, so it needs no quoting.
+pub fn freebsd_sysctl_line(key: &str, value: &str) -> Result<String, String> {
+    let key_ok = key.split('.').all(|part| {
+        !part.is_empty()
+            && part
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    });
+    if !key_ok {
+        return Err(format!("{key:?} is not a FreeBSD sysctl name"));
+    }
+    no_control("sysctl value", value)?;
+    if value.is_empty()
+        || value
+            .chars()
+            .any(|c| c.is_whitespace() || "#\"'\\".contains(c))
+    {
+        return Err(format!(
+            "sysctl.conf value {value:?} is empty or holds a blank, a quote, a backslash or #"
+        ));
+    }
+    Ok(format!("{key}={value}\n"))
+}
+
+/// A `name="value"` line of rc.conf(5) or loader.conf(5): a shell variable name, and a value the
+/// double quotes carry as it is (no `"`, `\`, `$` or backquote, no control characters).
+pub fn freebsd_conf_line(name: &str, value: &str) -> Result<String, String> {
+    let mut bytes = name.bytes();
+    let name_ok = bytes
+        .next()
+        .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    if !name_ok {
+        return Err(format!(
+            "{name:?} is not an rc.conf/loader.conf variable name"
+        ));
+    }
+    no_control("value", value)?;
+    if value.contains(['"', '\\', '$', '`']) {
+        return Err(format!(
+            "value {value:?} holds a quote, a backslash, $ or a backquote"
+        ));
+    }
+    Ok(format!("{name}=\"{value}\"\n"))
+}
+
+#[cfg(test)]
+mod freebsd_tests {
+    use super::*;
+
+    #[test]
+    fn portacl_rules_are_plain_decimal_and_in_range() {
+        let r = portacl_rule("uid:1001:tcp:80").unwrap();
+        assert_eq!((r.gid, r.id, r.udp, r.port), (false, 1001, false, 80));
+        assert_eq!(r.to_string(), "uid:1001:tcp:80");
+        assert_eq!(
+            portacl_rule("gid:0:udp:53").unwrap().to_string(),
+            "gid:0:udp:53"
+        );
+        // Leading zeros are decimal to strtol as well: the same rule, written canonically.
+        assert_eq!(
+            portacl_rule("uid:080:tcp:080").unwrap().to_string(),
+            "uid:80:tcp:80"
+        );
+        for bad in [
+            "",
+            "uid:1001:tcp",
+            "uid:1001:tcp:80:1",
+            "user:1001:tcp:80",
+            "uid:fabio:tcp:80",
+            "uid:1001:sctp:80",
+            "uid:-1:tcp:80",
+            "uid: 1001:tcp:80",
+            "uid:+1:tcp:80",
+            "uid:1001:tcp:65616",
+            "uid:4294967296:tcp:80",
+            "UID:1:tcp:80",
+            "uid:1:tcp:80,uid:2:tcp:81",
+        ] {
+            assert!(portacl_rule(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn freebsd_config_lines() {
+        assert_eq!(
+            freebsd_sysctl_line("security.mac.portacl.rules", "uid:1:tcp:80,uid:1:tcp:443"),
+            Ok("security.mac.portacl.rules=uid:1:tcp:80,uid:1:tcp:443\n".into())
+        );
+        for (k, v) in [
+            ("net..x", "1"),
+            ("net.x y", "1"),
+            ("net.x", ""),
+            ("net.x", "1 # c"),
+            ("net.x", "\"1\""),
+            ("net.x", "1\n2"),
+        ] {
+            assert!(freebsd_sysctl_line(k, v).is_err(), "{k:?}={v:?} accepted");
+        }
+        assert_eq!(
+            freebsd_conf_line("mac_portacl_load", "YES"),
+            Ok("mac_portacl_load=\"YES\"\n".into())
+        );
+        for (k, v) in [
+            ("1x", "YES"),
+            ("a-b", "YES"),
+            ("", "YES"),
+            ("x", "a\"b"),
+            ("x", "$(id)"),
+            ("x", "`id`"),
+            ("x", "a\\"),
+            ("x", "a\nb"),
+        ] {
+            assert!(freebsd_conf_line(k, v).is_err(), "{k:?}={v:?} accepted");
+        }
+    }
+}

@@ -208,4 +208,47 @@ scenarios!(
     systemd_regenerates_its_own_unit,
     systemd_sandbox_relaxations,
     systemd_too_old_refused,
+    // FreeBSD (freebsd-portacl, freebsd-reservedhigh; documents by freebsd_make.py)
+    freebsd_portacl_already_in_place,
+    freebsd_portacl_fresh,
+    freebsd_portacl_merges_foreign_rules,
+    freebsd_portacl_target_os_14,
+    freebsd_portacl_user_missing_on_target,
+    freebsd_portacl_user_not_in_facts,
+    freebsd_reservedhigh_already_open,
+    freebsd_reservedhigh_fresh,
+    freebsd_reservedhigh_target_os_14,
 );
+
+// FreeBSD: a `*_target_os_14` scenario's document is `--target-os freebsd-14`'s own, and that
+// flag plans exactly what its golden file shows.
+#[test]
+fn freebsd_target_os_plans_are_their_scenarios() {
+    let asset: serde_json::Value =
+        serde_json::from_str(include_str!("../assets/targets/freebsd-14.json")).unwrap();
+    for name in [
+        "freebsd_portacl_target_os_14",
+        "freebsd_reservedhigh_target_os_14",
+    ] {
+        let d = dir().join(name);
+        let doc: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(d.join("facts.json")).unwrap()).unwrap();
+        assert_eq!(
+            doc, asset,
+            "{name}: facts.json is not the representative document"
+        );
+        let args = std::fs::read_to_string(d.join("args")).unwrap();
+        let out = Lowport::new()
+            .args(["plan", "--target-os", "freebsd-14"])
+            .args(args.lines().map(str::trim).filter(|l| !l.is_empty()))
+            .env("LOWPORT_STATE_DIR", "/nonexistent/lowport-state")
+            .run();
+        let mut text = format!("exit {}\n{}", out.code.unwrap_or(-1), out.stdout);
+        if !out.stderr.is_empty() {
+            text.push_str("--- stderr\n");
+            text.push_str(&out.stderr);
+        }
+        let golden = std::fs::read_to_string(d.join("plan.txt")).unwrap();
+        assert_eq!(text, golden, "{name}");
+    }
+}

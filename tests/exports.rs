@@ -52,11 +52,19 @@ fn ok(out: std::process::Output, what: &str) -> String {
     text
 }
 
-/// Every scenario whose plan can be made, with its `plan` arguments.
+/// Every Linux scenario whose plan can be made, with its `plan` arguments: what the Linux
+/// formats (Ansible, cloud-init, Kubernetes, Compose) export.
 fn plannable() -> Vec<(String, Vec<String>)> {
     let mut out = Vec::new();
     for e in std::fs::read_dir(scenarios()).unwrap().flatten() {
         let d = e.path();
+        let Ok(facts) = std::fs::read_to_string(d.join("facts.json")) else {
+            continue;
+        };
+        let facts: serde_json::Value = serde_json::from_str(&facts).unwrap();
+        if facts["os"]["family"] != "linux" {
+            continue;
+        }
         let Ok(golden) = std::fs::read_to_string(d.join("plan.txt")) else {
             continue;
         };
@@ -524,4 +532,24 @@ fn the_sysctl_playbook_changes_the_namespace_as_apply_does() {
     );
     assert_eq!((ns_a.sysctl().as_str(), tree(&a)), ("1024", before));
     eprintln!("{test}: first run changed={first}, second run changed=0, undo restored");
+}
+
+/// The Linux formats refuse a plan for another OS family (exit 2, nothing written) and name
+/// the format that carries it out there.
+#[test]
+fn linux_formats_refuse_other_families() {
+    let t = TestEnv::new();
+    for format in ["ansible", "cloud-init", "kubernetes", "compose"] {
+        let out = t.state.with_file_name(format!("out-{format}"));
+        Lowport::new()
+            .args(["export", "--format", format, "--facts"])
+            .arg(scenarios().join("freebsd_reservedhigh_fresh/facts.json"))
+            .args(["--method", "freebsd-reservedhigh", "--port", "80", "--out"])
+            .arg(&out)
+            .env("LOWPORT_STATE_DIR", "/nonexistent/lowport-state")
+            .run()
+            .code(2)
+            .stderr_has("a freebsd plan is exported with --format sh");
+        assert!(!out.exists(), "{format} wrote {}", out.display());
+    }
 }

@@ -36,6 +36,15 @@ pub enum Format {
     Compose,
 }
 
+impl Format {
+    /// The `--format` spelling.
+    pub fn name(self) -> String {
+        use clap::ValueEnum;
+        self.to_possible_value()
+            .map_or_else(String::new, |v| v.get_name().to_string())
+    }
+}
+
 /// One generated file: its name relative to the output directory, and its text.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct File {
@@ -59,6 +68,23 @@ impl File {
 /// like any other, and a value that is not what lowport itself would plan is refused (exit 2).
 pub fn export(plan: &Plan, format: Format) -> Result<Vec<File>> {
     check(plan)?;
+    let linux_only = matches!(
+        format,
+        Format::Ansible | Format::CloudInit | Format::Kubernetes | Format::Compose
+    );
+    if linux_only && plan.family != "linux" {
+        return Err(Error::Invalid(format!(
+            "--format {} writes for Linux hosts and containers; a {} plan is exported with \
+             --format {}",
+            format.name(),
+            plan.family,
+            if plan.family == "windows" {
+                "powershell"
+            } else {
+                "sh"
+            }
+        )));
+    }
     match format {
         Format::Sh => sh::export(plan),
         Format::Powershell => powershell::export(plan),
@@ -155,7 +181,8 @@ fn check(plan: &Plan) -> Result<()> {
                         && s.bytes()
                             .all(|b| b.is_ascii_alphanumeric() || extra.contains(&b))
                 };
-                if !plain(key, b"._-") || !plain(value, b" ") {
+                // `:` and `,` spell mac_portacl's rules (`uid:1001:tcp:80,…`).
+                if !plain(key, b"._-") || !plain(value, b" :,") {
                     return Err(bad(format!("'{key} = {value}' is not a sysctl setting")));
                 }
             }

@@ -26,6 +26,12 @@ pub const STEP_PROGRAMS: &[&str] = &[
     "kldload",
     "kldstat",
     "kldunload",
+    // pf and npf redirects (FreeBSD, OpenBSD, NetBSD, macOS): their rules and rc.conf's
+    // pf_enable (the pf module with the kld programs above).
+    "pfctl",
+    "npfctl",
+    "sysrc",
+    // end of pf and npf
 ];
 
 /// Whether `prog` (a plan step's argv[0]) names one of [`STEP_PROGRAMS`], bare or as it is

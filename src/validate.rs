@@ -468,6 +468,36 @@ pub fn yaml_text(s: &str, column: usize) -> String {
     yaml_literal(s, column).unwrap_or_else(|| yaml_quoted_lines(s, column))
 }
 
+// --- pf and npf redirect methods (FreeBSD, OpenBSD, NetBSD, macOS) ---------------------------
+// Their rule text takes only interface names (`interface` above) and numbers; the LaunchDaemon
+// that reloads pf-macos's rules at boot is the one file with other values.
+
+/// A `<string>` of an XML property list (launchd.plist(5)): `&`, `<` and `>` escaped; control
+/// characters and U+FFFE/U+FFFF, which XML 1.0 cannot carry, refused.
+pub fn plist_string(what: &str, s: &str) -> Result<String, String> {
+    no_control(what, s)?;
+    if s.contains(['\u{fffe}', '\u{ffff}']) {
+        return Err(format!("{what} {s:?} holds a character XML cannot carry"));
+    }
+    Ok(s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;"))
+}
+
+#[cfg(test)]
+mod pf_tests {
+    #[test]
+    fn plist_strings_are_escaped_and_control_characters_refused() {
+        let s = super::plist_string;
+        assert_eq!(s("p", "/sbin/pfctl").unwrap(), "/sbin/pfctl");
+        assert_eq!(s("p", "a&b<c>d\"'").unwrap(), "a&amp;b&lt;c&gt;d\"'");
+        assert!(s("p", "a\u{1}b").unwrap_err().contains("control character"));
+        assert!(s("p", "a\nb").is_err());
+        assert!(s("p", "\u{fffe}").is_err());
+    }
+}
+// --- end of the pf and npf block ------------------------------------------------------------
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,6 +7,7 @@ mod freebsd_portacl;
 mod freebsd_reservedhigh;
 mod launchd;
 mod npf;
+mod pf;
 mod pf_freebsd;
 mod pf_macos;
 mod pf_openbsd;

@@ -218,6 +218,39 @@ scenarios!(
     freebsd_reservedhigh_already_open,
     freebsd_reservedhigh_fresh,
     freebsd_reservedhigh_target_os_14,
+    // pf and npf redirects (FreeBSD, OpenBSD, NetBSD, macOS): facts written by pf_make.py
+    npf_already_in_place,
+    npf_bare_port_invalid,
+    npf_fresh_host,
+    npf_interface_missing,
+    npf_interface_with_spaces_in_facts,
+    npf_merges_npf_conf,
+    npf_target_os_netbsd_10,
+    pf_freebsd_already_in_place,
+    pf_freebsd_bare_port_invalid,
+    pf_freebsd_fresh_host,
+    pf_freebsd_interface_missing,
+    pf_freebsd_interface_with_spaces,
+    pf_freebsd_merges_pf_conf,
+    pf_freebsd_pf_rules_elsewhere_refused,
+    pf_freebsd_target_os_14,
+    pf_freebsd_target_os_15,
+    pf_macos_already_in_place,
+    pf_macos_bare_port_invalid,
+    pf_macos_high_sierra,
+    pf_macos_interface_missing,
+    pf_macos_no_com_apple_anchor_refused,
+    pf_macos_specific_address,
+    pf_macos_target_os_10_13,
+    pf_macos_target_os_14,
+    pf_openbsd_already_in_place,
+    pf_openbsd_bare_port_invalid,
+    pf_openbsd_interface_with_spaces,
+    pf_openbsd_merges_pf_conf,
+    pf_openbsd_pf_disabled_refused,
+    pf_openbsd_stock_pf_conf,
+    pf_openbsd_target_os_7,
+    // end of pf and npf
 );
 
 // FreeBSD: a `*_target_os_14` scenario's document is `--target-os freebsd-14`'s own, and that
@@ -252,3 +285,40 @@ fn freebsd_target_os_plans_are_their_scenarios() {
         assert_eq!(text, golden, "{name}");
     }
 }
+
+// pf and npf redirects (FreeBSD, OpenBSD, NetBSD, macOS): a `*_target_os_*` scenario holds the
+// representative document of its release, so its golden plan is the `--target-os` plan.
+#[test]
+fn pf_and_npf_target_os_scenarios_are_the_target_os_plans() {
+    for (name, os) in [
+        ("pf_freebsd_target_os_14", "freebsd-14"),
+        ("pf_freebsd_target_os_15", "freebsd-15"),
+        ("pf_openbsd_target_os_7", "openbsd-7"),
+        ("pf_macos_target_os_14", "macos-14"),
+        ("pf_macos_target_os_10_13", "macos-10.13"),
+        ("npf_target_os_netbsd_10", "netbsd-10"),
+    ] {
+        let d = dir().join(name);
+        let args = std::fs::read_to_string(d.join("args")).unwrap();
+        let out = Lowport::new()
+            .args(["plan", "--target-os", os])
+            .args(args.lines().map(str::trim).filter(|l| !l.is_empty()))
+            .env("LOWPORT_STATE_DIR", "/nonexistent/lowport-state")
+            .run();
+        let mut text = format!("exit {}\n{}", out.code.unwrap_or(-1), out.stdout);
+        if !out.stderr.is_empty() {
+            text.push_str("--- stderr\n");
+            text.push_str(&out.stderr);
+        }
+        assert_eq!(
+            text,
+            outcome(name),
+            "{name}: --target-os {os} plans otherwise"
+        );
+        assert!(
+            text.contains(&format!("planned for a stock {os} install")),
+            "{text}"
+        );
+    }
+}
+// end of pf and npf

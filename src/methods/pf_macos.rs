@@ -31,7 +31,7 @@ fn version(facts: &Facts) -> Option<(u32, u32)> {
 /// Where no redirect is needed for a wildcard bind, said first (as the Linux sysctl method says
 /// an already open boundary first): on macOS 10.14 and later, xnu's in_pcbbind checks the
 /// reserved-port privilege only for a bind to a specific IPv4 address.
-pub fn wildcard_note(facts: &Facts, want: &Want) -> Option<String> {
+fn wildcard_note(facts: &Facts, want: &Want) -> Option<String> {
     if facts.os.family != "macos" || version(facts)? < (10, 14) {
         return None;
     }
@@ -40,7 +40,7 @@ pub fn wildcard_note(facts: &Facts, want: &Want) -> Option<String> {
         "usually not needed: on macOS {} (10.14 and later) the kernel asks for privilege for a \
          port below 1024 only when the bind names a specific IPv4 address (xnu in_pcbbind), so \
          a service that listens on the wildcard address (fabio `:{low}`) binds port {low} itself, \
-         as any user, with no redirect. This method is for a service that must listen on a \
+         as any user, with no redirect. pf-macos is for a service that must listen on a \
          specific address.",
         facts.os.version_id
     ))
@@ -96,6 +96,11 @@ const META: Meta = Meta {
 impl Method for PfMacos {
     fn meta(&self) -> &'static Meta {
         &META
+    }
+
+    /// Said before the methods: a wildcard bind on 10.14 and later needs none of them.
+    fn already_open(&self, facts: &Facts, want: &Want) -> Option<String> {
+        wildcard_note(facts, want)
     }
 
     fn needs(&self) -> Needs {

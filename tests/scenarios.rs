@@ -239,6 +239,7 @@ scenarios!(
     pf_macos_bare_port_invalid,
     pf_macos_high_sierra,
     pf_macos_interface_missing,
+    pf_macos_interface_with_spaces,
     pf_macos_no_com_apple_anchor_refused,
     pf_macos_specific_address,
     pf_macos_target_os_10_13,

@@ -238,6 +238,7 @@ scenario("pf_macos_no_com_apple_anchor_refused", custom, MB + P)
 nodefault = copy.deepcopy(mfresh)
 del nodefault["platform"]["interface"]
 scenario("pf_macos_interface_missing", nodefault, MB + P)
+scenario("pf_macos_interface_with_spaces", mfresh, MB + P + ["--interface", "en0 en1"])
 scenario("pf_macos_bare_port_invalid", mfresh, MB + ["--port", "80"])
 representative("pf_macos_target_os_14", "macos-14", MB + P + ["--interface", "en0"])
 representative("pf_macos_target_os_10_13", "macos-10.13", MB + P + ["--interface", "en0"])

@@ -26,6 +26,10 @@ pub const STEP_PROGRAMS: &[&str] = &[
     "kldload",
     "kldstat",
     "kldunload",
+    // Solaris and illumos (smf): import, enable and check SMF services.
+    "svccfg",
+    "svcadm",
+    "svcs",
 ];
 
 /// Whether `prog` (a plan step's argv[0]) names one of [`STEP_PROGRAMS`], bare or as it is

@@ -324,8 +324,8 @@ impl Method for Smf {
             };
             c.warnings.push(format!(
                 "{why}: net_privaddr lets the service bind every privileged port, TCP and UDP \
-                 (1 to 1023, and the extra privileged ports, by default 2049 and 4045), not only \
-                 {}",
+                 (1 to 1023 and any extra privileged port, except NFS's 2049 and 4045, which need \
+                 sys_nfs), not only {}",
                 list("")
             ));
         }

@@ -356,9 +356,9 @@ impl Method for SolarisDefaultpriv {
             .collect();
         c.warnings.push(format!(
             "every process of {user} started through a login or PAM gets net_privaddr, not only \
-             the service: it may bind every privileged port, TCP and UDP (1 to 1023, and the \
-             extra privileged ports, by default 2049 and 4045), not only {}; the smf method \
-             grants it to one service's start method instead",
+             the service: it may bind every privileged port, TCP and UDP (1 to 1023 and any \
+             extra privileged port, except NFS's 2049 and 4045, which need sys_nfs), not only \
+             {}; the smf method grants it to one service's start method instead",
             ports.join(" and ")
         ));
         c.warnings.push(format!(

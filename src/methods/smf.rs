@@ -257,13 +257,17 @@ impl Method for Smf {
                     .into(),
             );
         }
-        if let Some(g) = &req.group
-            && facts.accounts.group_gid(g).is_none()
-        {
-            c.input.push(format!(
-                "group '{g}' is not in the target's group database (per the facts); create it \
-                 or drop --group"
-            ));
+        if let Some(g) = &req.group {
+            match facts.accounts.groups.get(g) {
+                None => c.input.push(format!(
+                    "whether group '{g}' exists on the target is unknown: plan with --facts \
+                     FILE from the target"
+                )),
+                Some(None) => c.input.push(format!(
+                    "group '{g}' does not exist on the target; create it there or drop --group"
+                )),
+                Some(Some(_)) => {}
+            }
         }
         if c.input.is_empty()
             && let Some(svc) = &svc

@@ -32,6 +32,10 @@ pub const STEP_PROGRAMS: &[&str] = &[
     "npfctl",
     "sysrc",
     // end of pf and npf
+    // Solaris and illumos (smf): import, enable and check SMF services.
+    "svccfg",
+    "svcadm",
+    "svcs",
 ];
 
 /// Whether `prog` (a plan step's argv[0]) names one of [`STEP_PROGRAMS`], bare or as it is

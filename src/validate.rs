@@ -798,3 +798,154 @@ mod freebsd_tests {
         }
     }
 }
+
+// ---- Solaris and illumos (smf, solaris-defaultpriv) -------------------------------------------
+// SMF manifests are XML whose exec strings svc.startd hands to a shell, and /etc/user_attr has
+// its own escapes.
+
+/// XML (SMF service_bundle manifests): a value for a double-quoted attribute, equally valid as
+/// element text. `&`, `<`, `>` and `"` become entities. Control characters are refused: XML 1.0
+/// cannot hold most of them, and an attribute reads tab, CR and LF back as spaces; so are
+/// U+FFFE and U+FFFF, which are not XML characters.
+pub fn xml_attr(what: &str, s: &str) -> Result<String, String> {
+    no_control(what, s)?;
+    if let Some(c) = s.chars().find(|c| matches!(c, '\u{fffe}' | '\u{ffff}')) {
+        return Err(format!(
+            "{what} {s:?} contains {c:?}, which is not an XML character"
+        ));
+    }
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            c => out.push(c),
+        }
+    }
+    Ok(out)
+}
+
+/// One word of an SMF `exec` string (smf_method(7)). svc.startd first expands its method tokens
+/// (`%%` is `%`; any other `%` starts a token, and an invalid one fails the method), then runs
+/// `/sbin/sh -c "exec STRING"`. So `%` is doubled, and a word holding anything but
+/// `A-Za-z0-9/._,:+=@-` is single-quoted for the shell, a `'` written `'\''`. Control
+/// characters cannot be carried through the manifest's attribute and are refused.
+pub fn smf_exec_word(what: &str, w: &str) -> Result<String, String> {
+    no_control(what, w)?;
+    let w = w.replace('%', "%%");
+    let plain = !w.is_empty()
+        && w.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/._,:+=@-%".contains(c));
+    if plain {
+        return Ok(w);
+    }
+    Ok(format!("'{}'", w.replace('\'', "'\\''")))
+}
+
+/// An SMF service name as svccfg takes it for `site/NAME` (libuutil's `uu_check_name`): a
+/// letter, then letters, digits, `-` or `_`; at most 114 bytes, so that `site/NAME` stays within
+/// the repository's names of 119 bytes (REP_PROTOCOL_NAME_LEN less its terminator).
+pub fn smf_name(s: &str) -> Result<String, String> {
+    let ok = s.len() <= 114
+        && s.starts_with(|c: char| c.is_ascii_alphabetic())
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if ok {
+        Ok(s.to_string())
+    } else {
+        Err(format!(
+            "'{s}' is not an SMF service name: a letter, then letters, digits, '-' or '_', at \
+             most 114 characters; give one with --service NAME"
+        ))
+    }
+}
+
+/// A value in the attr field of /etc/user_attr (user_attr(5)): `\`, `:`, `;` and `=` are
+/// escaped with a backslash; control characters are refused (a line break ends the entry).
+pub fn user_attr_value(what: &str, s: &str) -> Result<String, String> {
+    no_control(what, s)?;
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '\\' | ':' | ';' | '=') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod solaris_tests {
+    use super::*;
+
+    #[test]
+    fn xml_values_escape_markup_and_refuse_what_xml_cannot_keep() {
+        let x = |s| xml_attr("v", s).unwrap();
+        assert_eq!(x("/opt/fabio/bin/fabio"), "/opt/fabio/bin/fabio");
+        assert_eq!(x("a&b<c>d\"e'f"), "a&amp;b&lt;c&gt;d&quot;e'f");
+        assert_eq!(x("{net_privaddr}:80/tcp"), "{net_privaddr}:80/tcp");
+        for bad in [
+            "a\nb",
+            "a\tb",
+            "a\rb",
+            "\u{1b}[2J",
+            "\u{85}",
+            "\u{fffe}",
+            "\u{ffff}",
+        ] {
+            assert!(xml_attr("v", bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn smf_exec_words_survive_token_expansion_and_the_shell() {
+        let w = |s| smf_exec_word("arg", s).unwrap();
+        assert_eq!(w("/opt/fabio/bin/fabio"), "/opt/fabio/bin/fabio");
+        assert_eq!(
+            w("-proxy.addr=:80;proto=http"),
+            "'-proxy.addr=:80;proto=http'"
+        );
+        assert_eq!(w("50%"), "50%%");
+        assert_eq!(w("%{start/exec}"), "'%%{start/exec}'");
+        assert_eq!(w("/opt/my app/fabio"), "'/opt/my app/fabio'");
+        assert_eq!(w("it's"), "'it'\\''s'");
+        assert_eq!(w("$HOME"), "'$HOME'");
+        assert_eq!(w("~fabio"), "'~fabio'");
+        assert_eq!(w("#x"), "'#x'");
+        assert_eq!(w(""), "''");
+        for bad in ["a\nb", "a\rb", "\u{1b}", "\u{85}"] {
+            assert!(smf_exec_word("arg", bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn smf_names_follow_uu_check_name() {
+        for good in ["fabio", "a", "my-proxy_2", &"a".repeat(114)] {
+            assert!(smf_name(good).is_ok(), "{good} refused");
+        }
+        for bad in [
+            "",
+            "2fabio",
+            "-x",
+            "_x",
+            "fabio.bin",
+            "a/b",
+            "a b",
+            "a,b",
+            "é",
+            &"a".repeat(115),
+        ] {
+            assert!(smf_name(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn user_attr_values_escape_its_separators() {
+        let v = |s| user_attr_value("v", s).unwrap();
+        assert_eq!(v("basic,!proc_info"), "basic,!proc_info");
+        assert_eq!(v("a:b;c=d\\e"), "a\\:b\\;c\\=d\\\\e");
+        assert!(user_attr_value("v", "basic\nfabio::::profiles=All").is_err());
+    }
+}

@@ -17,6 +17,7 @@ mod plain;
 mod redirect;
 mod scenarios;
 mod setcap;
+mod solaris;
 mod state;
 mod subjects;
 mod sysctl;

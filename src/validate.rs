@@ -498,9 +498,104 @@ mod pf_tests {
 }
 // --- end of the pf and npf block ------------------------------------------------------------
 
+// --- POSIX sh and PowerShell: the sh and powershell exports, and the facts script ---
+
+/// One POSIX sh word that stands for `s` exactly: single-quoted, each `'` written `'\''`.
+/// Inside single quotes every byte is literal (newlines, `$`, backslashes, non-ASCII), so this is
+/// exact for any text but one holding NUL, which no shell word or here-document can carry:
+/// refused.
+pub fn sh_quoted(what: &str, s: &str) -> Result<String, String> {
+    if s.contains('\0') {
+        return Err(format!(
+            "{what} contains a NUL byte, which a shell script cannot carry"
+        ));
+    }
+    Ok(format!("'{}'", s.replace('\'', "'\\''")))
+}
+
+/// The delimiter of a quoted here-document (`<<'DELIM'`) that carries `text` exactly: a word
+/// that is no line of `text`, so the text cannot end the here-document early. The text itself
+/// is not expanded in such a here-document; NUL is refused as by [`sh_quoted`].
+pub fn sh_heredoc_delimiter(what: &str, text: &str) -> Result<String, String> {
+    sh_quoted(what, text)?;
+    let mut delim = "LOWPORT_EOF".to_string();
+    while text.lines().any(|l| l == delim || l.trim_end_matches('\r') == delim) {
+        delim.push('_');
+    }
+    Ok(delim)
+}
+
+/// PowerShell's quote characters: `'` and the typographic single quotes it reads as `'`.
+const PS_QUOTES: [char; 5] = ['\'', '\u{2018}', '\u{2019}', '\u{201a}', '\u{201b}'];
+
+/// A PowerShell single-quoted string standing for `s`: nothing in it is expanded (`$`, backticks)
+/// and each quote character is doubled, which PowerShell reads as that one character (it treats
+/// the typographic quotes U+2018–U+201B as `'`). NUL is refused.
+pub fn ps_quoted(what: &str, s: &str) -> Result<String, String> {
+    if s.contains('\0') {
+        return Err(format!("{what} contains a NUL byte"));
+    }
+    let mut out = String::from("'");
+    for c in s.chars() {
+        if PS_QUOTES.contains(&c) {
+            out.push(c);
+        }
+        out.push(c);
+    }
+    out.push('\'');
+    Ok(out)
+}
+
+/// One argument of a native program in a PowerShell script, quoted by [`ps_quoted`]. Windows
+/// PowerShell 5.1 builds the program's command line without escaping: it drops an empty
+/// argument, passes an embedded `"` unescaped, and wraps an argument with spaces in quotes that
+/// a trailing backslash then escapes. Such arguments would reach the program changed: refused,
+/// as are control characters (a command line is one line).
+pub fn ps_native_arg(s: &str) -> Result<String, String> {
+    let bad = |why: &str| {
+        Err(format!(
+            "the argument {s:?} {why}, which Windows PowerShell 5.1 does not pass to a program \
+             as it is"
+        ))
+    };
+    if s.is_empty() {
+        return bad("is empty");
+    }
+    if s.contains('"') {
+        return bad("contains a double quote");
+    }
+    if s.contains(char::is_whitespace) && s.ends_with('\\') {
+        return bad("holds a space and ends with a backslash");
+    }
+    no_control("argument", s)?;
+    ps_quoted("argument", s)
+}
+// --- end of the sh and PowerShell block ---
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shell_and_powershell_quoting() {
+        assert_eq!(sh_quoted("v", "plain").unwrap(), "'plain'");
+        assert_eq!(sh_quoted("v", "").unwrap(), "''");
+        assert_eq!(sh_quoted("v", "it's").unwrap(), "'it'\\''s'");
+        assert!(sh_quoted("v", "a\0b").is_err());
+        assert_eq!(sh_heredoc_delimiter("f", "a\nb\n").unwrap(), "LOWPORT_EOF");
+        assert_eq!(
+            sh_heredoc_delimiter("f", "LOWPORT_EOF\nLOWPORT_EOF_\r\n").unwrap(),
+            "LOWPORT_EOF__"
+        );
+        assert!(sh_heredoc_delimiter("f", "\0").is_err());
+        assert_eq!(ps_quoted("v", "a'b$c`d").unwrap(), "'a''b$c`d'");
+        assert_eq!(ps_quoted("v", "\u{2019}").unwrap(), "'\u{2019}\u{2019}'");
+        assert_eq!(ps_native_arg("name=x y").unwrap(), "'name=x y'");
+        assert_eq!(ps_native_arg("C:\\dir\\").unwrap(), "'C:\\dir\\'");
+        for bad in ["", "a\"b", "C:\\Program Files\\", "a\nb"] {
+            assert!(ps_native_arg(bad).is_err(), "{bad:?} accepted");
+        }
+    }
 
     #[test]
     fn ports() {

@@ -54,7 +54,7 @@ pub struct UnitRef {
 }
 
 /// Interpreters by base name (a version suffix such as `python3.11` is stripped first).
-const INTERPRETERS: &[&str] = &[
+pub const INTERPRETERS: &[&str] = &[
     "python",
     "perl",
     "ruby",

@@ -519,7 +519,10 @@ pub fn sh_quoted(what: &str, s: &str) -> Result<String, String> {
 pub fn sh_heredoc_delimiter(what: &str, text: &str) -> Result<String, String> {
     sh_quoted(what, text)?;
     let mut delim = "LOWPORT_EOF".to_string();
-    while text.lines().any(|l| l == delim || l.trim_end_matches('\r') == delim) {
+    while text
+        .lines()
+        .any(|l| l == delim || l.trim_end_matches('\r') == delim)
+    {
         delim.push('_');
     }
     Ok(delim)

@@ -9,13 +9,13 @@ use std::process::Command;
 
 use crate::support::*;
 
-fn scenarios() -> PathBuf {
+pub(crate) fn scenarios() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/scenarios")
 }
 
 /// A validator installed by `.ci/run`: on PATH, or in the venv `.ci/run` makes. Missing, the
 /// test says so and is skipped, except in CI, where it fails.
-fn tool(test: &str, name: &str) -> Option<PathBuf> {
+pub(crate) fn tool(test: &str, name: &str) -> Option<PathBuf> {
     let venv = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("target/ci-venv/bin")
         .join(name);
@@ -42,7 +42,7 @@ fn tool(test: &str, name: &str) -> Option<PathBuf> {
 }
 
 #[track_caller]
-fn ok(out: std::process::Output, what: &str) -> String {
+pub(crate) fn ok(out: std::process::Output, what: &str) -> String {
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),

@@ -17,6 +17,7 @@ mod plain;
 mod redirect;
 mod scenarios;
 mod setcap;
+mod shell_exports;
 mod solaris;
 mod state;
 mod subjects;

@@ -26,7 +26,10 @@ fn q(what: &str, s: &str) -> Result<String> {
 
 /// A JSON string literal, as a shell word that prints it.
 fn key(s: &str) -> Result<String> {
-    q("name", &serde_json::to_string(s).map_err(anyhow::Error::from)?)
+    q(
+        "name",
+        &serde_json::to_string(s).map_err(anyhow::Error::from)?,
+    )
 }
 
 /// The script for `family`, collecting what its methods need.
@@ -252,7 +255,9 @@ sep=', '
     for g in want.group.iter() {
         let name = q("group", g)?;
         let lookup = if family == "macos" {
-            format!("dscl . -read /Groups/{name} PrimaryGroupID 2> /dev/null | awk '{{ print $2 }}'")
+            format!(
+                "dscl . -read /Groups/{name} PrimaryGroupID 2> /dev/null | awk '{{ print $2 }}'"
+            )
         } else {
             format!(
                 "{{ getent group {name} 2> /dev/null || awk -F: -v g={name} '$1 == g' /etc/group; }} | awk -F: 'NR == 1 {{ print $3 }}'"

@@ -13,7 +13,9 @@ use crate::plan::{Action, FileState, Plan, State, Step};
 use crate::validate::{sh_heredoc_delimiter, sh_quoted};
 
 fn bad(what: String) -> Error {
-    Error::Invalid(format!("the plan cannot be exported as a shell script: {what}"))
+    Error::Invalid(format!(
+        "the plan cannot be exported as a shell script: {what}"
+    ))
 }
 
 fn q(what: &str, s: &str) -> Result<String> {
@@ -50,7 +52,11 @@ fn os(family: &str) -> Result<Os> {
                 "it is a Windows plan: export it with --format powershell".into(),
             ));
         }
-        other => return Err(bad(format!("no shell script is known for OS family {other}"))),
+        other => {
+            return Err(bad(format!(
+                "no shell script is known for OS family {other}"
+            )));
+        }
     };
     Ok(Os { digest, sysctl })
 }
@@ -127,6 +133,18 @@ rmdirs() {
 }
 "#;
 
+/// An owner and group as `chown` and `meta "$LS"` take them: under a root, the ids its own
+/// account files give the names (the host's name service knows only the host's accounts); on
+/// the host itself, the names.
+const IDS: &str = r#"if [ -z "$R" ]; then LS=-ld; else LS=-ldn; fi
+ids() {
+	U=$1; G=$2
+	[ -n "$R" ] || return 0
+	U=$(awk -F: -v n="$1" '$1 == n { print $3; exit }' "$R/etc/passwd"); U=${U:-$1}
+	G=$(awk -F: -v n="$2" '$1 == n { print $3; exit }' "$R/etc/group"); G=${G:-$2}
+}
+"#;
+
 /// The file capability of an entry as getcap prints it (its last word), empty without one.
 const CAPS: &str = r#"capof() {
 	c=$(getcap "$1") || return 1
@@ -143,6 +161,7 @@ struct Steps {
     needs: Vec<&'static str>,
     keep: bool,
     caps: bool,
+    ids: bool,
 }
 
 /// An in-root path as a shell word under the root variable `$R`.
@@ -186,11 +205,11 @@ fn step(n: usize, st: &Step, plan: &Plan, os: &Os, out: &mut Steps) -> Result<()
             group,
         } => {
             out.keep = true;
+            out.ids = true;
             let p = at(path)?;
             let shown = path.display();
             let sha = crate::plan::action::sha256(content.as_bytes());
-            let planned = q("owner", &format!("{mode:04o} {owner} {group}"))?;
-            let chown = q("owner", &format!("{owner}:{group}"))?;
+            let (owner_q, group_q) = (q("owner", owner)?, q("group", group)?);
             // Up to the last newline in a here-document, the rest (one line) with printf.
             let (body, tail) = match content.rfind('\n') {
                 Some(i) => content.split_at(i + 1),
@@ -244,7 +263,8 @@ fn step(n: usize, st: &Step, plan: &Plan, os: &Os, out: &mut Steps) -> Result<()
             f.push_str(&format!(
                 r#"state_{n}() {{
 	p={p}
-	if [ -f "$p" ] && [ ! -L "$p" ] && [ "$(digest "$p")" = '{sha}' ] && [ "$(meta -ld "$p" | cut -d' ' -f1-3)" = {planned} ]; then ST=in_place; return 0; fi
+	ids {owner_q} {group_q}
+	if [ -f "$p" ] && [ ! -L "$p" ] && [ "$(digest "$p")" = '{sha}' ] && [ "$(meta "$LS" "$p" | cut -d' ' -f1-3)" = "{mode:04o} $U $G" ]; then ST=in_place; return 0; fi
 	{before}
 }}
 apply_{n}() {{
@@ -258,7 +278,8 @@ apply_{n}() {{
 	: > "$t"
 	set +C
 {write}	[ "$(digest "$t")" = '{sha}' ] || fail "the file written for $p is not the planned text"
-	chown {chown} "$t"
+	ids {owner_q} {group_q}
+	chown "$U:$G" "$t"
 	chmod {mode:04o} "$t"
 	mv -f "$t" "$p"
 }}
@@ -286,10 +307,10 @@ undo_{n}() {{
         } => {
             let p = at(path)?;
             let shown = path.display();
-            let planned = q("owner", &format!("{mode:04o} {owner} {group}"))?;
-            let chown = q("owner", &format!("{owner}:{group}"))?;
+            let (owner_q, group_q) = (q("owner", owner)?, q("group", group)?);
             let linux = plan.family == "linux";
             out.caps |= linux;
+            out.ids = true;
             let before = match &st.before {
                 State::File(b) => {
                     let mut tests = vec!["[ -e \"$p\" ]".to_string()];
@@ -320,13 +341,15 @@ undo_{n}() {{
             f.push_str(&format!(
                 r#"state_{n}() {{
 	p={p}
-	if [ -e "$p" ] && [ "$(meta -ld "$p" | cut -d' ' -f1-3)" = {planned} ]; then ST=in_place; return 0; fi
+	ids {owner_q} {group_q}
+	if [ -e "$p" ] && [ "$(meta "$LS" "$p" | cut -d' ' -f1-3)" = "{mode:04o} $U $G" ]; then ST=in_place; return 0; fi
 	{before}
 }}
 apply_{n}() {{
 	p={p}
 	meta -ldn "$p" | cut -d' ' -f1-3 > "$S/{n}.meta"
-{keep_cap}	chown {chown} "$p"
+{keep_cap}	ids {owner_q} {group_q}
+	chown "$U:$G" "$p"
 	chmod {mode:04o} "$p"
 }}
 undo_state_{n}() {{
@@ -571,9 +594,11 @@ undo_{n}() {{
                     let c = argv(c)?;
                     (
                         format!(
-                            "if {c} > /dev/null 2>&1; then ST=in_place; else ST=before; fi"
+                            "if {{ {c}; }} > /dev/null 2>&1; then ST=in_place; else ST=before; fi"
                         ),
-                        format!("if {c} > /dev/null 2>&1; then ST=applied; else ST=restored; fi"),
+                        format!(
+                            "if {{ {c}; }} > /dev/null 2>&1; then ST=applied; else ST=restored; fi"
+                        ),
                     )
                 }
                 None => (
@@ -605,7 +630,11 @@ fn create_user(n: usize, name: &str, st: &Step, plan: &Plan, f: &mut String) -> 
         .first()
         .and_then(|a| a.first())
         .filter(|p| p.as_str() == "useradd" || p.ends_with("/useradd"))
-        .ok_or_else(|| bad(format!("step {n} creates a user without its useradd command")))?;
+        .ok_or_else(|| {
+            bad(format!(
+                "step {n} creates a user without its useradd command"
+            ))
+        })?;
     let root = crate::root::Root::new(plan.root.clone());
     let argv = crate::plan::action::useradd(&root, name, &|_| prog.clone());
     if st.commands != [argv.clone()] {
@@ -714,6 +743,7 @@ pub fn export(plan: &Plan) -> Result<Vec<File>> {
         needs: vec![os.digest.split(' ').next().unwrap_or_default()],
         keep: false,
         caps: false,
+        ids: false,
     };
     for (i, st) in plan.steps.iter().enumerate() {
         step(i + 1, st, plan, &os, &mut steps)?;
@@ -817,6 +847,9 @@ fail() {{ printf '%s: %s\n' "$0" "$*" >&2; exit 4; }}
     }
     if steps.caps {
         text.push_str(CAPS);
+    }
+    if steps.ids {
+        text.push_str(IDS);
     }
     text.push_str("\n# The steps.\n");
     text.push_str(&steps.funcs);

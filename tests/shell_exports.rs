@@ -798,3 +798,55 @@ fn the_facts_script_runs_here_and_lowport_plans_from_its_document() {
         .run();
     assert_ne!(planned.code, Some(2), "{}", planned.stderr);
 }
+
+#[test]
+fn a_file_the_plan_did_not_see_is_made_where_none_is_and_never_overwritten() {
+    let test = "a_file_the_plan_did_not_see_is_made_where_none_is_and_never_overwritten";
+    if !is_root_or_skip(test) {
+        return;
+    }
+    let t = env_with_var_lib();
+    let app = t.install(go_server(), "opt/app/bin/server");
+    let dir = tempfile::tempdir().unwrap();
+    let plan = dir.path().join("plan.json");
+    t.lowport()
+        .args(["plan", "--method", "setcap", "--binary", app.to_str().unwrap()])
+        .args(["--port", "80", "--out"])
+        .arg(&plan)
+        .run()
+        .code(0);
+    let mut p: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&plan).unwrap()).unwrap();
+    // As a plan from a representative document has it: the file's state unknown.
+    p["steps"].as_array_mut().unwrap().push(serde_json::json!({
+        "action": {"type": "write_file", "path": "/etc/unseen.conf", "content": "planned\n",
+                   "mode": "0644", "owner": "root", "group": "root"},
+        "before": {"kind": "unknown"}, "in_place": false, "summary": "write /etc/unseen.conf",
+        "commands": [], "diff": null, "exposure": null, "undo": "",
+    }));
+    std::fs::write(&plan, serde_json::to_string_pretty(&p).unwrap()).unwrap();
+    let out = dir.path().join("out");
+    Lowport::new()
+        .args(["export", "--format", "sh", "--plan"])
+        .arg(&plan)
+        .arg("--out")
+        .arg(&out)
+        .run()
+        .code(0);
+    let script = out.join("lowport.sh");
+    let before = tree(&t.root);
+    assert!(run_ok(&script, "check", 1, None).contains("the plan did not know its state"));
+    run_ok(&script, "apply", 0, None);
+    assert_eq!(
+        std::fs::read_to_string(t.root.join("etc/unseen.conf")).unwrap(),
+        "planned\n"
+    );
+    run_ok(&script, "undo", 0, None);
+    assert_same_tree(&tree(&t.root), &before, "undo");
+    std::fs::write(t.root.join("etc/unseen.conf"), "the host's own\n").unwrap();
+    let before = tree(&t.root);
+    let (code, text) = sh(&script, "apply", &[], None);
+    assert_eq!(code, 3, "{text}");
+    assert!(text.contains("the plan did not know it"), "{text}");
+    assert_same_tree(&tree(&t.root), &before, "a refused apply");
+}

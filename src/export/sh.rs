@@ -192,6 +192,20 @@ fn identity_seconds(identity: &str) -> Option<String> {
     ))
 }
 
+/// The state test of a file or link the plan holds no state of: to be made only where nothing is.
+fn unseen(shown: &str) -> Result<String> {
+    Ok(format!(
+        "if [ -e \"$p\" ] || [ -L \"$p\" ]; then ST={}; else ST=unknown; fi",
+        q(
+            "message",
+            &format!(
+                "drift: {shown} exists, and the plan did not know it (plan with --facts from \
+                 this host to replace it)"
+            )
+        )?
+    ))
+}
+
 /// The text of a step's functions.
 fn step(n: usize, st: &Step, plan: &Plan, os: &Os, out: &mut Steps) -> Result<()> {
     let drift = |msg: &str| -> Result<String> { q("message", &format!("drift: {msg}")) };
@@ -258,7 +272,9 @@ fn step(n: usize, st: &Step, plan: &Plan, os: &Os, out: &mut Steps) -> Result<()
                         ))?
                     )
                 }
-                _ => "ST=unknown".into(),
+                // A file the plan did not see (planned from a document without it) is never
+                // overwritten: its text may hold what the planned one lacks.
+                _ => unseen(&shown.to_string())?,
             };
             f.push_str(&format!(
                 r#"state_{n}() {{
@@ -531,7 +547,7 @@ undo_{n}() {{
                     q("path", &was.display().to_string())?,
                     drift(&format!("{shown} changed since the plan"))?
                 ),
-                _ => "ST=unknown".into(),
+                _ => unseen(&shown.to_string())?,
             };
             f.push_str(&format!(
                 r#"state_{n}() {{

@@ -810,7 +810,13 @@ fn a_file_the_plan_did_not_see_is_made_where_none_is_and_never_overwritten() {
     let dir = tempfile::tempdir().unwrap();
     let plan = dir.path().join("plan.json");
     t.lowport()
-        .args(["plan", "--method", "setcap", "--binary", app.to_str().unwrap()])
+        .args([
+            "plan",
+            "--method",
+            "setcap",
+            "--binary",
+            app.to_str().unwrap(),
+        ])
         .args(["--port", "80", "--out"])
         .arg(&plan)
         .run()

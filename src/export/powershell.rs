@@ -26,7 +26,7 @@ fn command(argv: &[String]) -> Result<String> {
 }
 
 fn text(what: &str, s: &str) -> Result<String> {
-    ps_quoted(what, &crate::render::clean(s).replace(['\n', '\r'], " ")).map_err(bad)
+    ps_quoted(what, &super::sh::one_line(s)).map_err(bad)
 }
 
 pub fn export(plan: &Plan) -> Result<Vec<File>> {
@@ -81,8 +81,8 @@ pub fn export(plan: &Plan) -> Result<Vec<File>> {
         steps.push_str(if n == plan.steps.len() { "\n" } else { ",\n" });
     }
     let mut header = String::new();
-    for l in crate::render::clean(&provenance(plan, "")).lines() {
-        header.push_str(&format!("# {l}\n"));
+    for l in provenance(plan, "").lines() {
+        header.push_str(&format!("# {}\n", super::sh::one_line(l)));
     }
     let script = format!(
         r#"{header}# {title}
@@ -207,7 +207,7 @@ switch ($Mode) {{
     }}
 }}
 "#,
-        title = crate::render::clean(&plan.title).replace(['\n', '\r'], " "),
+        title = super::sh::one_line(&plan.title),
     );
     Ok(vec![File::new("lowport.ps1", script)])
 }

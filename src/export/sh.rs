@@ -18,6 +18,21 @@ fn bad(what: String) -> Error {
     ))
 }
 
+/// A text from the plan (a summary, a title, a host name) as one line of a comment or message:
+/// control characters (line breaks included) and the marks that reorder text on a terminal are
+/// written as escapes, so no value can end the comment or disguise what follows.
+pub(super) fn one_line(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}') {
+                c.escape_unicode().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
 fn q(what: &str, s: &str) -> Result<String> {
     sh_quoted(what, s).map_err(bad)
 }
@@ -624,7 +639,7 @@ undo_{n}() {{
             };
             f.push_str(&format!(
                 "# {}\nstate_{n}() {{\n\t{state}\n}}\napply_{n}() {{\n{}}}\nundo_state_{n}() {{\n\t{undo_state}\n}}\nundo_{n}() {{\n{}}}\n",
-                crate::render::clean(what).replace('\n', " "),
+                one_line(what),
                 lines(run)?,
                 lines(undo)?,
             ));
@@ -776,7 +791,7 @@ pub fn export(plan: &Plan) -> Result<Vec<File>> {
     };
     let mut summaries = String::from("summary() {\n\tcase $1 in\n");
     for (n, st) in numbers.iter().zip(&plan.steps) {
-        let text = crate::render::clean(&st.summary).replace(['\n', '\t'], " ");
+        let text = one_line(&st.summary);
         summaries.push_str(&format!("\t{n}) say {} ;;\n", q("summary", &text)?));
     }
     summaries.push_str("\tesac\n}\n");
@@ -815,8 +830,8 @@ pub fn export(plan: &Plan) -> Result<Vec<File>> {
     // Every header line stays a comment, whatever a facts document put in the host name.
     // SC2016: the plan's values are single-quoted so that nothing in them expands.
     let mut text = String::from("#!/bin/sh\n# shellcheck disable=SC2016\n");
-    for l in crate::render::clean(&provenance(plan, "")).lines() {
-        text.push_str(&format!("# {l}\n"));
+    for l in provenance(plan, "").lines() {
+        text.push_str(&format!("# {}\n", one_line(l)));
     }
     text.push_str(&format!(
         "# {title}\n#\n{usage}#\n# Exit codes: 0 done (or, for check, every step in place); 1 check: a step is not in place;\n\
@@ -824,7 +839,7 @@ pub fn export(plan: &Plan) -> Result<Vec<File>> {
          # 4 a step failed, and what this run had changed was undone.\n\
          # What apply replaces is kept in $LOWPORT_STATE (default /var/lib/lowport-export/<fingerprint>\n\
          # under the plan's root), readable by root only; undo removes it.\n",
-        title = crate::render::clean(&plan.title).replace('\n', " "),
+        title = one_line(&plan.title),
         usage = USAGE.lines().map(|l| format!("# {l}\n")).collect::<String>(),
     ));
     text.push_str(&format!(

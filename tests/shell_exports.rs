@@ -778,8 +778,7 @@ fn the_facts_script_runs_here_and_lowport_plans_from_its_document() {
         script_doc["binary"]["writable_by_non_root"][0],
         format!("directory {} is writable by group daemon", bin.display())
     );
-    // lowport reads the document and plans from it (today's FreeBSD methods say "not built yet",
-    // exit 7; what matters here is that the document is accepted).
+    // lowport reads the document and plans from it.
     let said = Lowport::new()
         .args(["methods", "--facts"])
         .arg(&doc)
@@ -796,7 +795,12 @@ fn the_facts_script_runs_here_and_lowport_plans_from_its_document() {
             "--binary", &link, "--user", "nobody", "--group", "nogroup", "--port", "80",
         ])
         .run();
-    assert_ne!(planned.code, Some(2), "{}", planned.stderr);
+    // The method may still want what these test needs do not collect; the document itself is
+    // read and covers the request.
+    for refusal in ["is not a lowport facts document", "does not hold the"] {
+        assert!(!planned.stderr.contains(refusal), "{}", planned.stderr);
+    }
+    assert!(planned.code.is_some_and(|c| [0, 2, 7, 9].contains(&c)));
 }
 
 #[test]

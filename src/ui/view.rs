@@ -509,8 +509,8 @@ fn other_host_notice(m: &Model, plan: &crate::plan::Plan) -> String {
             let p = render::clean(&p.display().to_string());
             if plan.family == "windows" {
                 format!(
-                    "Exported to {p}. On the host, as Administrator: check with `-Action check`, \
-                     apply with `-Action apply`, undo with `-Action undo`."
+                    "Exported to {p}. On the host, as Administrator: `-Mode check`, then \
+                     `-Mode apply`; `-Mode undo` reverts it."
                 )
             } else {
                 format!(

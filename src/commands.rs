@@ -150,7 +150,7 @@ fn plan(ctx: &Context, a: &PlanArgs) -> Result<Exit> {
                     out.display()
                 );
             } else {
-                let sudo = !nix::unistd::geteuid().is_root();
+                let sudo = !crate::os::is_root();
                 outln!(
                     "Plan saved to {}; apply it with: {}",
                     out.display(),
@@ -206,7 +206,7 @@ fn export(ctx: &Context, a: &ExportArgs) -> Result<Exit> {
             }
             std::fs::write(&path, &f.text)?;
             let mode = if f.executable { 0o755 } else { 0o644 };
-            std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(mode))
+            crate::os::set_mode(&path, mode)
         };
         write().map_err(|e| {
             Error::Invalid(format!(
@@ -255,14 +255,14 @@ fn apply(ctx: &Context, a: &ApplyArgs) -> Result<Exit> {
 /// A saved plan's text, from a file only root (or the caller) can have written: lowport runs
 /// what a plan says as root, so a file others could edit is refused.
 fn read_plan(file: &std::path::Path) -> Result<String> {
+    use crate::os::MetadataExt;
     use std::io::Read;
-    use std::os::unix::fs::MetadataExt;
     let shown = file.display();
     let cannot = |e: std::io::Error| Error::Invalid(format!("cannot read plan {shown}: {e}"));
     let mut f = std::fs::File::open(file).map_err(cannot)?;
     // Judged on the open file, so what was checked is what is read.
     let m = f.metadata().map_err(cannot)?;
-    let me = nix::unistd::geteuid().as_raw();
+    let me = crate::os::euid();
     if (m.uid() != 0 && m.uid() != me) || m.mode() & 0o022 != 0 {
         return Err(Error::refused(
             Refusal::PlanFile,

@@ -3,10 +3,10 @@
 //! the way are root-owned and not writable by anyone else (mode bits or ACL). The one place
 //! that spawns a program is [`command`].
 
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use crate::facts::acl;
+use crate::os::MetadataExt;
 
 /// Where programs are looked up, in order; `PATH` is never consulted.
 pub const DIRS: &[&str] = &["/usr/sbin", "/usr/bin", "/sbin", "/bin"];

@@ -203,7 +203,17 @@ pub fn plan_from_facts(facts: &Facts, req: &Request) -> Result<Plan> {
 }
 
 fn need_root(what: &str) -> Result<()> {
-    if nix::unistd::geteuid().is_root() {
+    if cfg!(windows) {
+        return Err(Error::refused(
+            Refusal::NotOnThisOs,
+            format!(
+                "{what} changes the host, which lowport does on Linux and the other unixes only: \
+                 on Windows, write the plan as a script with `lowport export --format powershell` \
+                 (the options of `lowport plan`) and run that. Nothing was changed."
+            ),
+        ));
+    }
+    if crate::os::is_root() {
         return Ok(());
     }
     Err(Error::refused(
@@ -218,11 +228,7 @@ fn need_root(what: &str) -> Result<()> {
 /// so it can roll back instead of dying half-way. Front ends call it once the operator agreed:
 /// before that, Ctrl-C simply ends lowport.
 pub fn watch_signals(flag: &Arc<AtomicBool>) -> Result<()> {
-    for sig in [
-        signal_hook::consts::SIGINT,
-        signal_hook::consts::SIGTERM,
-        signal_hook::consts::SIGHUP,
-    ] {
+    for &sig in crate::os::STOP_SIGNALS {
         signal_hook::flag::register(sig, Arc::clone(flag)).map_err(anyhow::Error::from)?;
     }
     Ok(())

@@ -2,7 +2,6 @@
 //! mount it is on, the capabilities it carries, and which systemd units launch it.
 
 use std::collections::BTreeSet;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -13,6 +12,7 @@ use super::elf::{self, ExecKind};
 use super::mounts::{self, Mount};
 use super::users::UserDb;
 use crate::error::{Error, Result};
+use crate::os::MetadataExt;
 use crate::root::Root;
 use crate::xattr;
 

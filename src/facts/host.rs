@@ -12,7 +12,6 @@ use serde::{Deserialize, Serialize};
 
 use super::files::{FileState, observe_file, sha256};
 use super::platform::Platform;
-use super::read_sysctl;
 use super::users::{Account, UserDb};
 use crate::root::Root;
 
@@ -170,7 +169,11 @@ impl Host for LiveHost {
     }
 
     fn sysctl(&self, key: &str) -> Known<Option<String>> {
-        Some(self.kept(|a| &mut a.sysctls, key.to_string(), || read_sysctl(key)))
+        Some(self.kept(
+            |a| &mut a.sysctls,
+            key.to_string(),
+            || crate::sysctl::read(key),
+        ))
     }
 
     fn check(&self, argv: &[String]) -> Known<bool> {

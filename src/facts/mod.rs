@@ -265,19 +265,9 @@ impl Facts {
             b.refresh(&root, &UserDb::new(&root))?;
         }
         self.unprivileged_port_start =
-            read_sysctl(UNPRIVILEGED_PORT_START).and_then(|v| v.parse().ok());
+            crate::sysctl::read(UNPRIVILEGED_PORT_START).and_then(|v| v.parse().ok());
         Ok(())
     }
-}
-
-pub fn sysctl_path(key: &str) -> PathBuf {
-    Path::new("/proc/sys").join(key.replace('.', "/"))
-}
-
-pub fn read_sysctl(key: &str) -> Option<String> {
-    std::fs::read_to_string(sysctl_path(key))
-        .ok()
-        .map(|s| s.trim().to_string())
 }
 
 fn os_release(root: &Root) -> BTreeMap<String, String> {
@@ -331,7 +321,7 @@ fn bounding_has(cap: u32) -> bool {
 /// The inode that names this process's network namespace: two processes share the namespace
 /// exactly when it is the same.
 pub fn netns() -> Option<u64> {
-    use std::os::unix::fs::MetadataExt;
+    use crate::os::MetadataExt;
     std::fs::metadata("/proc/self/ns/net").ok().map(|m| m.ino())
 }
 
@@ -344,8 +334,8 @@ pub fn gather(root: &Root, probe: &Probe) -> Result<Facts> {
         .as_deref()
         .map(|b| binary::gather(root, b, &db))
         .transpose()?;
-    let euid = nix::unistd::geteuid().as_raw();
-    let range = read_sysctl(LOCAL_PORT_RANGE).and_then(|s| {
+    let euid = crate::os::euid();
+    let range = crate::sysctl::read(LOCAL_PORT_RANGE).and_then(|s| {
         let mut it = s.split_whitespace().map(|n| n.parse::<u16>().ok());
         Some((it.next()??, it.next()??))
     });
@@ -363,7 +353,7 @@ pub fn gather(root: &Root, probe: &Probe) -> Result<Facts> {
             id: get("ID"),
             version_id: get("VERSION_ID"),
             pretty_name: get("PRETTY_NAME"),
-            kernel: read_sysctl("kernel.osrelease").unwrap_or_default(),
+            kernel: crate::sysctl::read("kernel.osrelease").unwrap_or_default(),
         },
         init: init(),
         is_root: euid == 0,
@@ -373,7 +363,8 @@ pub fn gather(root: &Root, probe: &Probe) -> Result<Facts> {
             .chain(&probe.platform.programs)
             .map(|t| (t.to_string(), crate::programs::find(t).ok()))
             .collect(),
-        unprivileged_port_start: read_sysctl(UNPRIVILEGED_PORT_START).and_then(|v| v.parse().ok()),
+        unprivileged_port_start: crate::sysctl::read(UNPRIVILEGED_PORT_START)
+            .and_then(|v| v.parse().ok()),
         local_port_range: range,
         kernel_no_file_caps: std::fs::read_to_string("/proc/cmdline")
             .unwrap_or_default()

@@ -76,7 +76,7 @@ pub fn gather(root: &Root, family: &str, wanted: &Wanted) -> Platform {
         sysctls: wanted
             .sysctls
             .iter()
-            .map(|k| (k.to_string(), super::read_sysctl(k)))
+            .map(|k| (k.to_string(), crate::sysctl::read(k)))
             .collect(),
         modules: wanted
             .modules

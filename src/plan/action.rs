@@ -12,7 +12,6 @@ use crate::facts::files::octal;
 pub use crate::facts::files::{FileState, hex, identity, observe_file, sha256, unhex};
 pub use crate::facts::host::succeeds;
 use crate::facts::host::{Host, LiveHost};
-use crate::facts::sysctl_path;
 use crate::root::Root;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -38,7 +37,7 @@ pub enum Action {
     /// Write `security.capability` as `setcap CAPS PATH` would, on the open file once it is
     /// checked to be the one planned.
     SetFileCap { path: PathBuf, caps: String },
-    /// Write a value to `/proc/sys/<key>` (the live kernel setting).
+    /// Set a live kernel setting (`/proc/sys/<key>` on Linux; see `sysctl`).
     SetSysctl { key: String, value: String },
     /// Create a symbolic link (e.g. the `.wants/` link `systemctl enable` makes).
     Symlink { path: PathBuf, target: PathBuf },
@@ -52,15 +51,6 @@ pub enum Action {
         undo: Vec<Vec<String>>,
         check: Option<Vec<String>>,
     },
-}
-
-/// How a kernel setting is written on an OS of `family`: Linux's are files under /proc/sys.
-fn sysctl_how(key: &str, family: &str) -> String {
-    if family == "linux" {
-        format!(" by writing {}", sysctl_path(key).display())
-    } else {
-        " through the kernel's sysctl interface".to_string()
-    }
 }
 
 /// The files `useradd` edits (and the `-` backups it leaves), snapshotted for an exact undo.
@@ -286,9 +276,9 @@ impl Action {
                 f.capability().map_or("none".to_string(), |c| c.text),
             ),
             (Action::SetSysctl { key, value }, State::Sysctl { value: now }) => format!(
-                "set {key} = {value} (now {}){}",
+                "set {key} = {value} (now {}) {}",
                 now.as_deref().unwrap_or("absent"),
-                sysctl_how(key, host.family())
+                crate::sysctl::how(host.family(), key, value)
             ),
             (Action::Symlink { path, target }, State::Link { target: now }) => format!(
                 "link {} -> {} (now: {})",
@@ -324,7 +314,10 @@ impl Action {
                 format!("set file capability {caps} on {}", path.display())
             }
             Action::SetSysctl { key, value } => {
-                format!("set {key} = {value}{}", sysctl_how(key, family))
+                format!(
+                    "set {key} = {value} {}",
+                    crate::sysctl::how(family, key, value)
+                )
             }
             Action::Symlink { path, target } => {
                 format!("link {} -> {}", path.display(), target.display())

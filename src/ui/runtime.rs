@@ -249,19 +249,8 @@ pub fn run(ctx: &Context, start: Start) -> Result<Exit> {
         }
     });
     let signals = tx.clone();
-    let mut sigs = signal_hook::iterator::Signals::new([
-        signal_hook::consts::SIGTERM,
-        signal_hook::consts::SIGHUP,
-        signal_hook::consts::SIGINT,
-    ])
-    .map_err(anyhow::Error::from)?;
-    std::thread::spawn(move || {
-        for _ in sigs.forever() {
-            if signals.send(Msg::Terminate).is_err() {
-                break;
-            }
-        }
-    });
+    crate::os::on_stop_signal(move || signals.send(Msg::Terminate).is_ok())
+        .map_err(anyhow::Error::from)?;
     let effects = Effects {
         ctx,
         tx,

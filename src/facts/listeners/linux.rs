@@ -1,6 +1,6 @@
-//! Who already listens on a port. The kernel is asked over `NETLINK_SOCK_DIAG` for listening TCP
-//! sockets and unconnected UDP sockets only (a state filter, as `ss -ltun` does), so the cost
-//! does not grow with the established connections of a busy server. Only when sock_diag is
+//! Linux: the kernel is asked over `NETLINK_SOCK_DIAG` for listening TCP sockets and unconnected
+//! UDP sockets only (a state filter, as `ss -ltun` does), so the cost does not grow with the
+//! established connections of a busy server. Only when sock_diag is
 //! unavailable for a protocol (a kernel built without `INET_DIAG`/`INET_UDP_DIAG`, a sandbox that
 //! forbids netlink) or answers something unreadable is that protocol's `/proc/net/{tcp,tcp6,udp,
 //! udp6}` table parsed whole instead. The owning process comes from `/proc/<pid>/fd`, read only
@@ -16,17 +16,8 @@ use nix::sys::socket::{
     setsockopt, socket, sockopt,
 };
 use nix::sys::time::TimeVal;
-use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Listener {
-    pub proto: String,
-    pub address: String,
-    pub port: u16,
-    pub uid: u32,
-    pub pid: Option<u32>,
-    pub command: Option<String>,
-}
+use super::Listener;
 
 /// `TCP_LISTEN` for TCP; an unconnected UDP socket is in `TCP_CLOSE` (include/net/tcp_states.h).
 const TCP_LISTEN: u8 = 10;

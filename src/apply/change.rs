@@ -523,6 +523,9 @@ pub fn restore(
             remove_created();
             Ok(())
         }
+        // Outside Linux the step is refused before useradd runs: there is no user to remove,
+        // and no account-file lock to take.
+        (Action::CreateUser { .. }, _) if !cfg!(target_os = "linux") => Ok(()),
         (Action::CreateUser { name }, State::Files { files, .. }) => {
             remove_user(name, root, snap, files, &backup)
         }

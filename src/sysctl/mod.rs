@@ -19,7 +19,7 @@ use linux as imp;
 
 // Compiled on Linux for its tests too: procps' sysctl takes the same arguments.
 #[cfg(any(
-    test,
+    all(test, target_os = "linux"),
     target_os = "freebsd",
     target_os = "openbsd",
     target_os = "netbsd",

@@ -488,7 +488,10 @@ undo_{n}() {{
         Action::SetSysctl { key, value } => {
             let (read, write) = match os.sysctl {
                 Sysctl::ProcSys => {
-                    let file = q("key", &crate::facts::sysctl_path(key).display().to_string())?;
+                    let file = q(
+                        "key",
+                        &crate::sysctl::proc_sys_path(key).display().to_string(),
+                    )?;
                     (
                         format!("tr -s '\\t ' '  ' < {file}"),
                         format!("printf '%s\\n' \"$1\" > {file}"),

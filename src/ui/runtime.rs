@@ -45,15 +45,11 @@ pub fn row(run: &Run) -> RunRow {
 /// planted under that name (in a directory others can write) is refused, never followed.
 fn write_here(name: &str, text: &str, mode: u32) -> std::io::Result<std::path::PathBuf> {
     use std::io::Write as _;
-    use std::os::unix::fs::OpenOptionsExt;
     let path = std::env::current_dir()?.join(name);
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(mode)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(&path)?;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    crate::os::creation_mode(&mut opts, mode);
+    let mut f = crate::os::no_follow(&mut opts).open(&path)?;
     f.write_all(text.as_bytes())?;
     Ok(path)
 }

@@ -74,15 +74,27 @@ pub fn proc_sys_path(key: &str) -> PathBuf {
     Path::new("/proc/sys").join(key.replace('.', "/"))
 }
 
-/// The `sysctl` arguments that set `key` on `family`: `-w` first on NetBSD, which sets only with
-/// it (FreeBSD's and macOS' sysctl have no `-w`, OpenBSD's ignores it).
+/// The `sysctl` arguments that set `key` on `family`: `-w` first on NetBSD and macOS, whose
+/// sysctl sets only with it (older macOS releases), not on FreeBSD (whose manual has no `-w`) or
+/// OpenBSD (which ignores it); the sh export writes the same.
 fn write_args(family: &str, key: &str, value: &str) -> Vec<String> {
     let mut args = Vec::new();
-    if family == "netbsd" {
+    if matches!(family, "netbsd" | "macos") {
         args.push("-w".to_string());
     }
     args.push(format!("{key}={value}"));
     args
+}
+
+/// An argument as a shell reads it: bare when it holds only characters no shell treats
+/// specially after the command name (`=`, `:` and `,` included, which `shell_words` quotes).
+fn shell_word(arg: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "_.-=:,/+@%".contains(c);
+    if !arg.is_empty() && arg.chars().all(plain) {
+        arg.to_string()
+    } else {
+        shell_words::quote(arg).into_owned()
+    }
 }
 
 /// How [`write`] sets `key` on a host of `family` (Rust's target_os names), for a plan, which
@@ -93,7 +105,8 @@ pub fn how(family: &str, key: &str, value: &str) -> String {
     } else if BY_PROGRAM.contains(&family) {
         let mut argv = vec!["sysctl".to_string()];
         argv.extend(write_args(family, key, value));
-        format!("by running `{}`", shell_words::join(&argv))
+        let shown: Vec<String> = argv.iter().map(|a| shell_word(a)).collect();
+        format!("by running `{}`", shown.join(" "))
     } else {
         format!("though {family} has no sysctl interface (the step fails there)")
     }
@@ -117,6 +130,14 @@ mod tests {
         assert_eq!(
             how("netbsd", key, "0"),
             format!("by running `sysctl -w {key}=0`")
+        );
+        assert_eq!(
+            how("macos", key, "0"),
+            format!("by running `sysctl -w {key}=0`")
+        );
+        assert_eq!(
+            how("freebsd", "kern.x", "a b"),
+            "by running `sysctl 'kern.x=a b'`"
         );
         assert!(how("illumos", key, "0").contains("no sysctl interface"));
     }

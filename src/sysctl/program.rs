@@ -1,5 +1,5 @@
 //! The BSDs and macOS: the base system's `sysctl(8)` from the trusted system directories,
-//! `sysctl -n KEY` to read and `sysctl KEY=VALUE` to write (`-w KEY=VALUE` on NetBSD).
+//! `sysctl -n KEY` to read and `sysctl KEY=VALUE` to write (`-w KEY=VALUE` on NetBSD and macOS).
 
 use std::process::{Command, Stdio};
 

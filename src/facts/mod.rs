@@ -335,25 +335,27 @@ pub fn gather(root: &Root, probe: &Probe) -> Result<Facts> {
         .map(|b| binary::gather(root, b, &db))
         .transpose()?;
     let euid = crate::os::euid();
-    let range = crate::sysctl::read(LOCAL_PORT_RANGE).and_then(|s| {
-        let mut it = s.split_whitespace().map(|n| n.parse::<u16>().ok());
-        Some((it.next()??, it.next()??))
-    });
+    // These settings are Linux's; elsewhere there is nothing to read (and nothing to spawn).
+    let linux = cfg!(target_os = "linux");
+    let range = linux
+        .then(|| crate::sysctl::read(LOCAL_PORT_RANGE))
+        .flatten()
+        .and_then(|s| {
+            let mut it = s.split_whitespace().map(|n| n.parse::<u16>().ok());
+            Some((it.next()??, it.next()??))
+        });
     Ok(Facts {
         format_version: FORMAT_VERSION,
         target_os: None,
         root: root.dir().to_path_buf(),
         netns: netns(),
-        hostname: std::fs::read_to_string("/proc/sys/kernel/hostname")
-            .unwrap_or_default()
-            .trim()
-            .to_string(),
+        hostname: crate::os::hostname(),
         os: Os {
             family: std::env::consts::OS.to_string(),
             id: get("ID"),
             version_id: get("VERSION_ID"),
             pretty_name: get("PRETTY_NAME"),
-            kernel: crate::sysctl::read("kernel.osrelease").unwrap_or_default(),
+            kernel: crate::os::kernel_release(),
         },
         init: init(),
         is_root: euid == 0,
@@ -363,7 +365,9 @@ pub fn gather(root: &Root, probe: &Probe) -> Result<Facts> {
             .chain(&probe.platform.programs)
             .map(|t| (t.to_string(), crate::programs::find(t).ok()))
             .collect(),
-        unprivileged_port_start: crate::sysctl::read(UNPRIVILEGED_PORT_START)
+        unprivileged_port_start: linux
+            .then(|| crate::sysctl::read(UNPRIVILEGED_PORT_START))
+            .flatten()
             .and_then(|v| v.parse().ok()),
         local_port_range: range,
         kernel_no_file_caps: std::fs::read_to_string("/proc/cmdline")

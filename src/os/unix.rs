@@ -12,6 +12,20 @@ use nix::unistd::{Gid, Group, Uid, User};
 
 pub use std::os::unix::fs::MetadataExt;
 
+/// The host's name (uname's nodename: on Linux the UTS namespace's, as /proc/sys/kernel/hostname).
+pub fn hostname() -> String {
+    nix::unistd::gethostname()
+        .map(|h| h.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// The kernel's release (`uname -r`).
+pub fn kernel_release() -> String {
+    nix::sys::utsname::uname()
+        .map(|u| u.release().to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
 pub fn euid() -> u32 {
     nix::unistd::geteuid().as_raw()
 }

@@ -86,6 +86,16 @@ fn since_epoch(m: &std::fs::Metadata) -> Option<std::time::Duration> {
     m.modified().ok()?.duration_since(UNIX_EPOCH).ok()
 }
 
+/// The computer's name, as Windows sets it in the environment.
+pub fn hostname() -> String {
+    std::env::var("COMPUTERNAME").unwrap_or_default()
+}
+
+/// Not read on Windows (`ver` would need a process); the facts say the OS family.
+pub fn kernel_release() -> String {
+    String::new()
+}
+
 pub fn euid() -> u32 {
     NO_ID
 }

@@ -264,3 +264,51 @@ fn a_file_where_the_enable_link_goes_is_kept() {
         .stderr_has("is not a symbolic link");
     assert_same_tree(&tree(&t.root), &before, "after the rolled-back apply");
 }
+
+/// A facts document is input from another host (or from someone who forged one): a program it
+/// names must be where lowport finds its own, under its own name, and the host's name one line.
+/// Otherwise `/tmp/evil` (or `/sbin/pfctl; rm -rf /`) would become the argv of a command an
+/// exported script runs as root, and a host name with a line break a line of its own in a
+/// YAML export's header.
+#[test]
+fn a_facts_documents_programs_and_names_are_checked_as_lowports_own() {
+    let facts = crate::exports::scenarios().join("pf_freebsd_merges_pf_conf/facts.json");
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&facts).unwrap()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let forged = dir.path().join("facts.json");
+    let plan = |edit: &dyn Fn(&mut serde_json::Value)| {
+        let mut d = doc.clone();
+        edit(&mut d);
+        std::fs::write(&forged, d.to_string()).unwrap();
+        Lowport::new()
+            .args([
+                "plan",
+                "--method",
+                "pf-freebsd",
+                "--port",
+                "80:8080",
+                "--facts",
+            ])
+            .arg(&forged)
+            .run()
+    };
+    plan(&|_| {}).code(0);
+    for evil in [
+        "/tmp/evil",
+        "/sbin/pfctl; rm -rf /",
+        "/sbin/sh",
+        "pfctl",
+        "/sbin/../tmp/pfctl",
+    ] {
+        plan(&|d| d["tools"]["pfctl"] = evil.into())
+            .code(2)
+            .stderr_has("lowport runs a program only by its own name");
+    }
+    plan(&|d| d["hostname"] = "web1\nbootcmd: [[touch, /tmp/pwned]]".into())
+        .code(2)
+        .stderr_has("host name");
+    plan(&|d| d["os"]["pretty_name"] = "FreeBSD\u{202e}".into())
+        .code(2)
+        .stderr_has("OS name");
+}

@@ -312,3 +312,88 @@ fn a_facts_documents_programs_and_names_are_checked_as_lowports_own() {
         .code(2)
         .stderr_has("OS name");
 }
+
+/// A saved plan handed to `export --plan` is input: a command step whose program is not one of
+/// lowport's step programs in the system directories (a `/bin/sh -c …`, a `useradd` elsewhere)
+/// is refused for every format, as a journal naming one is refused before a rollback.
+#[test]
+fn an_exported_plans_commands_run_only_lowports_step_programs() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = dir.path().join("plan.json");
+    let make = |scenario: &str, args: &[&str]| {
+        Lowport::new()
+            .arg("plan")
+            .args(args)
+            .arg("--facts")
+            .arg(
+                crate::exports::scenarios()
+                    .join(scenario)
+                    .join("facts.json"),
+            )
+            .arg("--out")
+            .arg(&plan)
+            .run()
+            .code(0);
+        serde_json::from_str::<serde_json::Value>(&std::fs::read_to_string(&plan).unwrap()).unwrap()
+    };
+    let export = |p: &serde_json::Value, format: &str| {
+        std::fs::write(&plan, p.to_string()).unwrap();
+        Lowport::new()
+            .args(["export", "--format", format, "--plan"])
+            .arg(&plan)
+            .run()
+    };
+    let pf = make(
+        "pf_freebsd_merges_pf_conf",
+        &["--method", "pf-freebsd", "--port", "80:8080"],
+    );
+    export(&pf, "sh").code(0);
+    let last = pf["steps"].as_array().unwrap().len() - 1;
+    for field in ["run", "undo"] {
+        let mut p = pf.clone();
+        p["steps"][last]["action"][field] =
+            serde_json::json!([["/bin/sh", "-c", "id > /tmp/pwned"]]);
+        export(&p, "sh")
+            .code(2)
+            .stderr_has("is not one of the programs lowport's steps run");
+    }
+    let unit = make(
+        "systemd_new_unit_and_user",
+        &[
+            "--method",
+            "systemd",
+            "--binary",
+            "/usr/local/bin/fabio",
+            "--port",
+            "80",
+            "--port",
+            "443",
+            "--arg",
+            "-cfg",
+            "--arg",
+            "/etc/fabio/fabio.properties",
+        ],
+    );
+    for format in ["sh", "cloud-init"] {
+        export(&unit, format).code(0);
+    }
+    let steps = unit["steps"].as_array().unwrap();
+    let user = steps
+        .iter()
+        .position(|s| s["action"]["type"] == "create_user")
+        .unwrap();
+    let mut p = unit.clone();
+    p["steps"][user]["commands"][0][0] = "/tmp/x/useradd".into();
+    export(&p, "sh")
+        .code(2)
+        .stderr_has("\"/tmp/x/useradd\" is not one of the programs");
+    let command = steps
+        .iter()
+        .position(|s| s["action"]["type"] == "run_commands")
+        .unwrap();
+    let mut p = unit.clone();
+    p["steps"][command]["action"]["run"] = serde_json::json!([["/usr/bin/curl", "evil"]]);
+    for format in ["sh", "cloud-init"] {
+        export(&p, format).code(2);
+    }
+}

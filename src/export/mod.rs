@@ -129,6 +129,20 @@ fn check(plan: &Plan) -> Result<()> {
     };
     let name = |n: &str| validate::account_name(n).map(|_| ()).map_err(bad);
     let word = |w: &str| validate::exec_arg(w).map(|_| ()).map_err(bad);
+    // A command runs as root on the target: only a program lowport's steps run, from the system
+    // directories (the rule a journal's commands pass before a rollback runs them). Windows
+    // plans name Windows programs, which that list does not hold.
+    let program = |p: &str| {
+        if plan.family == "windows" || crate::programs::is_step_program(p) {
+            Ok(())
+        } else {
+            Err(bad(format!(
+                "the command {p:?} is not one of the programs lowport's steps run ({}), from {}",
+                crate::programs::STEP_PROGRAMS.join(", "),
+                crate::programs::DIRS.join(", ")
+            )))
+        }
+    };
     let mode = |m: u32| {
         if m <= 0o7777 {
             Ok(())
@@ -203,7 +217,14 @@ fn check(plan: &Plan) -> Result<()> {
                         return Err(bad(format!("'{what}' has an empty command")));
                     }
                     argv.iter().try_for_each(|w| word(w))?;
+                    program(&argv[0])?;
                 }
+            }
+        }
+        // The commands a step shows (useradd's, which the sh export runs) follow the same rule.
+        for argv in &step.commands {
+            if let Some(p) = argv.first() {
+                program(p)?;
             }
         }
     }

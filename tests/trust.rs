@@ -397,3 +397,36 @@ fn an_exported_plans_commands_run_only_lowports_step_programs() {
         export(&p, format).code(2);
     }
 }
+
+/// Every export's header names the plan's host and fingerprint; from a saved plan (input) a
+/// line break in either would end the comment, and in cloud-init's user-data start a
+/// `bootcmd:` the plan never showed. Each header line stays one comment line.
+#[test]
+fn a_saved_plans_host_name_cannot_leave_an_exports_header() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = dir.path().join("plan.json");
+    Lowport::new()
+        .args(["plan", "--method", "sysctl", "--port", "80", "--facts"])
+        .arg(crate::exports::scenarios().join("sysctl_lowers_the_boundary/facts.json"))
+        .arg("--out")
+        .arg(&plan)
+        .run()
+        .code(0);
+    let mut p: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&plan).unwrap()).unwrap();
+    p["hostname"] = "web1\nbootcmd: [[touch, /tmp/pwned]]\r\n#".into();
+    std::fs::write(&plan, p.to_string()).unwrap();
+    for format in ["cloud-init", "kubernetes", "compose", "sh"] {
+        let out = Lowport::new()
+            .args(["export", "--format", format, "--plan"])
+            .arg(&plan)
+            .run()
+            .code(0);
+        assert!(
+            !out.stdout.lines().any(|l| l.starts_with("bootcmd")),
+            "{format}:\n{}",
+            out.stdout
+        );
+        assert!(out.stdout.contains("web1\\u{a}bootcmd"), "{}", out.stdout);
+    }
+}

@@ -26,7 +26,7 @@ fn command(argv: &[String]) -> Result<String> {
 }
 
 fn text(what: &str, s: &str) -> Result<String> {
-    ps_quoted(what, &super::sh::one_line(s)).map_err(bad)
+    ps_quoted(what, &super::one_line(s)).map_err(bad)
 }
 
 pub fn export(plan: &Plan) -> Result<Vec<File>> {
@@ -82,7 +82,7 @@ pub fn export(plan: &Plan) -> Result<Vec<File>> {
     }
     let mut header = String::new();
     for l in provenance(plan, "").lines() {
-        header.push_str(&format!("# {}\n", super::sh::one_line(l)));
+        header.push_str(&format!("# {}\n", super::one_line(l)));
     }
     let script = format!(
         r#"{header}# {title}
@@ -207,7 +207,7 @@ switch ($Mode) {{
     }}
 }}
 "#,
-        title = super::sh::one_line(&plan.title),
+        title = super::one_line(&plan.title),
     );
     Ok(vec![File::new("lowport.ps1", script)])
 }

@@ -84,6 +84,9 @@ pub fn export(plan: &Plan) -> Result<Vec<File>> {
     for l in provenance(plan, "").lines() {
         header.push_str(&format!("# {}\n", super::one_line(l)));
     }
+    // A UTF-8 byte order mark first: Windows PowerShell 5.1 reads a script without one in the
+    // ANSI code page, where the bytes of a character such as U+0451 (D1 91) read as `Ñ‘`, and
+    // PowerShell takes `‘` for a quote: it would end the single-quoted string the value is in.
     let script = format!(
         r#"{header}# {title}
 #
@@ -209,5 +212,5 @@ switch ($Mode) {{
 "#,
         title = super::one_line(&plan.title),
     );
-    Ok(vec![File::new("lowport.ps1", script)])
+    Ok(vec![File::new("lowport.ps1", format!("\u{feff}{script}"))])
 }

@@ -430,3 +430,63 @@ fn a_saved_plans_host_name_cannot_leave_an_exports_header() {
         assert!(out.stdout.contains("web1\\u{a}bootcmd"), "{}", out.stdout);
     }
 }
+
+/// `export --out DIR`, `plan --out FILE` (and the wizard's exports, which write the same way)
+/// run as root in directories others may share: a link planted at a file's name is replaced,
+/// never written through; a linked subdirectory is refused; a file someone else made there
+/// does not keep its owner and mode (they could change the script after lowport wrote it).
+#[test]
+fn exports_and_saved_plans_are_never_written_through_a_planted_link() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt, symlink};
+    let facts = crate::exports::scenarios().join("sysctl_lowers_the_boundary/facts.json");
+    let victim_dir = tempfile::tempdir().unwrap();
+    let victim = victim_dir.path().join("shadow");
+    std::fs::write(&victim, "root:secret\n").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    symlink(&victim, out.join("lowport.sh")).unwrap();
+    let export = |format: &str| {
+        Lowport::new()
+            .args([
+                "export", "--format", format, "--method", "sysctl", "--port", "80",
+            ])
+            .arg("--facts")
+            .arg(&facts)
+            .arg("--out")
+            .arg(&out)
+            .run()
+    };
+    export("sh").code(0);
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "root:secret\n");
+    let script = std::fs::symlink_metadata(out.join("lowport.sh")).unwrap();
+    assert!(script.is_file() && script.mode() & 0o7777 == 0o755);
+    // A subdirectory of the export that is a link out of it is refused.
+    symlink(victim_dir.path(), out.join("tasks")).unwrap();
+    export("ansible").code(2).stderr_has("is not a directory");
+    assert_eq!(std::fs::read_dir(victim_dir.path()).unwrap().count(), 1);
+    // plan --out FILE: the same.
+    let plan = dir.path().join("plan.json");
+    symlink(&victim, &plan).unwrap();
+    Lowport::new()
+        .args(["plan", "--method", "sysctl", "--port", "80", "--facts"])
+        .arg(&facts)
+        .arg("--out")
+        .arg(&plan)
+        .run()
+        .code(0);
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "root:secret\n");
+    assert!(std::fs::symlink_metadata(&plan).unwrap().is_file());
+    if !is_root_or_skip("exports_and_saved_plans_are_never_written_through_a_planted_link") {
+        return;
+    }
+    // Someone else's file, writable by everyone, under the script's name.
+    let planted = out.join("lowport.sh");
+    std::fs::remove_file(&planted).unwrap();
+    std::fs::write(&planted, "").unwrap();
+    std::os::unix::fs::chown(&planted, Some(65534), Some(65534)).unwrap();
+    std::fs::set_permissions(&planted, std::fs::Permissions::from_mode(0o666)).unwrap();
+    export("sh").code(0);
+    let m = std::fs::metadata(&planted).unwrap();
+    assert_eq!((m.uid(), m.mode() & 0o7777), (0, 0o755));
+}

@@ -1,6 +1,8 @@
 //! The scripted front end: one function per subcommand, each resolving validated arguments
 //! against the host, calling the engine, and printing text or one JSON document.
 
+use std::path::Path;
+
 use serde_json::json;
 
 use crate::apply::StateDir;
@@ -134,7 +136,23 @@ fn plan(ctx: &Context, a: &PlanArgs) -> Result<Exit> {
     };
     if let Some(out) = &a.out_file {
         let text = serde_json::to_string_pretty(&p).map_err(anyhow::Error::from)?;
-        std::fs::write(out, text + "\n").map_err(|e| {
+        let (dir, name) = match (out.parent(), out.file_name().and_then(|n| n.to_str())) {
+            (Some(d), Some(n)) => (
+                if d.as_os_str().is_empty() {
+                    Path::new(".")
+                } else {
+                    d
+                },
+                n,
+            ),
+            _ => {
+                return Err(Error::Invalid(format!(
+                    "--out {} does not name a file",
+                    out.display()
+                )));
+            }
+        };
+        console::write_file(dir, name, &(text + "\n"), 0o644).map_err(|e| {
             Error::Invalid(format!("cannot write the plan to {}: {e}", out.display()))
         })?;
     }
@@ -198,20 +216,14 @@ fn export(ctx: &Context, a: &ExportArgs) -> Result<Exit> {
             ))),
         };
     };
+    std::fs::create_dir_all(dir)
+        .map_err(|e| Error::Invalid(format!("cannot make the directory {}: {e}", dir.display())))?;
     for f in &files {
-        let path = dir.join(&f.name);
-        let write = || -> std::io::Result<()> {
-            if let Some(parent) = path.parent() {
-                std::fs::create_dir_all(parent)?;
-            }
-            std::fs::write(&path, &f.text)?;
-            let mode = if f.executable { 0o755 } else { 0o644 };
-            crate::os::set_mode(&path, mode)
-        };
-        write().map_err(|e| {
+        let mode = if f.executable { 0o755 } else { 0o644 };
+        let path = console::write_file(dir, &f.name, &f.text, mode).map_err(|e| {
             Error::Invalid(format!(
                 "cannot write the export to {}: {e}",
-                path.display()
+                dir.join(&f.name).display()
             ))
         })?;
         outln!("{}", path.display());

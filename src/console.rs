@@ -24,6 +24,52 @@ pub fn lowport_exe() -> std::path::PathBuf {
     std::env::current_exe().unwrap_or_else(|_| "lowport".into())
 }
 
+/// Writes `text` as `dir/name` (`name` may hold `/`: a file in a subdirectory lowport makes),
+/// the way a root process must write into a directory others may share: never through a
+/// symbolic link (a link planted at the name is replaced, a linked subdirectory refused), and
+/// never into a file someone else made there (it would keep its owner and mode, so they could
+/// change the script after lowport wrote it, and a FIFO would hang): the text goes to a new
+/// file lowport creates (exclusively, with `mode`), which is then renamed over the name. In a
+/// sticky directory (/tmp) renaming over another user's file is refused by the kernel.
+pub fn write_file(
+    dir: &std::path::Path,
+    name: &str,
+    text: &str,
+    mode: u32,
+) -> std::io::Result<std::path::PathBuf> {
+    let path = dir.join(name);
+    let parent = path.parent().unwrap_or(dir).to_path_buf();
+    // The subdirectories below `dir`, each made here or a real directory, not a link.
+    let mut at = dir.to_path_buf();
+    for c in parent
+        .strip_prefix(dir)
+        .unwrap_or(std::path::Path::new(""))
+        .components()
+    {
+        at.push(c);
+        match std::fs::symlink_metadata(&at) {
+            Ok(m) if m.is_dir() => {}
+            Ok(_) => {
+                return Err(std::io::Error::other(format!(
+                    "{} is not a directory (a link or a file); remove it or choose another \
+                     directory",
+                    at.display()
+                )));
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => std::fs::create_dir(&at)?,
+            Err(e) => return Err(e),
+        }
+    }
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".lowport-")
+        .tempfile_in(&parent)?;
+    crate::os::set_file_mode(tmp.as_file(), mode)?;
+    tmp.write_all(text.as_bytes())?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(&path).map_err(|e| e.error)?;
+    Ok(path)
+}
+
 pub fn print_json(v: &serde_json::Value) {
     outln!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
 }

@@ -88,7 +88,7 @@ fn powershell_errors(test: &str, script: &Path) -> Option<String> {
         return None;
     }
     let check = "import sys, tree_sitter, tree_sitter_powershell as g\n\
-        t = tree_sitter.Parser(tree_sitter.Language(g.language())).parse(open(sys.argv[1], 'rb').read())\n\
+        t = tree_sitter.Parser(tree_sitter.Language(g.language())).parse(open(sys.argv[1], 'rb').read().removeprefix(b'\\xef\\xbb\\xbf'))\n\
         bad = []\n\
         def walk(n):\n\
         \x20   if n.type == 'ERROR' or n.is_missing: bad.append('%s at %s: %r' % (n.type, n.start_point, n.text[:80]))\n\
@@ -271,6 +271,33 @@ fn a_windows_plan_exports_powershell_that_the_grammar_parses_and_others_are_refu
         .run()
         .code(2)
         .stderr_has("PowerShell exports are for Windows plans");
+}
+
+/// Windows PowerShell 5.1 reads a script without a byte order mark in the ANSI code page
+/// (Windows-1252): a value holding U+0451 (`ё`, bytes D1 91) would read as `Ñ‘`, and `‘` is a
+/// quote to PowerShell, so the value's single-quoted string would end there and the rest run
+/// (`$(…)` at parse time of the step table, in check mode too). The script is marked UTF-8.
+#[test]
+fn a_powershell_export_is_marked_utf8_so_no_byte_reads_as_a_quote() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = windows_plan(dir.path());
+    let mut p: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&plan).unwrap()).unwrap();
+    p["steps"][0]["action"]["what"] = "a\u{451} + $(calc.exe) #".into();
+    std::fs::write(&plan, p.to_string()).unwrap();
+    let out = Lowport::new()
+        .args(["export", "--format", "powershell", "--plan"])
+        .arg(&plan)
+        .run()
+        .code(0);
+    assert!(
+        out.stdout.starts_with('\u{feff}'),
+        "no BOM:\n{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("What = 'a\u{451} + $(calc.exe) #'"));
+    // One BOM, at the start only.
+    assert_eq!(out.stdout.matches('\u{feff}').count(), 1);
 }
 
 /// Runs the exported script `script MODE` (with `env`), inside `ns` when given.
@@ -543,7 +570,16 @@ fn a_plan_with_a_new_user_files_links_and_commands_applies_and_undoes_exactly() 
     ];
     let absent = serde_json::json!({"kind": "file", "exists": false, "sha256": null,
         "identity": null, "uid": null, "gid": null, "xattrs": {}});
-    let marker = format!("{root}/marker 'one'");
+    // Command steps run lowport's step programs only: systemctl, on the tree (`--root`).
+    std::fs::create_dir_all(t.root.join("etc/systemd/system")).unwrap();
+    let marker = t.root.join("etc/systemd/system/lowport-t.service");
+    let systemctl = |args: &[&str]| -> Vec<String> {
+        ["/usr/bin/systemctl", "--root", &root]
+            .iter()
+            .chain(args)
+            .map(|w| w.to_string())
+            .collect()
+    };
     let old = std::fs::read(&conf).unwrap();
     let step =
         |action: serde_json::Value, before: serde_json::Value, commands: serde_json::Value| {
@@ -571,14 +607,16 @@ fn a_plan_with_a_new_user_files_links_and_commands_applies_and_undoes_exactly() 
             serde_json::json!([]),
         ),
         step(
-            serde_json::json!({"type": "run_commands", "what": "a marker", "run": [["/usr/bin/touch", marker]],
-                "undo": [["/usr/bin/rm", "-f", marker]], "check": ["/usr/bin/test", "-e", marker]}),
+            serde_json::json!({"type": "run_commands", "what": "a 'marker' $HOME",
+                "run": [systemctl(&["mask", "lowport-t.service"])],
+                "undo": [systemctl(&["unmask", "lowport-t.service"])],
+                "check": systemctl(&["list-unit-files", "--state=masked", "lowport-t.service"])}),
             serde_json::json!({"kind": "command", "in_place": false}),
-            serde_json::json!([["/usr/bin/touch", marker]]),
+            serde_json::json!([systemctl(&["mask", "lowport-t.service"])]),
         ),
         step(
             serde_json::json!({"type": "run_commands", "what": "only on undo", "run": [],
-                "undo": [["/usr/bin/true"]], "check": null}),
+                "undo": [["/usr/bin/systemctl", "--version"]], "check": null}),
             serde_json::json!({"kind": "command", "in_place": null}),
             serde_json::json!([]),
         ),
@@ -611,7 +649,7 @@ fn a_plan_with_a_new_user_files_links_and_commands_applies_and_undoes_exactly() 
     );
     let passwd = std::fs::read_to_string(t.root.join("etc/passwd")).unwrap();
     assert!(passwd.contains("\nsvc-lowport-t:"), "{passwd}");
-    assert!(Path::new(&marker).exists());
+    assert!(marker.is_symlink(), "the command step ran");
     assert_eq!(
         std::fs::read_link(t.root.join("etc/app/wants/unit.conf")).unwrap(),
         Path::new("/etc/app/new.d/unit.conf")

@@ -95,7 +95,24 @@ pub fn export(plan: &Plan, format: Format) -> Result<Vec<File>> {
     }
 }
 
+/// A text from the plan (a summary, a title, a host name) as one line of a comment or message:
+/// control characters (line breaks included) and the marks that reorder text on a terminal are
+/// written as escapes, so no value can end the comment or disguise what follows.
+fn one_line(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}') {
+                c.escape_unicode().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
 /// The header every export opens with (as comment lines after `prefix`): where it came from.
+/// Every value in it is made one line, so a host name or fingerprint from a saved plan (input,
+/// like any other) cannot end a comment and start a directive of the format.
 pub fn provenance(plan: &Plan, prefix: &str) -> String {
     let from = if plan.from_facts {
         "a facts document of"
@@ -113,7 +130,7 @@ pub fn provenance(plan: &Plan, prefix: &str) -> String {
         format!("Plan fingerprint: {}", plan.fingerprint),
     ]
     .iter()
-    .map(|l| format!("{prefix}{l}\n"))
+    .map(|l| format!("{prefix}{}\n", one_line(l)))
     .collect()
 }
 
@@ -129,6 +146,20 @@ fn check(plan: &Plan) -> Result<()> {
     };
     let name = |n: &str| validate::account_name(n).map(|_| ()).map_err(bad);
     let word = |w: &str| validate::exec_arg(w).map(|_| ()).map_err(bad);
+    // A command runs as root on the target: only a program lowport's steps run, from the system
+    // directories (the rule a journal's commands pass before a rollback runs them). Windows
+    // plans name Windows programs, which that list does not hold.
+    let program = |p: &str| {
+        if plan.family == "windows" || crate::programs::is_step_program(p) {
+            Ok(())
+        } else {
+            Err(bad(format!(
+                "the command {p:?} is not one of the programs lowport's steps run ({}), from {}",
+                crate::programs::STEP_PROGRAMS.join(", "),
+                crate::programs::DIRS.join(", ")
+            )))
+        }
+    };
     let mode = |m: u32| {
         if m <= 0o7777 {
             Ok(())
@@ -203,7 +234,14 @@ fn check(plan: &Plan) -> Result<()> {
                         return Err(bad(format!("'{what}' has an empty command")));
                     }
                     argv.iter().try_for_each(|w| word(w))?;
+                    program(&argv[0])?;
                 }
+            }
+        }
+        // The commands a step shows (useradd's, which the sh export runs) follow the same rule.
+        for argv in &step.commands {
+            if let Some(p) = argv.first() {
+                program(p)?;
             }
         }
     }

@@ -26,7 +26,7 @@ fn command(argv: &[String]) -> Result<String> {
 }
 
 fn text(what: &str, s: &str) -> Result<String> {
-    ps_quoted(what, &super::sh::one_line(s)).map_err(bad)
+    ps_quoted(what, &super::one_line(s)).map_err(bad)
 }
 
 pub fn export(plan: &Plan) -> Result<Vec<File>> {
@@ -82,8 +82,11 @@ pub fn export(plan: &Plan) -> Result<Vec<File>> {
     }
     let mut header = String::new();
     for l in provenance(plan, "").lines() {
-        header.push_str(&format!("# {}\n", super::sh::one_line(l)));
+        header.push_str(&format!("# {}\n", super::one_line(l)));
     }
+    // A UTF-8 byte order mark first: Windows PowerShell 5.1 reads a script without one in the
+    // ANSI code page, where the bytes of a character such as U+0451 (D1 91) read as `Ñ‘`, and
+    // PowerShell takes `‘` for a quote: it would end the single-quoted string the value is in.
     let script = format!(
         r#"{header}# {title}
 #
@@ -207,7 +210,7 @@ switch ($Mode) {{
     }}
 }}
 "#,
-        title = super::sh::one_line(&plan.title),
+        title = super::one_line(&plan.title),
     );
-    Ok(vec![File::new("lowport.ps1", script)])
+    Ok(vec![File::new("lowport.ps1", format!("\u{feff}{script}"))])
 }

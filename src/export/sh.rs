@@ -18,20 +18,7 @@ fn bad(what: String) -> Error {
     ))
 }
 
-/// A text from the plan (a summary, a title, a host name) as one line of a comment or message:
-/// control characters (line breaks included) and the marks that reorder text on a terminal are
-/// written as escapes, so no value can end the comment or disguise what follows.
-pub(super) fn one_line(s: &str) -> String {
-    s.chars()
-        .map(|c| {
-            if c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}') {
-                c.escape_unicode().to_string()
-            } else {
-                c.to_string()
-            }
-        })
-        .collect()
-}
+use super::one_line;
 
 fn q(what: &str, s: &str) -> Result<String> {
     sh_quoted(what, s).map_err(bad)

@@ -246,7 +246,50 @@ impl Facts {
                 f.format_version
             ));
         }
+        f.check()
+            .map_err(|e| format!("{origin} is not a document lowport plans from: {e}"))?;
         Ok(f)
+    }
+
+    /// What a document (possibly forged, or made by the facts script from files someone else
+    /// controls) may hold where it reaches a plan's commands, files and headers: each program
+    /// passes the rule lowport finds its own by (`programs::DIRS`, under its own name), and the
+    /// host's and OS's names are one line of text with no control character or bidirectional
+    /// override.
+    pub fn check(&self) -> std::result::Result<(), String> {
+        for (name, path) in &self.tools {
+            let Some(path) = path else { continue };
+            let named = path.file_name().and_then(|n| n.to_str()) == Some(name.as_str());
+            let placed = path
+                .parent()
+                .is_some_and(|d| crate::programs::DIRS.iter().any(|s| Path::new(s) == d));
+            if !(named && placed) {
+                return Err(format!(
+                    "its program {name:?} is {:?}; lowport runs a program only by its own name \
+                     from {} (gather the facts again with `lowport facts-script` or `lowport \
+                     detect --json`)",
+                    path.display().to_string(),
+                    crate::programs::DIRS.join(", ")
+                ));
+            }
+        }
+        let texts = [
+            ("host name", &self.hostname),
+            ("OS family", &self.os.family),
+            ("OS id", &self.os.id),
+            ("OS version", &self.os.version_id),
+            ("OS name", &self.os.pretty_name),
+            ("kernel", &self.os.kernel),
+        ];
+        for (what, s) in texts {
+            let bad = |c: char| {
+                c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+            };
+            if let Some(c) = s.chars().find(|c| bad(*c)) {
+                return Err(format!("its {what} {s:?} holds {c:?}, which no {what} has"));
+            }
+        }
+        Ok(())
     }
 
     pub fn tool(&self, name: &str) -> Option<&Path> {

@@ -41,17 +41,10 @@ pub fn row(run: &Run) -> RunRow {
     }
 }
 
-/// Writes `text` to `name` in the current directory and returns its path. A symbolic link
-/// planted under that name (in a directory others can write) is refused, never followed.
+/// Writes `text` to `name` in the current directory and returns its path, never through a
+/// link or into a file someone else planted under that name (`console::write_file`).
 fn write_here(name: &str, text: &str, mode: u32) -> std::io::Result<std::path::PathBuf> {
-    use std::io::Write as _;
-    let path = std::env::current_dir()?.join(name);
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create(true).truncate(true);
-    crate::os::creation_mode(&mut opts, mode);
-    let mut f = crate::os::no_follow(&mut opts).open(&path)?;
-    f.write_all(text.as_bytes())?;
-    Ok(path)
+    crate::console::write_file(&std::env::current_dir()?, name, text, mode)
 }
 
 /// Performs effects; each reports back through the channel.

@@ -105,10 +105,11 @@ fn program(facts: &Facts, req: &Request) -> Result<String, String> {
         None => Err("the binary to run: --binary /absolute/path".into()),
         Some(b) if b.starts_with('/') => Ok(b.to_string()),
         Some(b) => Err(format!(
-            "--binary {b}: a LaunchDaemon names its program by absolute path (a name would be \
-             looked up by execvp(3) on launchd's PATH, not yours); give the path on the Mac, e.g. \
-             --binary /usr/local/bin/{b}, or plan with --facts FILE from the Mac, where lowport \
-             resolves it"
+            "--binary {b}: a LaunchDaemon names its program by its absolute path on the Mac \
+             (a name would be looked up by execvp(3) on launchd's PATH, not yours); give it, \
+             e.g. --binary /usr/local/bin/{}, or plan with --facts FILE from the Mac, where \
+             lowport resolves it",
+            validate::binary_file_name(b).unwrap_or("NAME")
         )),
     }
 }
@@ -226,18 +227,15 @@ impl Method for Launchd {
                 ));
             }
         }
-        let user = match req.user.as_deref() {
-            None => {
-                c.input.push(
-                    "the user the daemon runs as: --user NAME, an existing unprivileged account \
-                     such as _fabio (without UserName a LaunchDaemon runs as root)"
-                        .into(),
-                );
-                None
-            }
+        let user = req.user.as_deref();
+        match user {
+            None => c.input.push(
+                "the user the daemon runs as: --user NAME, an existing unprivileged account such \
+                 as _fabio (without UserName a LaunchDaemon runs as root)"
+                    .into(),
+            ),
             Some(u) => {
-                let account = facts.accounts.users.get(u);
-                if let Some(Some(a)) = account
+                if let Some(Some(a)) = facts.accounts.users.get(u)
                     && a.uid == 0
                 {
                     c.input.push(format!(
@@ -245,9 +243,8 @@ impl Method for Launchd {
                          anyway; give an unprivileged user"
                     ));
                 }
-                Some(u)
             }
-        };
+        }
         let mut named = Vec::new();
         if let Some(u) = user {
             named.push(("user", u, facts.accounts.users.get(u).map(Option::is_some)));
@@ -283,8 +280,8 @@ impl Method for Launchd {
                     c.warnings.push(format!(
                         "the service must bind the wildcard address: {who} gets EACCES for \
                          {} on a specific address (the kernel source checks specific IPv4 \
-                         addresses; reports say specific IPv6 addresses fail too), and KeepAlive \
-                         then restarts it over and over",
+                         addresses; reports say specific IPv6 addresses fail too), and if it exits \
+                         on that, KeepAlive starts it again and again",
                         ports_text(&grants)
                     ));
                     c.warnings.push(format!(

@@ -289,7 +289,10 @@ impl Method for Windows {
         if let Err(e) = program(req) {
             c.input.push(e);
         }
-        if let Err(e) = rule_name(req, &ports) {
+        // Without a binary the rule has nothing to be named after: asked for once, above.
+        if let Err(e) = rule_name(req, &ports)
+            && (req.binary.is_some() || req.service.name.is_some())
+        {
             c.input.push(e);
         }
         if facts.tool("netsh").is_none() {

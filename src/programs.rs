@@ -36,11 +36,31 @@ pub const STEP_PROGRAMS: &[&str] = &[
     "svccfg",
     "svcadm",
     "svcs",
+    // macOS (launchd): /usr/bin/plutil, /bin/launchctl.
+    "plutil",
+    "launchctl",
 ];
+
+// ---- Windows (issue 7; branch macwin) --------------------------------------------------------
+/// The programs a Windows plan's steps run, by the absolute path a stock Windows has them at
+/// (the facts' tool path). They are not unix paths, so [`DIRS`] does not hold them; only these
+/// exact paths (compared as Windows does, ignoring ASCII case) pass a journal's check. On any
+/// other OS [`command`] still refuses to run them: lowport runs programs from [`DIRS`] only.
+const WINDOWS_STEP_PROGRAMS: &[&str] = &[r"C:\Windows\System32\netsh.exe"];
+
+fn is_windows_step_program(prog: &str) -> bool {
+    WINDOWS_STEP_PROGRAMS
+        .iter()
+        .any(|p| p.eq_ignore_ascii_case(prog))
+}
+// ---- end of Windows --------------------------------------------------------------------------
 
 /// Whether `prog` (a plan step's argv[0]) names one of [`STEP_PROGRAMS`], bare or as it is
 /// found in [`DIRS`]: the check a journal's commands pass before a rollback runs them.
 pub fn is_step_program(prog: &str) -> bool {
+    if is_windows_step_program(prog) {
+        return true;
+    }
     let path = Path::new(prog);
     let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
         return false;
@@ -168,6 +188,17 @@ mod tests {
         assert!(!is_step_program("sh"));
         assert!(!is_step_program("/usr/bin/sh"));
         assert!(!is_step_program(""));
+        assert!(is_step_program("/bin/launchctl") && is_step_program("/usr/bin/plutil"));
+        assert!(is_step_program(r"C:\Windows\System32\netsh.exe"));
+        assert!(is_step_program(r"c:\windows\system32\NETSH.EXE"));
+        for not_ours in [
+            "netsh",
+            r"C:\Temp\netsh.exe",
+            r"C:\Windows\System32\cmd.exe",
+            r"C:\Windows\System32\netsh.exe.bak",
+        ] {
+            assert!(!is_step_program(not_ours), "{not_ours}");
+        }
     }
 
     #[test]

@@ -129,11 +129,11 @@ pub struct ServiceOptions {
 }
 
 impl Want {
-    /// The systemd unit name: `--service`, or the binary's file name.
+    /// The systemd unit name: `--service`, or the binary's file name (a Windows program's
+    /// without `.exe`).
     pub fn service_name(&self) -> Option<String> {
         self.service.name.clone().or_else(|| {
-            let b = self.binary.as_deref()?;
-            let name = std::path::Path::new(b).file_name()?.to_str()?;
+            let name = validate::binary_file_name(self.binary.as_deref()?)?;
             validate::service_name(name).ok()
         })
     }

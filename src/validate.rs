@@ -163,8 +163,12 @@ pub fn absolute_path(s: &str) -> Result<PathBuf, String> {
     Ok(p.to_path_buf())
 }
 
-/// `--binary`: an absolute path, or a command name looked up on PATH.
+/// `--binary`: an absolute path, or a command name looked up on PATH; for a Windows target, a
+/// path on a drive ([`windows_path`]).
 pub fn binary(s: &str) -> Result<String, String> {
+    if is_drive_path(s) {
+        return windows_path("--binary", s);
+    }
     if s.starts_with('/') {
         return absolute_path(s).map(|_| s.to_string());
     }
@@ -574,6 +578,240 @@ pub fn ps_native_arg(s: &str) -> Result<String, String> {
     ps_quoted("argument", s)
 }
 // --- end of the sh and PowerShell block ---
+
+// ---- macOS and Windows (issue 7; branch macwin) ----------------------------------------------
+// The launchd label a LaunchDaemon is named by (its plist strings go through `plist_string`
+// above), and the Windows paths and firewall rule names the windows method puts in netsh's argv.
+
+/// The label of a LaunchDaemon lowport writes: reverse-DNS, at least two dot-separated names of
+/// ASCII letters, digits, `-` and `_`, each starting with a letter or digit. At most 249 bytes, so
+/// that `LABEL.plist` is a file name macOS accepts (255 bytes). `com.apple.` is Apple's own
+/// namespace, where the system's daemons live: lowport writes nothing there.
+pub fn launchd_label(s: &str) -> Result<String, String> {
+    let bad = |why: &str| {
+        Err(format!(
+            "'{s}' is not a launchd label lowport writes: {why}"
+        ))
+    };
+    if s.len() > 249 {
+        return bad("it is longer than 249 bytes");
+    }
+    let names: Vec<&str> = s.split('.').collect();
+    if names.len() < 2 {
+        return bad("give a reverse-DNS name such as com.example.fabio");
+    }
+    let name_ok = |n: &&str| {
+        n.starts_with(|c: char| c.is_ascii_alphanumeric())
+            && n.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    };
+    if !names.iter().all(name_ok) {
+        return bad(
+            "each dot-separated name must start with a letter or digit and hold only letters, \
+             digits, '-' and '_'",
+        );
+    }
+    if s.to_ascii_lowercase().starts_with("com.apple.") {
+        return bad("com.apple. is Apple's namespace");
+    }
+    Ok(s.to_string())
+}
+
+/// `X:` then a backslash: the absolute path of a Windows drive.
+fn is_drive_path(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() >= 3 && b[0].is_ascii_alphabetic() && b[1] == b':' && b[2] == b'\\'
+}
+
+/// An absolute Windows path on a drive (`C:\fabio\fabio.exe`), as `--binary` takes it for a
+/// Windows target. Refused: other forms (relative, `\\server\share`, `/` separators), every
+/// character Windows forbids in a file name (`<>:"/|?*` and control characters), empty, `.` and
+/// `..` components, a component ending in a space or a dot (Windows strips those, so the path
+/// would name another file than the one shown), and more than 259 characters (MAX_PATH, less
+/// its NUL).
+pub fn windows_path(what: &str, s: &str) -> Result<String, String> {
+    let bad = |why: String| {
+        Err(format!(
+            "{what} {s:?} is not a Windows path lowport takes: {why}"
+        ))
+    };
+    if !is_drive_path(s) {
+        return bad("give a full path on a drive, e.g. C:\\fabio\\fabio.exe".into());
+    }
+    if s.chars().count() > 259 {
+        return bad("it is longer than 259 characters".into());
+    }
+    no_control(what, s)?;
+    for name in s[3..].split('\\') {
+        if name.is_empty() || name == "." || name == ".." {
+            return bad(format!("it has an empty, '.' or '..' component ({name:?})"));
+        }
+        if let Some(c) = name.chars().find(|c| "<>:\"/|?*".contains(*c)) {
+            return bad(format!("{c:?} is not allowed in a Windows file name"));
+        }
+        if name.ends_with([' ', '.']) {
+            return bad(format!(
+                "{name:?} ends with a space or a dot, which Windows removes"
+            ));
+        }
+    }
+    Ok(s.to_string())
+}
+
+/// The program of a Windows Firewall rule (`netsh advfirewall firewall add rule program=…`): a
+/// [`windows_path`] without `%`, since the firewall reads `%NAME%` in a rule's program as an
+/// environment variable (its own rules name `%SystemRoot%\system32\svchost.exe`).
+pub fn firewall_program(s: &str) -> Result<String, String> {
+    let p = windows_path("--binary", s)?;
+    if p.contains('%') {
+        return Err(format!(
+            "--binary {s:?} contains '%', which the firewall would read as an environment \
+             variable in the rule's program path"
+        ));
+    }
+    Ok(p)
+}
+
+/// The name of a Windows Firewall rule lowport adds: letters, digits, `.`, `_` and `-` (one
+/// argv word for netsh, nothing to quote), starting with a letter or digit, at most 255 bytes.
+pub fn firewall_rule_name(s: &str) -> Result<String, String> {
+    let ok = !s.is_empty()
+        && s.len() <= 255
+        && s.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+    if ok {
+        Ok(s.to_string())
+    } else {
+        Err(format!(
+            "'{s}' cannot name a firewall rule: give --service NAME of letters, digits, '.', '_' \
+             and '-'"
+        ))
+    }
+}
+
+/// The file name a `--binary` value ends in, which a service is named after: for a Windows path
+/// the part after the last `\`, without `.exe`.
+pub fn binary_file_name(b: &str) -> Option<&str> {
+    if is_drive_path(b) {
+        let name = b.rsplit('\\').next()?;
+        let stem = name
+            .len()
+            .checked_sub(4)
+            .filter(|&i| name.is_char_boundary(i) && name[i..].eq_ignore_ascii_case(".exe"));
+        return Some(stem.map_or(name, |i| &name[..i])).filter(|n| !n.is_empty());
+    }
+    Path::new(b).file_name()?.to_str()
+}
+
+#[cfg(test)]
+mod macwin_tests {
+    use super::*;
+
+    #[test]
+    fn plist_strings_escape_markup_and_refuse_what_xml_cannot_hold() {
+        let p = |s| plist_string("arg", s).unwrap();
+        assert_eq!(p("-cfg"), "-cfg");
+        assert_eq!(p("a&b<c>d"), "a&amp;b&lt;c&gt;d");
+        assert_eq!(p("x]]>y"), "x]]&gt;y");
+        assert_eq!(p("&amp;"), "&amp;amp;");
+        assert_eq!(p("\"quoted\" 'single' é 🦀"), "\"quoted\" 'single' é 🦀");
+        for bad in [
+            "a\rb",
+            "a\nb",
+            "tab\there",
+            "nul\0",
+            "\u{85}",
+            "\u{fffe}",
+            "\u{ffff}",
+        ] {
+            assert!(plist_string("arg", bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn launchd_labels_are_reverse_dns_outside_apples_namespace() {
+        for good in [
+            "com.github.fabiolb.fabio",
+            "local.lowport.fabio",
+            "a.b",
+            "x.y_z-1.2",
+        ] {
+            assert_eq!(launchd_label(good).as_deref(), Ok(good));
+        }
+        let long = format!("a.{}", "b".repeat(248));
+        for bad in [
+            "fabio",
+            "",
+            "a..b",
+            ".a.b",
+            "a.b.",
+            "a.-b",
+            "a.b c",
+            "a.b/c",
+            "a.b:c",
+            "a.b@c",
+            "com.apple.fabio",
+            "COM.Apple.x",
+            long.as_str(),
+        ] {
+            assert!(launchd_label(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn windows_paths_are_drive_paths_windows_reads_as_written() {
+        for good in [
+            r"C:\fabio\fabio.exe",
+            r"d:\Program Files\fabio\fabio.exe",
+            r"C:\R&D\fabio (1).exe",
+        ] {
+            assert_eq!(windows_path("p", good).as_deref(), Ok(good));
+            assert_eq!(binary(good).as_deref(), Ok(good));
+        }
+        let long = format!(r"C:\{}", "a".repeat(257));
+        for bad in [
+            r"fabio.exe",
+            r"\fabio\fabio.exe",
+            r"\\server\share\fabio.exe",
+            r"C:fabio.exe",
+            "C:/fabio/fabio.exe",
+            r"C:\fabio\..\windows\x.exe",
+            r"C:\fabio\.\x.exe",
+            r"C:\fabio\\x.exe",
+            r"C:\fabio\",
+            r"C:\fa:bio\x.exe",
+            r"C:\fabio\x?.exe",
+            r#"C:\fabio\"x".exe"#,
+            "C:\\fabio\\x\n.exe",
+            r"C:\fabio \x.exe",
+            r"C:\fabio\x.exe.",
+            long.as_str(),
+        ] {
+            assert!(windows_path("p", bad).is_err(), "{bad:?} accepted");
+        }
+        // A path Windows takes is still refused where a unix one is expected, and vice versa.
+        assert!(binary(r"C:fabio").is_err());
+        assert!(binary(r"a\b").is_err());
+        assert!(firewall_program(r"C:\%SystemRoot%\x.exe").is_err());
+        assert!(firewall_program(r"C:\fabio\fabio.exe").is_ok());
+    }
+
+    #[test]
+    fn rule_names_and_binary_file_names() {
+        assert!(firewall_rule_name("lowport-fabio-tcp-80-443").is_ok());
+        for bad in ["", "-x", "a b", "a\"b", "all;x", r"C:\x"] {
+            assert!(firewall_rule_name(bad).is_err(), "{bad:?} accepted");
+        }
+        assert_eq!(binary_file_name(r"C:\fabio\fabio.exe"), Some("fabio"));
+        assert_eq!(binary_file_name(r"C:\fabio\FABIO.EXE"), Some("FABIO"));
+        assert_eq!(binary_file_name(r"C:\tools\caddy"), Some("caddy"));
+        assert_eq!(binary_file_name(r"C:\tools\.exe"), None);
+        assert_eq!(binary_file_name("/usr/local/bin/fabio"), Some("fabio"));
+        assert_eq!(binary_file_name("fabio"), Some("fabio"));
+    }
+}
+// ---- end of macOS and Windows ----------------------------------------------------------------
 
 #[cfg(test)]
 mod tests {

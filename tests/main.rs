@@ -14,6 +14,8 @@ mod inputs;
 mod json_docs;
 mod layers;
 mod listeners;
+// macOS (issue 7; branch macwin).
+mod macos;
 mod nonroot;
 mod package;
 mod plain;
@@ -29,3 +31,5 @@ mod systemd;
 mod tooling;
 mod trust;
 mod tui;
+// Windows (issue 7; branch macwin).
+mod windows;

@@ -267,6 +267,29 @@ scenarios!(
     pf_openbsd_stock_pf_conf,
     pf_openbsd_target_os_7,
     // end of pf and npf
+    // macOS and Windows (issue 7; branch macwin). The facts of a Mac and of a Windows server are
+    // hand-made (no such host here); `*_target_os*` scenarios link the representative document,
+    // as `--target-os` loads it.
+    launchd_already_in_place,
+    launchd_escaped_args,
+    launchd_macos_10_13_behind_pf,
+    launchd_macos_10_13_refused,
+    launchd_macos_14,
+    launchd_macos_14_behind_pf,
+    launchd_relative_binary_invalid,
+    launchd_root_user_invalid,
+    launchd_target_os_binary_name_invalid,
+    launchd_target_os_macos_10_13,
+    launchd_target_os_macos_14,
+    launchd_user_unknown,
+    windows_administered_exclusion_warned,
+    windows_excluded_range_refused,
+    windows_http_sys_refused,
+    windows_plan,
+    windows_rule_already_in_place,
+    windows_target_os,
+    windows_unix_binary_invalid,
+    windows_user_invalid,
 );
 
 // FreeBSD: a `*_target_os_14` scenario's document is `--target-os freebsd-14`'s own, and that

@@ -53,6 +53,16 @@ fn is_windows_step_program(prog: &str) -> bool {
         .iter()
         .any(|p| p.eq_ignore_ascii_case(prog))
 }
+
+/// Whether a Windows facts document's tool `name` may be at `path`: one of these programs, under
+/// its own name (`netsh` is `…\netsh.exe`).
+pub fn is_windows_tool(name: &str, path: &str) -> bool {
+    is_windows_step_program(path)
+        && path
+            .rsplit('\\')
+            .next()
+            .is_some_and(|file| file.eq_ignore_ascii_case(&format!("{name}.exe")))
+}
 // ---- end of Windows --------------------------------------------------------------------------
 
 /// Whether `prog` (a plan step's argv[0]) names one of [`STEP_PROGRAMS`], bare or as it is
@@ -191,6 +201,10 @@ mod tests {
         assert!(is_step_program("/bin/launchctl") && is_step_program("/usr/bin/plutil"));
         assert!(is_step_program(r"C:\Windows\System32\netsh.exe"));
         assert!(is_step_program(r"c:\windows\system32\NETSH.EXE"));
+        assert!(is_windows_tool("netsh", r"C:\Windows\System32\netsh.exe"));
+        assert!(!is_windows_tool("netsh", r"C:\Windows\System32\cmd.exe"));
+        assert!(!is_windows_tool("cmd", r"C:\Windows\System32\netsh.exe"));
+        assert!(!is_windows_tool("netsh", r"C:\Temp\netsh.exe"));
         for not_ours in [
             "netsh",
             r"C:\Temp\netsh.exe",

@@ -263,7 +263,9 @@ impl Facts {
             let placed = path
                 .parent()
                 .is_some_and(|d| crate::programs::DIRS.iter().any(|s| Path::new(s) == d));
-            if !(named && placed) {
+            let windows = self.os.family == "windows"
+                && crate::programs::is_windows_tool(name, &path.to_string_lossy());
+            if !(named && placed || windows) {
                 return Err(format!(
                     "its program {name:?} is {:?}; lowport runs a program only by its own name \
                      from {} (gather the facts again with `lowport facts-script` or `lowport \

@@ -230,6 +230,51 @@ pub fn merge(text: &str, block: &[String], ours: &dyn Fn(&str) -> bool, before: 
     s
 }
 
+/// The steps pf-freebsd and pf-openbsd take with pf.conf and lowport's rule file: check the
+/// current pf.conf (its undo reloads the restored file, so it must parse), write the rules and
+/// the merged pf.conf, check the whole ruleset, then load it. `loaded` says what the load does;
+/// its undo flushes the anchor's `flush` (`nat` or `rules`).
+pub fn conf_steps(
+    facts: &Facts,
+    current: Option<&str>,
+    merged: String,
+    rules: String,
+    loaded: &str,
+    flush: &str,
+) -> Vec<Action> {
+    let pfctl = program(facts, "pfctl");
+    let conf = host_path(facts, PF_CONF);
+    let changes = current != Some(merged.as_str());
+    let mut out = Vec::new();
+    if changes && current.is_some() {
+        // Its undo loads the restored file again: checked here, before anything changed.
+        out.push(run(
+            format!(
+                "check that the current {PF_CONF} parses, before anything changes (on undo, pf \
+                 loads it again once it is restored)"
+            ),
+            vec![argv(&pfctl, &["-nf", &conf])],
+            vec![argv(&pfctl, &["-f", &conf])],
+        ));
+    }
+    out.push(write(RULES, rules, 0o600));
+    if changes {
+        // Both ship /etc/pf.conf as 0600 root:wheel; a known mode is kept.
+        out.push(write(PF_CONF, merged, mode(facts, PF_CONF, 0o600)));
+    }
+    out.push(run(
+        format!("check the whole ruleset, {PF_CONF} with lowport's anchor, without loading it"),
+        vec![argv(&pfctl, &["-nf", &conf])],
+        Vec::new(),
+    ));
+    out.push(run(
+        format!("load {PF_CONF} and lowport's anchor \"{ANCHOR}\" ({loaded})"),
+        vec![argv(&pfctl, &["-f", &conf])],
+        vec![argv(&pfctl, &["-a", ANCHOR, "-F", flush])],
+    ));
+    out
+}
+
 /// A command step.
 pub fn run(what: String, run: Vec<Vec<String>>, undo: Vec<Vec<String>>) -> Action {
     Action::RunCommands {

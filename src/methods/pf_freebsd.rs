@@ -191,7 +191,6 @@ impl Method for PfFreebsd {
             return Vec::new();
         };
         let pfctl = pf::program(facts, "pfctl");
-        let conf = pf::host_path(facts, PF_CONF);
         let mut out = Vec::new();
         // pfctl opens /dev/pf even to parse (-n): the module comes first. Only where it is known
         // not to be loaded: the step runs whenever the files change, and its undo unloads it.
@@ -203,35 +202,13 @@ impl Method for PfFreebsd {
                 argv(&pf::program(facts, "kldstat"), &["-q", "-m", "pf"]),
             ));
         }
-        let new = merged(current);
-        let changes = current != Some(new.as_str());
-        if changes && current.is_some() {
-            // Its undo loads the restored file again: checked here, before anything changed.
-            out.push(pf::run(
-                format!(
-                    "check that the current {PF_CONF} parses, before anything changes (on \
-                     undo, pf loads it again once it is restored)"
-                ),
-                vec![argv(&pfctl, &["-nf", &conf])],
-                vec![argv(&pfctl, &["-f", &conf])],
-            ));
-        }
-        out.push(pf::write(RULES, rules(&ifname, &pairs), 0o600));
-        if changes {
-            out.push(pf::write(PF_CONF, new, pf::mode(facts, PF_CONF, 0o600)));
-        }
-        out.push(pf::run(
-            format!("check the whole ruleset, {PF_CONF} with lowport's anchor, without loading it"),
-            vec![argv(&pfctl, &["-nf", &conf])],
-            Vec::new(),
-        ));
-        out.push(pf::run(
-            format!(
-                "load {PF_CONF} and lowport's anchor \"{ANCHOR}\" (pf's running main ruleset \
-                 becomes the file's, as `service pf reload` does)"
-            ),
-            vec![argv(&pfctl, &["-f", &conf])],
-            vec![argv(&pfctl, &["-a", ANCHOR, "-F", "nat"])],
+        out.extend(pf::conf_steps(
+            facts,
+            current,
+            merged(current),
+            rules(&ifname, &pairs),
+            "pf's running main ruleset becomes the file's, as `service pf reload` does",
+            "nat",
         ));
         // A host whose rc.conf enables pf runs it: `pfctl -e` would fail there ("pf already
         // enabled"), and a step runs whenever the files it acts on change.

@@ -3,7 +3,7 @@
 //! The seed's rule matched packets addressed to 127.0.0.1 arriving on the external interface,
 //! which never occur; these match the interface's own addresses, `to (egress)`.
 
-use super::pf::{self, ANCHOR, PF_CONF, RULES, argv};
+use super::pf::{self, ANCHOR, PF_CONF, RULES};
 use super::{Check, Meta, Method, MethodId, Needs, Request, Risk};
 use crate::facts::Facts;
 use crate::plan::{Action, Target};
@@ -124,41 +124,14 @@ impl Method for PfOpenbsd {
         ) else {
             return Vec::new();
         };
-        let pfctl = pf::program(facts, "pfctl");
-        let conf = pf::host_path(facts, PF_CONF);
-        let new = merged(current);
-        let changes = current != Some(new.as_str());
-        let mut out = Vec::new();
-        if changes && current.is_some() {
-            // Its undo loads the restored file again: checked here, before anything changed.
-            out.push(pf::run(
-                format!(
-                    "check that the current {PF_CONF} parses, before anything changes (on \
-                     undo, pf loads it again once it is restored)"
-                ),
-                vec![argv(&pfctl, &["-nf", &conf])],
-                vec![argv(&pfctl, &["-f", &conf])],
-            ));
-        }
-        out.push(pf::write(RULES, rules(&ifname, &pairs), 0o600));
-        if changes {
-            // OpenBSD ships /etc/pf.conf as 0600 root:wheel.
-            out.push(pf::write(PF_CONF, new, pf::mode(facts, PF_CONF, 0o600)));
-        }
-        out.push(pf::run(
-            format!("check the whole ruleset, {PF_CONF} with lowport's anchor, without loading it"),
-            vec![argv(&pfctl, &["-nf", &conf])],
-            Vec::new(),
-        ));
-        out.push(pf::run(
-            format!(
-                "load {PF_CONF} and lowport's anchor \"{ANCHOR}\" (pf's running main ruleset \
-                 becomes the file's)"
-            ),
-            vec![argv(&pfctl, &["-f", &conf])],
-            vec![argv(&pfctl, &["-a", ANCHOR, "-F", "rules"])],
-        ));
-        out
+        pf::conf_steps(
+            facts,
+            current,
+            merged(current),
+            rules(&ifname, &pairs),
+            "pf's running main ruleset becomes the file's",
+            "rules",
+        )
     }
 
     fn target(&self, _facts: &Facts, req: &Request) -> Target {

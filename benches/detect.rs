@@ -9,11 +9,15 @@
 //! median taken); `LOWPORT_BENCH_CONNECTIONS` the connections (default 9000); `LOWPORT_BENCH_BIN`
 //! times another build of lowport (e.g. an older commit) instead of this one.
 
+// Network namespaces are Linux's: elsewhere there is nothing to measure, and the helpers go unused.
+#![cfg_attr(not(target_os = "linux"), allow(dead_code, unused_imports))]
+
 use std::net::{TcpListener, TcpStream};
 use std::os::fd::OwnedFd;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+#[cfg(target_os = "linux")]
 use nix::sched::CloneFlags;
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
@@ -44,6 +48,7 @@ fn median(mut times: Vec<Duration>) -> Duration {
 
 /// A new network namespace with loopback up, kept by a descriptor. Made on a scratch thread
 /// (namespaces belong to threads) so this one can enter each in turn with setns.
+#[cfg(target_os = "linux")]
 fn new_netns() -> OwnedFd {
     std::thread::scope(|s| {
         s.spawn(|| {
@@ -59,6 +64,7 @@ fn new_netns() -> OwnedFd {
     })
 }
 
+#[cfg(target_os = "linux")]
 fn enter(ns: &OwnedFd) {
     nix::sched::setns(ns, CloneFlags::CLONE_NEWNET).expect("setns");
 }
@@ -93,6 +99,7 @@ impl Drop for Load {
 }
 
 /// The child's side of [`Load`].
+#[cfg(target_os = "linux")]
 fn hold(spec: &str) {
     let (port, n) = spec.split_once(':').expect("PORT:N");
     let n: usize = n.parse().unwrap();
@@ -118,6 +125,12 @@ fn report(load: &str, what: &str, idle: Vec<Duration>, loaded: Vec<Duration>) {
     );
 }
 
+#[cfg(not(target_os = "linux"))]
+fn main() {
+    eprintln!("the detect benchmark needs Linux network namespaces");
+}
+
+#[cfg(target_os = "linux")]
 fn main() {
     if let Ok(spec) = std::env::var("LOWPORT_BENCH_HOLD") {
         return hold(&spec);

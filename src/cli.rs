@@ -51,6 +51,9 @@ pub struct Interactive {
     pub method: Option<MethodId>,
     #[command(flatten)]
     pub target: Target,
+    /// Plan for another host instead of this one (saved and exported, never applied here)
+    #[command(flatten)]
+    pub other: OtherHost,
     /// Ask nothing: plain mode with every answer from the options (needs --method)
     #[arg(long)]
     pub yes: bool,
@@ -72,10 +75,14 @@ pub mod examples {
     pub const COMPLETIONS: &str = "Examples:\n  lowport completions bash > /etc/bash_completion.d/lowport\n  lowport completions zsh > /usr/local/share/zsh/site-functions/_lowport\n  lowport completions fish > ~/.config/fish/completions/lowport.fish";
     pub const MAN: &str =
         "Examples:\n  lowport man | man -l -\n  lowport man apply > lowport-apply.1";
+    pub const FACTS_SCRIPT: &str = "Examples:\n  lowport facts-script --os freebsd --binary /usr/local/bin/fabio --user fabio > facts.sh\n  lowport facts-script --os macos --binary /usr/local/bin/fabio --port 80";
     pub const EXPORT: &str = "Examples:\n  lowport export --format ansible --method systemd --binary fabio --port 80 --port 443 --out fabio-ansible\n  lowport export --format cloud-init --facts web1.json --method setcap --binary /usr/local/bin/fabio --port 80 > user-data\n  lowport export --format compose --method setcap --binary /usr/local/bin/fabio --port 80";
 }
 
+// Each subcommand's arguments are built only when it is the one invoked: building them all took
+// a fifth of a millisecond at every start (help, completions and man pages still build all).
 #[derive(Debug, Clone, Subcommand)]
+#[command(defer = true)]
 pub enum Command {
     /// Show what lowport detects about this host, the binary and the ports (read-only)
     #[command(after_help = examples::DETECT)]
@@ -105,6 +112,10 @@ pub enum Command {
     /// subcommand's lowport-NAME(1)
     #[command(after_help = examples::MAN)]
     Man(ManArgs),
+    /// Print a POSIX sh script that collects, on a host where lowport is not installed, the
+    /// facts lowport plans from (`--facts FILE`)
+    #[command(after_help = examples::FACTS_SCRIPT)]
+    FactsScript(FactsScriptArgs),
     /// Write the plan for the engines that run it elsewhere: Ansible, cloud-init, Kubernetes,
     /// Compose, a shell script, PowerShell (nothing on this host changes)
     #[command(after_help = examples::EXPORT)]
@@ -119,6 +130,16 @@ pub struct CompletionsArgs {
     /// The shell to complete in
     #[arg(value_enum)]
     pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct FactsScriptArgs {
+    /// The OS family the script is for
+    #[arg(long, value_name = "FAMILY", value_parser = ["freebsd", "openbsd", "netbsd", "illumos", "solaris", "macos"])]
+    pub os: String,
+    /// The binary, ports and user the plan will name (the script records their facts)
+    #[command(flatten)]
+    pub target: Target,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -177,11 +198,15 @@ pub struct Target {
     /// The service's group (setcap: restrict execution of the binary to root and this group)
     #[arg(long, value_parser = validate::account_name)]
     pub group: Option<String>,
+    /// The network interface pf and npf rules attach to (default: the default route's)
+    #[arg(long, value_name = "IF", value_parser = validate::interface)]
+    pub interface: Option<String>,
     #[command(flatten)]
     pub service: ServiceArgs,
 }
 
-/// Options of the methods that run the binary as a systemd service.
+// Options of the methods that run the binary as a systemd service. (Not a doc comment: a
+// flattened struct's doc would become the about of the deferred subcommands that flatten it.)
 #[derive(Debug, Args, Clone, Default)]
 pub struct ServiceArgs {
     /// systemd unit name (default: the binary's file name)
@@ -227,13 +252,26 @@ impl ServiceArgs {
     }
 }
 
+// Another host to assess or plan for, instead of this one (as any user; `apply` refuses such
+// a plan: it is for review and export). Not a doc comment, as above.
+#[derive(Debug, Clone, Args, Default, PartialEq, Eq)]
+pub struct OtherHost {
+    /// Another host: a facts document saved there with `lowport detect --json --method ID`
+    /// (or printed by the script `lowport facts-script` prints)
+    #[arg(long, value_name = "FILE")]
+    pub facts: Option<PathBuf>,
+    /// A stock install of another OS (freebsd-14, freebsd-15, openbsd-7, netbsd-10, illumos,
+    /// solaris-11.4, macos-14, macos-10.13, windows)
+    #[arg(long, value_name = "NAME", conflicts_with = "facts", value_parser = crate::facts::targets::parse)]
+    pub target_os: Option<String>,
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct TargetArgs {
     #[command(flatten)]
     pub target: Target,
-    /// Assess another host: a facts document saved with `lowport detect --json`
-    #[arg(long, value_name = "FILE")]
-    pub facts: Option<PathBuf>,
+    #[command(flatten)]
+    pub other: OtherHost,
     #[command(flatten)]
     pub fmt: JsonArg,
 }
@@ -245,10 +283,8 @@ pub struct PlanArgs {
     pub method: MethodId,
     #[command(flatten)]
     pub target: Target,
-    /// Plan for another host (as any user): a facts document saved with `lowport detect
-    /// --json --method ID`; the plan is for review and export, `apply` refuses it
-    #[arg(long, value_name = "FILE")]
-    pub facts: Option<PathBuf>,
+    #[command(flatten)]
+    pub other: OtherHost,
     /// Also save the plan to FILE, for `lowport apply --plan FILE`
     #[arg(long = "out", value_name = "FILE")]
     pub out_file: Option<PathBuf>,
@@ -333,11 +369,10 @@ pub struct ExportArgs {
     #[command(flatten)]
     pub target: Target,
     /// Export a plan saved with `plan --out` (checked like any input)
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["binary", "port", "user", "group", "facts"])]
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["binary", "port", "user", "group", "facts", "target_os"])]
     pub plan: Option<PathBuf>,
-    /// Plan for another host from its facts document (`lowport detect --json --method ID`)
-    #[arg(long, value_name = "FILE")]
-    pub facts: Option<PathBuf>,
+    #[command(flatten)]
+    pub other: OtherHost,
     /// Write the files into DIR (created if missing) instead of printing the one file
     #[arg(long = "out", value_name = "DIR")]
     pub out_dir: Option<PathBuf>,

@@ -1,6 +1,8 @@
 //! The scripted front end: one function per subcommand, each resolving validated arguments
 //! against the host, calling the engine, and printing text or one JSON document.
 
+use std::path::Path;
+
 use serde_json::json;
 
 use crate::apply::StateDir;
@@ -9,7 +11,6 @@ use crate::cli::{
 };
 use crate::console::{self, FORMAT_VERSION, How, print_json};
 use crate::error::{Error, Exit, Refusal, Result};
-use crate::facts::{self, Facts};
 use crate::methods::{self, Request};
 use crate::plan::Plan;
 use crate::render;
@@ -58,6 +59,11 @@ pub fn run(cli: &Cli, command: &Command) -> Result<Exit> {
         }
         Command::Man(a) => man(a.subcommand.as_deref()),
         Command::Export(a) => export(&ctx, a),
+        Command::FactsScript(a) => {
+            let want = want_for(&ctx, &a.target)?;
+            out!("{}", crate::export::facts_script::render(&a.os, &want)?);
+            Ok(Exit::Success)
+        }
         Command::Bind { ports } => Ok(bind_probe(ports)),
     }
 }
@@ -66,7 +72,7 @@ pub fn run(cli: &Cli, command: &Command) -> Result<Exit> {
 fn want_for(ctx: &Context, t: &crate::cli::Target) -> Result<methods::Want> {
     let (want, notes) = runner::want_for(ctx, t)?;
     for n in notes {
-        eprintln!("{}", render::clean(&n));
+        errln!("{}", render::clean(&n));
     }
     Ok(want)
 }
@@ -77,16 +83,15 @@ fn detect(ctx: &Context, a: &DetectArgs) -> Result<Exit> {
     if a.fmt.json {
         print_json(&serde_json::to_value(&f).map_err(anyhow::Error::from)?);
     } else {
-        print!("{}", render::facts(&f));
+        out!("{}", render::facts(&f));
     }
     Ok(Exit::Success)
 }
 
 fn list_methods(ctx: &Context, a: &TargetArgs) -> Result<Exit> {
     let want = want_for(ctx, &a.target)?;
-    let f = match &a.facts {
-        Some(file) => {
-            let f = load_facts(file)?;
+    let f = match runner::other_host(&a.other)? {
+        Some(f) => {
             runner::ensure_facts_cover(&f, &want, None)?;
             f
         }
@@ -108,64 +113,63 @@ fn list_methods(ctx: &Context, a: &TargetArgs) -> Result<Exit> {
         }));
     } else {
         if let Some(o) = &open {
-            println!("{o}\n");
+            outln!("{o}\n");
         }
-        print!("{}", render::methods(&list));
-        println!(
-            "\nContainers\n  {}\n  `lowport export --format kubernetes|compose` writes the \
-             minimal snippet for the chosen method.",
-            crate::export::CONTAINER_NOTE.replace('\n', "\n  ")
-        );
+        out!("{}", render::methods(&list));
+        // Containers are Linux's (Kubernetes and Compose run Linux containers).
+        if f.os.family == "linux" {
+            outln!(
+                "\nContainers\n  {}\n  `lowport export --format kubernetes|compose` writes the \
+                 minimal snippet for the chosen method.",
+                crate::export::CONTAINER_NOTE.replace('\n', "\n  ")
+            );
+        }
     }
     Ok(Exit::Success)
 }
 
-/// A facts document from `lowport detect --json`, possibly from another host.
-fn load_facts(file: &std::path::Path) -> Result<Facts> {
-    let origin = file.display();
-    let text = std::fs::read_to_string(file)
-        .map_err(|e| Error::Invalid(format!("cannot read facts {origin}: {e}")))?;
-    let f: Facts = serde_json::from_str(&text).map_err(|e| {
-        Error::Invalid(format!(
-            "{origin} is not a lowport facts document (detect --json): {e}"
-        ))
-    })?;
-    if f.format_version != facts::FORMAT_VERSION {
-        return Err(Error::Invalid(format!(
-            "{origin} has facts format_version {}, this lowport reads {}",
-            f.format_version,
-            facts::FORMAT_VERSION
-        )));
-    }
-    Ok(f)
-}
-
 fn plan(ctx: &Context, a: &PlanArgs) -> Result<Exit> {
     let req = Request::new(a.method, want_for(ctx, &a.target)?);
-    let p = match &a.facts {
-        Some(file) => runner::plan_from_facts(&load_facts(file)?, &req)?,
+    let p = match runner::other_host(&a.other)? {
+        Some(f) => runner::plan_from_facts(&f, &req)?,
         None => runner::plan(ctx, &req)?.1,
     };
     if let Some(out) = &a.out_file {
         let text = serde_json::to_string_pretty(&p).map_err(anyhow::Error::from)?;
-        std::fs::write(out, text + "\n").map_err(|e| {
+        let (dir, name) = match (out.parent(), out.file_name().and_then(|n| n.to_str())) {
+            (Some(d), Some(n)) => (
+                if d.as_os_str().is_empty() {
+                    Path::new(".")
+                } else {
+                    d
+                },
+                n,
+            ),
+            _ => {
+                return Err(Error::Invalid(format!(
+                    "--out {} does not name a file",
+                    out.display()
+                )));
+            }
+        };
+        console::write_file(dir, name, &(text + "\n"), 0o644).map_err(|e| {
             Error::Invalid(format!("cannot write the plan to {}: {e}", out.display()))
         })?;
     }
     if a.fmt.json {
         print_json(&serde_json::to_value(&p).map_err(anyhow::Error::from)?);
     } else {
-        print!("{}", render::plan(&p));
+        out!("{}", render::plan(&p));
         if let Some(out) = &a.out_file {
             if p.from_facts {
-                println!(
+                outln!(
                     "Plan saved to {} for review and export; it was made from facts, so \
                      `lowport apply` refuses it",
                     out.display()
                 );
             } else {
-                let sudo = !nix::unistd::geteuid().is_root();
-                println!(
+                let sudo = !crate::os::is_root();
+                outln!(
                     "Plan saved to {}; apply it with: {}",
                     out.display(),
                     render::apply_plan_command(&console::lowport_exe(), out, sudo)
@@ -183,22 +187,22 @@ fn plan(ctx: &Context, a: &PlanArgs) -> Result<Exit> {
 /// `export`: the plan (made here, from facts, or loaded) in another engine's format. Nothing on
 /// this host changes; the files go to `--out DIR`, or the one file to stdout.
 fn export(ctx: &Context, a: &ExportArgs) -> Result<Exit> {
-    let p = match (&a.plan, a.method, &a.facts) {
-        (Some(file), _, _) => load_plan(file)?,
-        (None, Some(method), facts) => {
+    let p = match (&a.plan, a.method) {
+        (Some(file), _) => load_plan(file)?,
+        (None, Some(method)) => {
             let req = Request::new(method, want_for(ctx, &a.target)?);
-            match facts {
-                Some(file) => runner::plan_from_facts(&load_facts(file)?, &req)?,
+            match runner::other_host(&a.other)? {
+                Some(f) => runner::plan_from_facts(&f, &req)?,
                 None => runner::plan(ctx, &req)?.1,
             }
         }
-        (None, None, _) => return Err(Error::Invalid("give --method ID or --plan FILE".into())),
+        (None, None) => return Err(Error::Invalid("give --method ID or --plan FILE".into())),
     };
     let files = crate::export::export(&p, a.format)?;
     let Some(dir) = &a.out_dir else {
         return match files.as_slice() {
             [one] => {
-                print!("{}", one.text);
+                out!("{}", one.text);
                 Ok(Exit::Success)
             }
             _ => Err(Error::Invalid(format!(
@@ -212,23 +216,17 @@ fn export(ctx: &Context, a: &ExportArgs) -> Result<Exit> {
             ))),
         };
     };
+    std::fs::create_dir_all(dir)
+        .map_err(|e| Error::Invalid(format!("cannot make the directory {}: {e}", dir.display())))?;
     for f in &files {
-        let path = dir.join(&f.name);
-        let write = || -> std::io::Result<()> {
-            if let Some(parent) = path.parent() {
-                std::fs::create_dir_all(parent)?;
-            }
-            std::fs::write(&path, &f.text)?;
-            let mode = if f.executable { 0o755 } else { 0o644 };
-            std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(mode))
-        };
-        write().map_err(|e| {
+        let mode = if f.executable { 0o755 } else { 0o644 };
+        let path = console::write_file(dir, &f.name, &f.text, mode).map_err(|e| {
             Error::Invalid(format!(
                 "cannot write the export to {}: {e}",
-                path.display()
+                dir.join(&f.name).display()
             ))
         })?;
-        println!("{}", path.display());
+        outln!("{}", path.display());
     }
     Ok(Exit::Success)
 }
@@ -269,14 +267,14 @@ fn apply(ctx: &Context, a: &ApplyArgs) -> Result<Exit> {
 /// A saved plan's text, from a file only root (or the caller) can have written: lowport runs
 /// what a plan says as root, so a file others could edit is refused.
 fn read_plan(file: &std::path::Path) -> Result<String> {
+    use crate::os::MetadataExt;
     use std::io::Read;
-    use std::os::unix::fs::MetadataExt;
     let shown = file.display();
     let cannot = |e: std::io::Error| Error::Invalid(format!("cannot read plan {shown}: {e}"));
     let mut f = std::fs::File::open(file).map_err(cannot)?;
     // Judged on the open file, so what was checked is what is read.
     let m = f.metadata().map_err(cannot)?;
-    let me = nix::unistd::geteuid().as_raw();
+    let me = crate::os::euid();
     if (m.uid() != 0 && m.uid() != me) || m.mode() & 0o022 != 0 {
         return Err(Error::refused(
             Refusal::PlanFile,
@@ -308,12 +306,12 @@ fn rollback(ctx: &Context, a: &RollbackArgs) -> Result<Exit> {
     let json_out = a.fmt.json;
     let mut confirm = |run: &crate::apply::Run| {
         for w in &run.warnings {
-            eprintln!("lowport: {}", render::clean(w));
+            errln!("lowport: {}", render::clean(w));
         }
         // Derived from the validated actions and snapshots, never from text in the journal.
         let steps = run.undo_steps();
         if !json_out {
-            println!(
+            outln!(
                 "Run {} ({}, {}): {} step(s) to undo",
                 run.id,
                 run.plan.method,
@@ -321,7 +319,7 @@ fn rollback(ctx: &Context, a: &RollbackArgs) -> Result<Exit> {
                 steps.len()
             );
             for (n, undo) in &steps {
-                println!("  {n}. {}", render::clean(undo));
+                outln!("  {n}. {}", render::clean(undo));
             }
         }
         if a.yes {
@@ -338,15 +336,15 @@ fn rollback(ctx: &Context, a: &RollbackArgs) -> Result<Exit> {
             "outcome": { "status": "already_rolled_back", "run": id },
         })),
         Rolled::Already(id) => {
-            println!("Run {id} is already rolled back. Nothing was changed.");
+            outln!("Run {id} is already rolled back. Nothing was changed.");
         }
         Rolled::Ran { outcome, .. } if json_out => {
             print_json(
                 &json!({ "format_version": FORMAT_VERSION, "outcome": console::outcome_json(outcome) }),
             );
         }
-        Rolled::Ran { run, .. } if exit == Exit::Success => println!("Run {run} rolled back."),
-        Rolled::Ran { run, .. } => println!(
+        Rolled::Ran { run, .. } if exit == Exit::Success => outln!("Run {run} rolled back."),
+        Rolled::Ran { run, .. } => outln!(
             "Rollback of run {run} is INCOMPLETE; the journal is kept: fix the cause and run \
              `lowport rollback {run}` again."
         ),
@@ -375,10 +373,10 @@ fn history(ctx: &Context, json_out: bool) -> Result<Exit> {
             .collect();
         print_json(&json!({ "format_version": FORMAT_VERSION, "runs": list, "notes": notes }));
     } else {
-        print!("{}", render::history(&runs));
+        out!("{}", render::history(&runs));
     }
     for n in &notes {
-        eprintln!("lowport: {}", render::clean(n));
+        errln!("lowport: {}", render::clean(n));
     }
     Ok(Exit::Success)
 }
@@ -412,7 +410,7 @@ fn verify_cmd(ctx: &Context, a: &VerifyArgs) -> Result<Exit> {
     if a.fmt.json {
         print_json(&serde_json::to_value(&r).map_err(anyhow::Error::from)?);
     } else {
-        print!("{}", render::verify(&r));
+        out!("{}", render::verify(&r));
     }
     Ok(if r.ok {
         Exit::Success
@@ -430,7 +428,7 @@ fn verify_all(ctx: &Context, json_out: bool) -> Result<Exit> {
             &json!({ "format_version": FORMAT_VERSION, "in_place": in_place, "runs": runs }),
         );
     } else {
-        print!("{}", render::health(&runs));
+        out!("{}", render::health(&runs));
     }
     Ok(if in_place { Exit::Success } else { Exit::Drift })
 }
@@ -467,10 +465,10 @@ fn bind_probe(ports: &[u16]) -> Exit {
     for port in ports {
         let result = std::net::TcpListener::bind(("0.0.0.0", *port));
         match result {
-            Ok(_) => println!("{port} ok"),
+            Ok(_) => outln!("{port} ok"),
             Err(e) => {
                 ok = false;
-                println!("{port} {e}");
+                outln!("{port} {e}");
             }
         }
     }

@@ -24,13 +24,59 @@ pub fn lowport_exe() -> std::path::PathBuf {
     std::env::current_exe().unwrap_or_else(|_| "lowport".into())
 }
 
+/// Writes `text` as `dir/name` (`name` may hold `/`: a file in a subdirectory lowport makes),
+/// the way a root process must write into a directory others may share: never through a
+/// symbolic link (a link planted at the name is replaced, a linked subdirectory refused), and
+/// never into a file someone else made there (it would keep its owner and mode, so they could
+/// change the script after lowport wrote it, and a FIFO would hang): the text goes to a new
+/// file lowport creates (exclusively, with `mode`), which is then renamed over the name. In a
+/// sticky directory (/tmp) renaming over another user's file is refused by the kernel.
+pub fn write_file(
+    dir: &std::path::Path,
+    name: &str,
+    text: &str,
+    mode: u32,
+) -> std::io::Result<std::path::PathBuf> {
+    let path = dir.join(name);
+    let parent = path.parent().unwrap_or(dir).to_path_buf();
+    // The subdirectories below `dir`, each made here or a real directory, not a link.
+    let mut at = dir.to_path_buf();
+    for c in parent
+        .strip_prefix(dir)
+        .unwrap_or(std::path::Path::new(""))
+        .components()
+    {
+        at.push(c);
+        match std::fs::symlink_metadata(&at) {
+            Ok(m) if m.is_dir() => {}
+            Ok(_) => {
+                return Err(std::io::Error::other(format!(
+                    "{} is not a directory (a link or a file); remove it or choose another \
+                     directory",
+                    at.display()
+                )));
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => std::fs::create_dir(&at)?,
+            Err(e) => return Err(e),
+        }
+    }
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".lowport-")
+        .tempfile_in(&parent)?;
+    crate::os::set_file_mode(tmp.as_file(), mode)?;
+    tmp.write_all(text.as_bytes())?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(&path).map_err(|e| e.error)?;
+    Ok(path)
+}
+
 pub fn print_json(v: &serde_json::Value) {
-    println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
+    outln!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
 }
 
 /// Asks on the terminal; EOF or anything but the expected answer declines.
 pub fn ask(prompt: &str, expected: &str) -> Result<()> {
-    eprint!("{prompt} ");
+    err!("{prompt} ");
     let _ = std::io::stderr().flush();
     let mut line = String::new();
     std::io::stdin().lock().read_line(&mut line)?;
@@ -50,9 +96,9 @@ fn confirm(p: &Plan, yes: bool, accept_risk: bool) -> Result<()> {
                 p.method, p.method
             )));
         }
-        eprintln!("Method {} is HIGH RISK:", p.method);
+        errln!("Method {} is HIGH RISK:", p.method);
         for w in &p.warnings {
-            eprintln!("  ! {}", render::clean(w));
+            errln!("  ! {}", render::clean(w));
         }
         ask(
             &format!("Type the method id ({}) to accept this risk:", p.method),
@@ -66,7 +112,7 @@ fn confirm(p: &Plan, yes: bool, accept_risk: bool) -> Result<()> {
 }
 
 pub fn progress(e: Event) {
-    eprintln!("{}", render::event(&e));
+    errln!("{}", render::event(&e));
 }
 
 pub fn outcome_json(o: &Outcome) -> serde_json::Value {
@@ -109,7 +155,7 @@ pub fn carry_out(ctx: &Context, p: &Plan, facts: Option<Facts>, how: How) -> Res
     let mut shown: Option<Plan> = None;
     let mut show = |fresh: &Plan| {
         if !how.json {
-            print!("{}", render::plan(fresh));
+            out!("{}", render::plan(fresh));
         }
         shown = Some(fresh.clone());
     };
@@ -146,28 +192,28 @@ pub fn carry_out(ctx: &Context, p: &Plan, facts: Option<Facts>, how: How) -> Res
         print_json(&doc);
     } else {
         match &applied {
-            Applied::DryRun => println!(
+            Applied::DryRun => outln!(
                 "Dry run: every check passed; {} step(s) would run. Nothing was changed.",
                 p.pending().count()
             ),
             Applied::Ran(Outcome::NothingToDo, _) => {
-                println!("Nothing to do: everything is already in place. Nothing was changed.")
+                outln!("Nothing to do: everything is already in place. Nothing was changed.")
             }
             Applied::Ran(Outcome::Applied { run }, _) => {
-                println!("Applied as run {run}. Undo it any time with: lowport rollback {run}")
+                outln!("Applied as run {run}. Undo it any time with: lowport rollback {run}")
             }
             Applied::Ran(Outcome::RolledBack { cause, .. }, _) => {
-                println!(
+                outln!(
                     "Failed ({}); every change was rolled back.",
                     render::clean(cause)
                 )
             }
             Applied::Ran(Outcome::RollbackIncomplete { run, errors, .. }, _) => {
-                println!("Failed, and the rollback is INCOMPLETE:");
+                outln!("Failed, and the rollback is INCOMPLETE:");
                 for e in errors {
-                    println!("  {}", render::clean(e));
+                    outln!("  {}", render::clean(e));
                 }
-                println!("The journal is kept. Fix the cause, then run: lowport rollback {run}");
+                outln!("The journal is kept. Fix the cause, then run: lowport rollback {run}");
             }
         }
     }

@@ -83,8 +83,14 @@ impl Exit {
 }
 
 fn signal_name(sig: i32) -> String {
-    nix::sys::signal::Signal::try_from(sig)
-        .map_or_else(|_| format!("signal {sig}"), |s| s.to_string())
+    crate::os::signal_name(sig).unwrap_or_else(|| format!("signal {sig}"))
+}
+
+/// Killed by SIGSYS: what a system-call filter whose action kills does.
+fn by_seccomp(exit: &Exit) -> bool {
+    exit.killed_by()
+        .and_then(crate::os::signal_name)
+        .is_some_and(|n| n == "SIGSYS")
 }
 
 /// The setup step for systemd's own exit statuses (systemd.exec(5), "Process exit codes").
@@ -167,7 +173,7 @@ pub fn causes(
     holders: &[(u16, String)],
 ) -> Vec<String> {
     let mut out = Vec::new();
-    if exit.killed_by() == Some(libc::SIGSYS) {
+    if by_seccomp(exit) {
         let call = audit_syscall(audit).map_or_else(
             || "a system call".to_string(),
             |c| format!("the system call {c}"),
@@ -278,7 +284,7 @@ pub fn service(service: &str, ports: &[u16]) -> Vec<Check> {
     .map(clean)
     .collect();
     // The kernel's audit line names the forbidden call; only where the kernel log is readable.
-    let audit: Vec<String> = if exit.killed_by() == Some(libc::SIGSYS) {
+    let audit: Vec<String> = if by_seccomp(&exit) {
         output(&["journalctl", "-k", "-n", "200", "--no-pager", "-o", "cat"])
             .lines()
             .filter(|l| l.contains("type=1326"))

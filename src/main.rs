@@ -1,5 +1,6 @@
 //! Thin entry point: parse, pick a front end, map errors to documented exit codes.
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -10,13 +11,14 @@ fn main() -> ExitCode {
     let cli = match lowport::cli::Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
-            // clap quotes the offending value, which may carry escape sequences.
+            // clap quotes the offending value, which may carry escape sequences. A closed pipe
+            // (`lowport --help | head`) is no reason to panic.
             let text = clean(&e.render().to_string());
-            if e.use_stderr() {
-                eprint!("{text}");
+            let _ = if e.use_stderr() {
+                write!(std::io::stderr(), "{text}")
             } else {
-                print!("{text}");
-            }
+                write!(std::io::stdout(), "{text}")
+            };
             return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));
         }
     };
@@ -28,7 +30,7 @@ fn main() -> ExitCode {
     match result {
         Ok(exit) => exit.into(),
         Err(e) => {
-            eprintln!("lowport: {}", clean(&format!("{e:#}")));
+            let _ = writeln!(std::io::stderr(), "lowport: {}", clean(&format!("{e:#}")));
             e.exit().into()
         }
     }

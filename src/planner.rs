@@ -103,6 +103,18 @@ impl Plan {
             }
         }
         let verify = method.target(facts, req);
+        let mut warnings = check.warnings;
+        if let Some(os) = &facts.target_os {
+            warnings.insert(
+                0,
+                format!(
+                    "planned for a stock {os} install ({}), not for your host: its files are \
+                     taken to be as that release ships them. Plan with --facts FILE (from \
+                     `lowport facts-script` run there) for the exact changes.",
+                    facts.os.pretty_name
+                ),
+            );
+        }
         Ok(Plan {
             format_version: FORMAT_VERSION,
             method: req.method,
@@ -111,9 +123,10 @@ impl Plan {
             request: req.clone(),
             root: facts.root.clone(),
             hostname: facts.hostname.clone(),
+            family: facts.os.family.clone(),
             netns: facts.netns.filter(|_| method.per_netns()),
             fingerprint: fingerprint(req, &facts.root, &facts.hostname, &steps, &verify),
-            warnings: check.warnings,
+            warnings,
             steps,
             verify,
             from_facts: !host.is_live(),

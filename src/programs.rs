@@ -3,10 +3,10 @@
 //! the way are root-owned and not writable by anyone else (mode bits or ACL). The one place
 //! that spawns a program is [`command`].
 
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use crate::facts::acl;
+use crate::os::MetadataExt;
 
 /// Where programs are looked up, in order; `PATH` is never consulted.
 pub const DIRS: &[&str] = &["/usr/sbin", "/usr/bin", "/sbin", "/bin"];
@@ -16,11 +16,61 @@ const MAX_LINKS: usize = 40;
 /// The programs a plan's steps run (useradd, and the commands of the systemd and redirect
 /// methods; a file capability is written without a setcap process). A journal naming any other
 /// program is not lowport's.
-pub const STEP_PROGRAMS: &[&str] = &["systemctl", "nft", "iptables", "ip6tables", "useradd"];
+pub const STEP_PROGRAMS: &[&str] = &[
+    "systemctl",
+    "nft",
+    "iptables",
+    "ip6tables",
+    "useradd",
+    // FreeBSD (freebsd-portacl): load mac_portacl, check it is loaded, unload it on undo.
+    "kldload",
+    "kldstat",
+    "kldunload",
+    // pf and npf redirects (FreeBSD, OpenBSD, NetBSD, macOS): their rules and rc.conf's
+    // pf_enable (the pf module with the kld programs above).
+    "pfctl",
+    "npfctl",
+    "sysrc",
+    // end of pf and npf
+    // Solaris and illumos (smf): import, enable and check SMF services.
+    "svccfg",
+    "svcadm",
+    "svcs",
+    // macOS (launchd): /usr/bin/plutil, /bin/launchctl.
+    "plutil",
+    "launchctl",
+];
+
+// ---- Windows (issue 7; branch macwin) --------------------------------------------------------
+/// The programs a Windows plan's steps run, by the absolute path a stock Windows has them at
+/// (the facts' tool path). They are not unix paths, so [`DIRS`] does not hold them; only these
+/// exact paths (compared as Windows does, ignoring ASCII case) pass a journal's check. On any
+/// other OS [`command`] still refuses to run them: lowport runs programs from [`DIRS`] only.
+const WINDOWS_STEP_PROGRAMS: &[&str] = &[r"C:\Windows\System32\netsh.exe"];
+
+fn is_windows_step_program(prog: &str) -> bool {
+    WINDOWS_STEP_PROGRAMS
+        .iter()
+        .any(|p| p.eq_ignore_ascii_case(prog))
+}
+
+/// Whether a Windows facts document's tool `name` may be at `path`: one of these programs, under
+/// its own name (`netsh` is `…\netsh.exe`).
+pub fn is_windows_tool(name: &str, path: &str) -> bool {
+    is_windows_step_program(path)
+        && path
+            .rsplit('\\')
+            .next()
+            .is_some_and(|file| file.eq_ignore_ascii_case(&format!("{name}.exe")))
+}
+// ---- end of Windows --------------------------------------------------------------------------
 
 /// Whether `prog` (a plan step's argv[0]) names one of [`STEP_PROGRAMS`], bare or as it is
 /// found in [`DIRS`]: the check a journal's commands pass before a rollback runs them.
 pub fn is_step_program(prog: &str) -> bool {
+    if is_windows_step_program(prog) {
+        return true;
+    }
     let path = Path::new(prog);
     let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
         return false;
@@ -185,6 +235,21 @@ mod tests {
         assert!(!is_step_program("sh"));
         assert!(!is_step_program("/usr/bin/sh"));
         assert!(!is_step_program(""));
+        assert!(is_step_program("/bin/launchctl") && is_step_program("/usr/bin/plutil"));
+        assert!(is_step_program(r"C:\Windows\System32\netsh.exe"));
+        assert!(is_step_program(r"c:\windows\system32\NETSH.EXE"));
+        assert!(is_windows_tool("netsh", r"C:\Windows\System32\netsh.exe"));
+        assert!(!is_windows_tool("netsh", r"C:\Windows\System32\cmd.exe"));
+        assert!(!is_windows_tool("cmd", r"C:\Windows\System32\netsh.exe"));
+        assert!(!is_windows_tool("netsh", r"C:\Temp\netsh.exe"));
+        for not_ours in [
+            "netsh",
+            r"C:\Temp\netsh.exe",
+            r"C:\Windows\System32\cmd.exe",
+            r"C:\Windows\System32\netsh.exe.bak",
+        ] {
+            assert!(!is_step_program(not_ours), "{not_ours}");
+        }
     }
 
     #[test]

@@ -38,6 +38,29 @@ fn yes_no(b: bool) -> &'static str {
     if b { "yes" } else { "no" }
 }
 
+/// What a non-Linux host's facts hold beyond the common ones.
+fn platform(s: &mut String, p: &crate::facts::platform::Platform) {
+    if let Some(i) = &p.interface {
+        let _ = writeln!(s, "  Interface: {i} (default route)");
+    }
+    for (k, v) in &p.sysctls {
+        let _ = writeln!(s, "  {k} = {}", v.as_deref().unwrap_or("absent"));
+    }
+    for (m, loaded) in &p.modules {
+        let _ = writeln!(
+            s,
+            "  module {m}: {}",
+            if *loaded { "loaded" } else { "not loaded" }
+        );
+    }
+    for (file, text) in &p.files {
+        let state = text.as_ref().map_or("absent".to_string(), |t| {
+            format!("{} lines", t.lines().count())
+        });
+        let _ = writeln!(s, "  {}: {state}", file.display());
+    }
+}
+
 pub fn facts(f: &Facts) -> String {
     let mut s = String::new();
     let _ = writeln!(
@@ -76,26 +99,37 @@ pub fn facts(f: &Facts) -> String {
         })
         .collect();
     let _ = writeln!(s, "  Tools:   {}", tools.join(", "));
-    let start = f
-        .unprivileged_port_start
-        .map_or("absent (kernel < 4.11)".into(), |v| v.to_string());
-    let _ = writeln!(s, "  net.ipv4.ip_unprivileged_port_start = {start}");
-    if let Some((lo, hi)) = f.local_port_range {
-        let _ = writeln!(s, "  net.ipv4.ip_local_port_range = {lo} {hi}");
-    }
-    for set in &f.unprivileged_port_start_files {
+    if let Some(os) = &f.target_os {
         let _ = writeln!(
             s,
-            "    set at boot by {} = {}",
-            set.file.display(),
-            set.value
+            "  ! a stock {os} install (a representative document), not a real host: plan with \
+             --facts FILE from the host itself for exact changes"
         );
     }
-    if f.kernel_no_file_caps {
-        let _ = writeln!(s, "  ! kernel booted with no_file_caps");
-    }
-    if !f.bounding_set_has_net_bind_service {
-        let _ = writeln!(s, "  ! cap_net_bind_service is not in the bounding set");
+    if f.os.family == "linux" {
+        let start = f
+            .unprivileged_port_start
+            .map_or("absent (kernel < 4.11)".into(), |v| v.to_string());
+        let _ = writeln!(s, "  net.ipv4.ip_unprivileged_port_start = {start}");
+        if let Some((lo, hi)) = f.local_port_range {
+            let _ = writeln!(s, "  net.ipv4.ip_local_port_range = {lo} {hi}");
+        }
+        for set in &f.unprivileged_port_start_files {
+            let _ = writeln!(
+                s,
+                "    set at boot by {} = {}",
+                set.file.display(),
+                set.value
+            );
+        }
+        if f.kernel_no_file_caps {
+            let _ = writeln!(s, "  ! kernel booted with no_file_caps");
+        }
+        if !f.bounding_set_has_net_bind_service {
+            let _ = writeln!(s, "  ! cap_net_bind_service is not in the bounding set");
+        }
+    } else {
+        platform(&mut s, &f.platform);
     }
     if let Some(b) = &f.binary {
         let _ = writeln!(s, "Binary {} -> {}", b.requested, b.path.display());

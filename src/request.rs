@@ -20,6 +20,16 @@ pub enum MethodId {
     Authbind,
     Sysctl,
     SocketActivation,
+    FreebsdPortacl,
+    PfFreebsd,
+    FreebsdReservedhigh,
+    PfOpenbsd,
+    Npf,
+    Smf,
+    SolarisDefaultpriv,
+    Launchd,
+    PfMacos,
+    Windows,
 }
 
 impl MethodId {
@@ -31,6 +41,16 @@ impl MethodId {
         MethodId::Authbind,
         MethodId::Sysctl,
         MethodId::SocketActivation,
+        MethodId::FreebsdPortacl,
+        MethodId::PfFreebsd,
+        MethodId::FreebsdReservedhigh,
+        MethodId::PfOpenbsd,
+        MethodId::Npf,
+        MethodId::Smf,
+        MethodId::SolarisDefaultpriv,
+        MethodId::Launchd,
+        MethodId::PfMacos,
+        MethodId::Windows,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -42,6 +62,16 @@ impl MethodId {
             MethodId::Authbind => "authbind",
             MethodId::Sysctl => "sysctl",
             MethodId::SocketActivation => "socket-activation",
+            MethodId::FreebsdPortacl => "freebsd-portacl",
+            MethodId::PfFreebsd => "pf-freebsd",
+            MethodId::FreebsdReservedhigh => "freebsd-reservedhigh",
+            MethodId::PfOpenbsd => "pf-openbsd",
+            MethodId::Npf => "npf",
+            MethodId::Smf => "smf",
+            MethodId::SolarisDefaultpriv => "solaris-defaultpriv",
+            MethodId::Launchd => "launchd",
+            MethodId::PfMacos => "pf-macos",
+            MethodId::Windows => "windows",
         }
     }
 
@@ -72,6 +102,10 @@ pub struct Want {
     pub ports: Vec<PortArg>,
     pub user: Option<String>,
     pub group: Option<String>,
+    /// The network interface packet-filter rules (pf, npf) attach to; by default the one the
+    /// target's default route uses.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interface: Option<String>,
     /// Options of methods that run the binary as a service (systemd).
     #[serde(default)]
     pub service: ServiceOptions,
@@ -95,11 +129,11 @@ pub struct ServiceOptions {
 }
 
 impl Want {
-    /// The systemd unit name: `--service`, or the binary's file name.
+    /// The systemd unit name: `--service`, or the binary's file name (a Windows program's
+    /// without `.exe`).
     pub fn service_name(&self) -> Option<String> {
         self.service.name.clone().or_else(|| {
-            let b = self.binary.as_deref()?;
-            let name = std::path::Path::new(b).file_name()?.to_str()?;
+            let name = validate::binary_file_name(self.binary.as_deref()?)?;
             validate::service_name(name).ok()
         })
     }
@@ -119,6 +153,9 @@ impl Want {
         }
         for name in self.user.iter().chain(&self.group) {
             validate::account_name(name)?;
+        }
+        if let Some(i) = &self.interface {
+            validate::interface(i)?;
         }
         let o = &self.service;
         if let Some(n) = &o.name

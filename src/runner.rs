@@ -60,6 +60,7 @@ fn probe(want: &Want, method: Option<MethodId>, listeners: bool) -> Probe {
         service: want.service_name(),
         users: methods::accounts_for(want, method),
         groups: want.group.iter().cloned().collect(),
+        platform: methods::needs_of(std::env::consts::OS),
     }
 }
 
@@ -81,6 +82,7 @@ pub fn want_for(ctx: &Context, t: &Target) -> Result<(Want, Vec<String>)> {
         ports: t.port.clone(),
         user: t.user.clone(),
         group: t.group.clone(),
+        interface: t.interface.clone(),
         service: t.service.options(),
     };
     let mut notes = Vec::new();
@@ -136,6 +138,11 @@ pub fn detect(ctx: &Context, want: &Want, methods: &[MethodId]) -> Result<Facts>
 /// Refuses a facts document that was gathered for something else than `want` names (another
 /// binary, service, user or group): judging those from it would be a guess.
 pub fn ensure_facts_cover(facts: &Facts, want: &Want, method: Option<MethodId>) -> Result<()> {
+    // A representative document (`--target-os`) describes no host of its own: it holds no
+    // binary, service or account, and the methods say what they need beyond it.
+    if facts.target_os.is_some() {
+        return Ok(());
+    }
     let missing = |what: String| {
         let again = method.map_or("lowport detect --json".to_string(), |m| {
             format!("lowport detect --json --method {m}")
@@ -172,14 +179,41 @@ pub fn ensure_facts_cover(facts: &Facts, want: &Want, method: Option<MethodId>) 
     Ok(())
 }
 
+/// A facts document from `lowport detect --json`, possibly from another host.
+fn load_facts(file: &std::path::Path) -> Result<Facts> {
+    let origin = file.display();
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| Error::Invalid(format!("cannot read facts {origin}: {e}")))?;
+    Facts::from_json(&text, &origin.to_string()).map_err(Error::Invalid)
+}
+
+/// The facts of the host `--facts FILE` or `--target-os NAME` names, if either is given.
+pub fn other_host(a: &crate::cli::OtherHost) -> Result<Option<Facts>> {
+    match (&a.facts, &a.target_os) {
+        (Some(file), _) => load_facts(file).map(Some),
+        (None, Some(os)) => facts::targets::load(os).map(Some).map_err(Error::Invalid),
+        (None, None) => Ok(None),
+    }
+}
+
 /// Plans `req` from a facts document (possibly another host's), as any user.
 pub fn plan_from_facts(facts: &Facts, req: &Request) -> Result<Plan> {
     ensure_facts_cover(facts, req, Some(req.method))?;
-    Plan::build(facts, &FactsHost::new(facts.root(), &facts.host), req)
+    Plan::build(facts, &FactsHost::of(facts), req)
 }
 
 fn need_root(what: &str) -> Result<()> {
-    if nix::unistd::geteuid().is_root() {
+    if cfg!(windows) {
+        return Err(Error::refused(
+            Refusal::NotOnThisOs,
+            format!(
+                "{what} changes the host, which lowport does on Linux and the other unixes only: \
+                 on Windows, write the plan as a script with `lowport export --format powershell` \
+                 (the options of `lowport plan`) and run that. Nothing was changed."
+            ),
+        ));
+    }
+    if crate::os::is_root() {
         return Ok(());
     }
     Err(Error::refused(
@@ -194,11 +228,7 @@ fn need_root(what: &str) -> Result<()> {
 /// so it can roll back instead of dying half-way. Front ends call it once the operator agreed:
 /// before that, Ctrl-C simply ends lowport.
 pub fn watch_signals(flag: &Arc<AtomicBool>) -> Result<()> {
-    for sig in [
-        signal_hook::consts::SIGINT,
-        signal_hook::consts::SIGTERM,
-        signal_hook::consts::SIGHUP,
-    ] {
+    for &sig in crate::os::STOP_SIGNALS {
         signal_hook::flag::register(sig, Arc::clone(flag)).map_err(anyhow::Error::from)?;
     }
     Ok(())

@@ -3,8 +3,6 @@
 //! capability only takes effect when that binary runs), every condition that decides the outcome
 //! is checked, and the report says which kind of proof it is.
 
-use std::os::fd::AsRawFd;
-
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -287,8 +285,7 @@ fn service_checks(facts: &Facts, name: &str, ports: &[u16]) -> Vec<Check> {
 /// reads the host's /etc/authbind, never a `--root` tree) a real bind through `authbind --deep`
 /// as that user.
 fn authbind_checks(facts: &Facts, user: &Account, target: &Target) -> Vec<Check> {
-    use std::os::unix::fs::MetadataExt;
-    use std::os::unix::process::CommandExt;
+    use crate::os::MetadataExt;
     let root = facts.root();
     let mut out = Vec::new();
     let ports = &target.ports;
@@ -337,9 +334,11 @@ fn authbind_checks(facts: &Facts, user: &Account, target: &Target) -> Vec<Check>
         .arg(&me)
         .arg("__bind")
         .args(ports.iter().map(u16::to_string));
-    cmd.uid(user.uid)
-        .gid(user.gid)
-        .stdin(std::process::Stdio::null());
+    if let Err(e) = crate::os::run_as(&mut cmd, user.uid, user.gid) {
+        out.push(check("bind", false, String::new(), e.to_string()));
+        return out;
+    }
+    cmd.stdin(std::process::Stdio::null());
     let result = cmd.output();
     let text = result
         .as_ref()
@@ -462,89 +461,100 @@ fn redirect_checks(facts: &Facts, pairs: &[(u16, u16)]) -> (Vec<Check>, bool) {
     (out, listening)
 }
 
-/// The result of one bind attempt: 0 or an errno.
-fn bind_as(user: &Account, ports: &[u16]) -> Result<Vec<i32>> {
-    use nix::unistd::{ForkResult, fork};
-    let switch = nix::unistd::geteuid().as_raw() != user.uid;
-    let (rd, wr) = nix::unistd::pipe().map_err(|e| anyhow::anyhow!("pipe: {e}"))?;
-    let ports: Vec<u16> = ports.to_vec();
-    // One result per port, allocated before the fork: the child may not allocate.
-    let mut results = vec![0i32; ports.len()];
-    let size = results.len() * 4;
-    // SAFETY: the child only makes async-signal-safe calls (setgroups, setgid, setuid, socket,
-    // bind, close, write, _exit) on memory prepared before the fork, and never returns.
-    match unsafe { fork() }.map_err(|e| anyhow::anyhow!("fork: {e}"))? {
-        ForkResult::Child => unsafe {
-            let gid = user.gid;
-            // Already that user (lowport run as the service user): bind as we are.
-            let ok = !switch
-                || (libc::setgroups(1, &gid) == 0
-                    && libc::setgid(user.gid) == 0
-                    && libc::setuid(user.uid) == 0);
-            for (r, port) in results.iter_mut().zip(&ports) {
-                *r = if ok { try_bind(*port) } else { -1 };
+/// The bind probe: per port, 0 or the errno of a bind made as `user`.
+#[cfg(unix)]
+mod probe {
+    use std::os::fd::AsRawFd;
+
+    use nix::sys::socket::{
+        AddressFamily, SockFlag, SockType, SockaddrIn, bind, setsockopt, socket, sockopt,
+    };
+
+    use crate::error::Result;
+    use crate::facts::users::Account;
+
+    /// A forked child drops to the user (when lowport is not already that user) and binds.
+    pub fn bind_as(user: &Account, ports: &[u16]) -> Result<Vec<i32>> {
+        use nix::unistd::{ForkResult, fork};
+        let switch = crate::os::euid() != user.uid;
+        let (rd, wr) = nix::unistd::pipe().map_err(|e| anyhow::anyhow!("pipe: {e}"))?;
+        let ports: Vec<u16> = ports.to_vec();
+        // One result per port, allocated before the fork: the child may not allocate.
+        let mut results = vec![0i32; ports.len()];
+        let size = results.len() * 4;
+        // SAFETY: the child only makes async-signal-safe calls (setgroups, setgid, setuid,
+        // socket, setsockopt, bind, close, write, _exit) on memory prepared before the fork,
+        // and never returns.
+        match unsafe { fork() }.map_err(|e| anyhow::anyhow!("fork: {e}"))? {
+            ForkResult::Child => unsafe {
+                let gid = user.gid;
+                // Already that user (lowport run as the service user): bind as we are.
+                let ok = !switch
+                    || (libc::setgroups(1, &gid) == 0
+                        && libc::setgid(user.gid) == 0
+                        && libc::setuid(user.uid) == 0);
+                for (r, port) in results.iter_mut().zip(&ports) {
+                    *r = if ok { try_bind(*port) } else { -1 };
+                }
+                let bytes = std::slice::from_raw_parts(results.as_ptr().cast::<u8>(), size);
+                libc::write(wr.as_raw_fd(), bytes.as_ptr().cast(), bytes.len());
+                libc::_exit(0);
+            },
+            ForkResult::Parent { child } => {
+                drop(wr);
+                let mut buf = Vec::new();
+                std::io::Read::read_to_end(&mut std::fs::File::from(rd), &mut buf)?;
+                nix::sys::wait::waitpid(child, None).map_err(|e| anyhow::anyhow!("wait: {e}"))?;
+                if buf.len() != size {
+                    return Err(anyhow::anyhow!("the bind probe child died").into());
+                }
+                Ok(buf
+                    .chunks(4)
+                    .map(|c| i32::from_ne_bytes([c[0], c[1], c[2], c[3]]))
+                    .collect())
             }
-            let bytes = std::slice::from_raw_parts(results.as_ptr().cast::<u8>(), size);
-            libc::write(wr.as_raw_fd(), bytes.as_ptr().cast(), bytes.len());
-            libc::_exit(0);
-        },
-        ForkResult::Parent { child } => {
-            drop(wr);
-            let mut buf = Vec::new();
-            std::io::Read::read_to_end(&mut std::fs::File::from(rd), &mut buf)?;
-            nix::sys::wait::waitpid(child, None).map_err(|e| anyhow::anyhow!("wait: {e}"))?;
-            if buf.len() != size {
-                return Err(anyhow::anyhow!("the bind probe child died").into());
-            }
-            Ok(buf
-                .chunks(4)
-                .map(|c| i32::from_ne_bytes([c[0], c[1], c[2], c[3]]))
-                .collect())
+        }
+    }
+
+    /// Binds as a service does, on the wildcard address with SO_REUSEADDR (without listening,
+    /// so no connection is ever accepted): a process on any of the host's addresses makes it
+    /// fail with EADDRINUSE, as it would make the service fail. Returns 0 or the errno. Only
+    /// thin wrappers of socket calls that allocate nothing, so a forked child may use it; the
+    /// socket is closed when it is dropped. nix builds the address with the `sin_len` the BSDs
+    /// and macOS have.
+    fn try_bind(port: u16) -> i32 {
+        let fd = match socket(
+            AddressFamily::Inet,
+            SockType::Stream,
+            SockFlag::empty(),
+            None,
+        ) {
+            Ok(fd) => fd,
+            Err(e) => return e as i32,
+        };
+        let _ = setsockopt(&fd, sockopt::ReuseAddr, &true);
+        match bind(fd.as_raw_fd(), &SockaddrIn::new(0, 0, 0, 0, port)) {
+            Ok(()) => 0,
+            Err(e) => e as i32,
         }
     }
 }
 
-/// Binds as a service does, on the wildcard address with SO_REUSEADDR (without listening, so no
-/// connection is ever accepted): a process on any of the host's addresses makes it fail with
-/// EADDRINUSE, as it would make the service fail. Returns 0 or the errno.
-///
-/// # Safety
-/// Only async-signal-safe libc calls: usable in a forked child.
-unsafe fn try_bind(port: u16) -> i32 {
-    let attempt = || -> i32 {
-        // SAFETY: plain socket calls on a socket this function owns.
-        unsafe {
-            let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0);
-            if fd < 0 {
-                return *libc::__errno_location();
-            }
-            let one: libc::c_int = 1;
-            libc::setsockopt(
-                fd,
-                libc::SOL_SOCKET,
-                libc::SO_REUSEADDR,
-                (&one as *const libc::c_int).cast(),
-                size_of::<libc::c_int>() as libc::socklen_t,
-            );
-            let sa = libc::sockaddr_in {
-                sin_family: libc::AF_INET as libc::sa_family_t,
-                sin_port: port.to_be(),
-                sin_addr: libc::in_addr {
-                    s_addr: libc::INADDR_ANY.to_be(),
-                },
-                sin_zero: [0; 8],
-            };
-            let r = libc::bind(
-                fd,
-                (&sa as *const libc::sockaddr_in).cast(),
-                size_of::<libc::sockaddr_in>() as libc::socklen_t,
-            );
-            let err = if r == 0 { 0 } else { *libc::__errno_location() };
-            libc::close(fd);
-            err
-        }
-    };
-    attempt()
+/// The bind probe: switching to another user for it needs fork and setuid.
+#[cfg(windows)]
+mod probe {
+    use crate::error::{Error, Refusal, Result};
+    use crate::facts::users::Account;
+
+    pub fn bind_as(user: &Account, _ports: &[u16]) -> Result<Vec<i32>> {
+        Err(Error::refused(
+            Refusal::NotOnThisOs,
+            format!(
+                "a bind as user {} is proven on the unixes only (it needs fork and setuid)",
+                user.name
+            ),
+        ))
+    }
 }
 
 fn bind_checks(facts: &Facts, user: &Account, ports: &[u16]) -> Result<Vec<Check>> {
@@ -555,7 +565,7 @@ fn bind_checks(facts: &Facts, user: &Account, ports: &[u16]) -> Result<Vec<Check
             detail: format!("only root can switch to user {} to try the bind", user.name),
         }]);
     }
-    let results = bind_as(user, ports)?;
+    let results = probe::bind_as(user, ports)?;
     Ok(ports
         .iter()
         .zip(results)

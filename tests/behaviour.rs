@@ -513,3 +513,29 @@ fn methods_assess_another_host_from_its_facts() {
         .code(2)
         .stderr_has("is not a lowport facts document");
 }
+
+/// A reader that has gone (`lowport … | head`) is no reason to panic: the output is dropped,
+/// the command carries on and exits with its own code. Before, printing hit EPIPE and panicked.
+#[test]
+fn a_closed_stdout_is_no_panic() {
+    for args in [
+        &["methods", "--json", "--port", "80"][..],
+        &["methods", "--port", "80"],
+        &["--help"],
+        &["plan", "--method", "sysctl", "--port", "80", "--json"],
+    ] {
+        let (read, write) = nix::unistd::pipe().unwrap();
+        // The read end closed before lowport writes: every write fails with EPIPE.
+        drop(read);
+        let out = Command::new(BIN)
+            .args(args)
+            .env("LOWPORT_STATE_DIR", "/nonexistent/lowport-state")
+            .stdout(std::process::Stdio::from(std::fs::File::from(write)))
+            .stderr(std::process::Stdio::piped())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {stderr}");
+    }
+}

@@ -9,13 +9,13 @@ use std::process::Command;
 
 use crate::support::*;
 
-fn scenarios() -> PathBuf {
+pub(crate) fn scenarios() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/scenarios")
 }
 
 /// A validator installed by `.ci/run`: on PATH, or in the venv `.ci/run` makes. Missing, the
 /// test says so and is skipped, except in CI, where it fails.
-fn tool(test: &str, name: &str) -> Option<PathBuf> {
+pub(crate) fn tool(test: &str, name: &str) -> Option<PathBuf> {
     let venv = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("target/ci-venv/bin")
         .join(name);
@@ -42,7 +42,7 @@ fn tool(test: &str, name: &str) -> Option<PathBuf> {
 }
 
 #[track_caller]
-fn ok(out: std::process::Output, what: &str) -> String {
+pub(crate) fn ok(out: std::process::Output, what: &str) -> String {
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
@@ -52,11 +52,19 @@ fn ok(out: std::process::Output, what: &str) -> String {
     text
 }
 
-/// Every scenario whose plan can be made, with its `plan` arguments.
+/// Every Linux scenario whose plan can be made, with its `plan` arguments: what the Linux
+/// formats (Ansible, cloud-init, Kubernetes, Compose) export.
 fn plannable() -> Vec<(String, Vec<String>)> {
     let mut out = Vec::new();
     for e in std::fs::read_dir(scenarios()).unwrap().flatten() {
         let d = e.path();
+        let Ok(facts) = std::fs::read_to_string(d.join("facts.json")) else {
+            continue;
+        };
+        let facts: serde_json::Value = serde_json::from_str(&facts).unwrap();
+        if facts["os"]["family"] != "linux" {
+            continue;
+        }
         let Ok(golden) = std::fs::read_to_string(d.join("plan.txt")) else {
             continue;
         };
@@ -524,4 +532,24 @@ fn the_sysctl_playbook_changes_the_namespace_as_apply_does() {
     );
     assert_eq!((ns_a.sysctl().as_str(), tree(&a)), ("1024", before));
     eprintln!("{test}: first run changed={first}, second run changed=0, undo restored");
+}
+
+/// The Linux formats refuse a plan for another OS family (exit 2, nothing written) and name
+/// the format that carries it out there.
+#[test]
+fn linux_formats_refuse_other_families() {
+    let t = TestEnv::new();
+    for format in ["ansible", "cloud-init", "kubernetes", "compose"] {
+        let out = t.state.with_file_name(format!("out-{format}"));
+        Lowport::new()
+            .args(["export", "--format", format, "--facts"])
+            .arg(scenarios().join("freebsd_reservedhigh_fresh/facts.json"))
+            .args(["--method", "freebsd-reservedhigh", "--port", "80", "--out"])
+            .arg(&out)
+            .env("LOWPORT_STATE_DIR", "/nonexistent/lowport-state")
+            .run()
+            .code(2)
+            .stderr_has("a freebsd plan is exported with --format sh");
+        assert!(!out.exists(), "{format} wrote {}", out.display());
+    }
 }

@@ -9,13 +9,15 @@ use std::path::{Path, PathBuf};
 /// layer never use each other. An entry is a top-level module, or a submodule (`facts::acl`)
 /// placed on its own; a file belongs to the longest entry its path names.
 const LAYERS: &[&[&str]] = &[
-    // Leaves: typed errors, the `--root` mapping, input validation, extended attributes,
-    // directory listings.
-    &["error", "root", "validate", "xattr", "dirs"],
+    // Leaves: typed errors, the `--root` mapping, input validation, extended attributes, the
+    // primitives whose spelling differs per operating system.
+    &["error", "root", "validate", "xattr", "os"],
     // POSIX ACLs of a file (used by the trusted-program check and by the binary's facts).
     &["facts::acl"],
     // The one place programs are found and spawned: system directories, root-owned only.
     &["programs"],
+    // Kernel settings by name, each system's way (the BSDs' through their sysctl program).
+    &["sysctl"],
     // Reading the host: facts and the host seam (live, or a facts document).
     &["facts"],
     // The operator's request, resolved once; a known program's profile.

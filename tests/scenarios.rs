@@ -195,6 +195,21 @@ scenarios!(
     setcap_user_cannot_execute_refused,
     setcap_user_not_in_facts,
     setcap_writable_by_non_root_refused,
+    // Solaris and illumos: smf, solaris-defaultpriv.
+    smf_binary_not_executable_refused,
+    smf_binary_path_quoted,
+    smf_illumos,
+    smf_relative_binary_invalid,
+    smf_solaris_11_4_ports_only,
+    smf_target_os_illumos,
+    smf_target_os_solaris_11_4,
+    smf_user_missing_invalid,
+    solaris_defaultpriv_already_in_place,
+    solaris_defaultpriv_extends_its_defaultpriv,
+    solaris_defaultpriv_fresh,
+    solaris_defaultpriv_limit_refused,
+    solaris_defaultpriv_merges_the_users_entry,
+    solaris_defaultpriv_target_os,
     socket_activation_unavailable,
     sysctl_already_in_place,
     sysctl_lowers_the_boundary,
@@ -208,4 +223,141 @@ scenarios!(
     systemd_regenerates_its_own_unit,
     systemd_sandbox_relaxations,
     systemd_too_old_refused,
+    // FreeBSD (freebsd-portacl, freebsd-reservedhigh; documents by freebsd_make.py)
+    freebsd_portacl_already_in_place,
+    freebsd_portacl_fresh,
+    freebsd_portacl_merges_foreign_rules,
+    freebsd_portacl_target_os_14,
+    freebsd_portacl_user_missing_on_target,
+    freebsd_portacl_user_not_in_facts,
+    freebsd_reservedhigh_already_open,
+    freebsd_reservedhigh_fresh,
+    freebsd_reservedhigh_target_os_14,
+    // pf and npf redirects (FreeBSD, OpenBSD, NetBSD, macOS): facts written by pf_make.py
+    npf_already_in_place,
+    npf_bare_port_invalid,
+    npf_fresh_host,
+    npf_interface_missing,
+    npf_interface_with_spaces_in_facts,
+    npf_merges_npf_conf,
+    npf_target_os_netbsd_10,
+    pf_freebsd_already_in_place,
+    pf_freebsd_bare_port_invalid,
+    pf_freebsd_fresh_host,
+    pf_freebsd_interface_missing,
+    pf_freebsd_interface_with_spaces,
+    pf_freebsd_merges_pf_conf,
+    pf_freebsd_pf_rules_elsewhere_refused,
+    pf_freebsd_target_os_14,
+    pf_freebsd_target_os_15,
+    pf_macos_already_in_place,
+    pf_macos_bare_port_invalid,
+    pf_macos_high_sierra,
+    pf_macos_interface_missing,
+    pf_macos_interface_with_spaces,
+    pf_macos_no_com_apple_anchor_refused,
+    pf_macos_specific_address,
+    pf_macos_target_os_10_13,
+    pf_macos_target_os_14,
+    pf_openbsd_already_in_place,
+    pf_openbsd_bare_port_invalid,
+    pf_openbsd_interface_with_spaces,
+    pf_openbsd_merges_pf_conf,
+    pf_openbsd_pf_disabled_refused,
+    pf_openbsd_stock_pf_conf,
+    pf_openbsd_target_os_7,
+    // end of pf and npf
+    // macOS and Windows (issue 7; branch macwin). The facts of a Mac and of a Windows server are
+    // hand-made (no such host here); `*_target_os*` scenarios link the representative document,
+    // as `--target-os` loads it.
+    launchd_already_in_place,
+    launchd_escaped_args,
+    launchd_macos_10_13_behind_pf,
+    launchd_macos_10_13_refused,
+    launchd_macos_14,
+    launchd_macos_14_behind_pf,
+    launchd_relative_binary_invalid,
+    launchd_root_user_invalid,
+    launchd_target_os_binary_name_invalid,
+    launchd_target_os_macos_10_13,
+    launchd_target_os_macos_14,
+    launchd_user_unknown,
+    windows_administered_exclusion_warned,
+    windows_excluded_range_refused,
+    windows_http_sys_refused,
+    windows_plan,
+    windows_rule_already_in_place,
+    windows_target_os,
+    windows_unix_binary_invalid,
+    windows_user_invalid,
 );
+
+// FreeBSD: a `*_target_os_14` scenario's document is `--target-os freebsd-14`'s own, and that
+// flag plans exactly what its golden file shows.
+#[test]
+fn freebsd_target_os_plans_are_their_scenarios() {
+    let asset: serde_json::Value =
+        serde_json::from_str(include_str!("../assets/targets/freebsd-14.json")).unwrap();
+    for name in [
+        "freebsd_portacl_target_os_14",
+        "freebsd_reservedhigh_target_os_14",
+    ] {
+        let d = dir().join(name);
+        let doc: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(d.join("facts.json")).unwrap()).unwrap();
+        assert_eq!(
+            doc, asset,
+            "{name}: facts.json is not the representative document"
+        );
+        let args = std::fs::read_to_string(d.join("args")).unwrap();
+        let out = Lowport::new()
+            .args(["plan", "--target-os", "freebsd-14"])
+            .args(args.lines().map(str::trim).filter(|l| !l.is_empty()))
+            .env("LOWPORT_STATE_DIR", "/nonexistent/lowport-state")
+            .run();
+        let mut text = format!("exit {}\n{}", out.code.unwrap_or(-1), out.stdout);
+        if !out.stderr.is_empty() {
+            text.push_str("--- stderr\n");
+            text.push_str(&out.stderr);
+        }
+        let golden = std::fs::read_to_string(d.join("plan.txt")).unwrap();
+        assert_eq!(text, golden, "{name}");
+    }
+}
+
+// pf and npf redirects (FreeBSD, OpenBSD, NetBSD, macOS): a `*_target_os_*` scenario holds the
+// representative document of its release, so its golden plan is the `--target-os` plan.
+#[test]
+fn pf_and_npf_target_os_scenarios_are_the_target_os_plans() {
+    for (name, os) in [
+        ("pf_freebsd_target_os_14", "freebsd-14"),
+        ("pf_freebsd_target_os_15", "freebsd-15"),
+        ("pf_openbsd_target_os_7", "openbsd-7"),
+        ("pf_macos_target_os_14", "macos-14"),
+        ("pf_macos_target_os_10_13", "macos-10.13"),
+        ("npf_target_os_netbsd_10", "netbsd-10"),
+    ] {
+        let d = dir().join(name);
+        let args = std::fs::read_to_string(d.join("args")).unwrap();
+        let out = Lowport::new()
+            .args(["plan", "--target-os", os])
+            .args(args.lines().map(str::trim).filter(|l| !l.is_empty()))
+            .env("LOWPORT_STATE_DIR", "/nonexistent/lowport-state")
+            .run();
+        let mut text = format!("exit {}\n{}", out.code.unwrap_or(-1), out.stdout);
+        if !out.stderr.is_empty() {
+            text.push_str("--- stderr\n");
+            text.push_str(&out.stderr);
+        }
+        assert_eq!(
+            text,
+            outcome(name),
+            "{name}: --target-os {os} plans otherwise"
+        );
+        assert!(
+            text.contains(&format!("planned for a stock {os} install")),
+            "{text}"
+        );
+    }
+}
+// end of pf and npf

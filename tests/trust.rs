@@ -264,3 +264,229 @@ fn a_file_where_the_enable_link_goes_is_kept() {
         .stderr_has("is not a symbolic link");
     assert_same_tree(&tree(&t.root), &before, "after the rolled-back apply");
 }
+
+/// A facts document is input from another host (or from someone who forged one): a program it
+/// names must be where lowport finds its own, under its own name, and the host's name one line.
+/// Otherwise `/tmp/evil` (or `/sbin/pfctl; rm -rf /`) would become the argv of a command an
+/// exported script runs as root, and a host name with a line break a line of its own in a
+/// YAML export's header.
+#[test]
+fn a_facts_documents_programs_and_names_are_checked_as_lowports_own() {
+    let facts = crate::exports::scenarios().join("pf_freebsd_merges_pf_conf/facts.json");
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&facts).unwrap()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let forged = dir.path().join("facts.json");
+    let plan = |edit: &dyn Fn(&mut serde_json::Value)| {
+        let mut d = doc.clone();
+        edit(&mut d);
+        std::fs::write(&forged, d.to_string()).unwrap();
+        Lowport::new()
+            .args([
+                "plan",
+                "--method",
+                "pf-freebsd",
+                "--port",
+                "80:8080",
+                "--facts",
+            ])
+            .arg(&forged)
+            .run()
+    };
+    plan(&|_| {}).code(0);
+    for evil in [
+        "/tmp/evil",
+        "/sbin/pfctl; rm -rf /",
+        "/sbin/sh",
+        "pfctl",
+        "/sbin/../tmp/pfctl",
+    ] {
+        plan(&|d| d["tools"]["pfctl"] = evil.into())
+            .code(2)
+            .stderr_has("lowport runs a program only by its own name");
+    }
+    plan(&|d| d["hostname"] = "web1\nbootcmd: [[touch, /tmp/pwned]]".into())
+        .code(2)
+        .stderr_has("host name");
+    plan(&|d| d["os"]["pretty_name"] = "FreeBSD\u{202e}".into())
+        .code(2)
+        .stderr_has("OS name");
+}
+
+/// A saved plan handed to `export --plan` is input: a command step whose program is not one of
+/// lowport's step programs in the system directories (a `/bin/sh -c …`, a `useradd` elsewhere)
+/// is refused for every format, as a journal naming one is refused before a rollback.
+#[test]
+fn an_exported_plans_commands_run_only_lowports_step_programs() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = dir.path().join("plan.json");
+    let make = |scenario: &str, args: &[&str]| {
+        Lowport::new()
+            .arg("plan")
+            .args(args)
+            .arg("--facts")
+            .arg(
+                crate::exports::scenarios()
+                    .join(scenario)
+                    .join("facts.json"),
+            )
+            .arg("--out")
+            .arg(&plan)
+            .run()
+            .code(0);
+        serde_json::from_str::<serde_json::Value>(&std::fs::read_to_string(&plan).unwrap()).unwrap()
+    };
+    let export = |p: &serde_json::Value, format: &str| {
+        std::fs::write(&plan, p.to_string()).unwrap();
+        Lowport::new()
+            .args(["export", "--format", format, "--plan"])
+            .arg(&plan)
+            .run()
+    };
+    let pf = make(
+        "pf_freebsd_merges_pf_conf",
+        &["--method", "pf-freebsd", "--port", "80:8080"],
+    );
+    export(&pf, "sh").code(0);
+    let last = pf["steps"].as_array().unwrap().len() - 1;
+    for field in ["run", "undo"] {
+        let mut p = pf.clone();
+        p["steps"][last]["action"][field] =
+            serde_json::json!([["/bin/sh", "-c", "id > /tmp/pwned"]]);
+        export(&p, "sh")
+            .code(2)
+            .stderr_has("is not one of the programs lowport's steps run");
+    }
+    let unit = make(
+        "systemd_new_unit_and_user",
+        &[
+            "--method",
+            "systemd",
+            "--binary",
+            "/usr/local/bin/fabio",
+            "--port",
+            "80",
+            "--port",
+            "443",
+            "--arg",
+            "-cfg",
+            "--arg",
+            "/etc/fabio/fabio.properties",
+        ],
+    );
+    for format in ["sh", "cloud-init"] {
+        export(&unit, format).code(0);
+    }
+    let steps = unit["steps"].as_array().unwrap();
+    let user = steps
+        .iter()
+        .position(|s| s["action"]["type"] == "create_user")
+        .unwrap();
+    let mut p = unit.clone();
+    p["steps"][user]["commands"][0][0] = "/tmp/x/useradd".into();
+    export(&p, "sh")
+        .code(2)
+        .stderr_has("\"/tmp/x/useradd\" is not one of the programs");
+    let command = steps
+        .iter()
+        .position(|s| s["action"]["type"] == "run_commands")
+        .unwrap();
+    let mut p = unit.clone();
+    p["steps"][command]["action"]["run"] = serde_json::json!([["/usr/bin/curl", "evil"]]);
+    for format in ["sh", "cloud-init"] {
+        export(&p, format).code(2);
+    }
+}
+
+/// Every export's header names the plan's host and fingerprint; from a saved plan (input) a
+/// line break in either would end the comment, and in cloud-init's user-data start a
+/// `bootcmd:` the plan never showed. Each header line stays one comment line.
+#[test]
+fn a_saved_plans_host_name_cannot_leave_an_exports_header() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = dir.path().join("plan.json");
+    Lowport::new()
+        .args(["plan", "--method", "sysctl", "--port", "80", "--facts"])
+        .arg(crate::exports::scenarios().join("sysctl_lowers_the_boundary/facts.json"))
+        .arg("--out")
+        .arg(&plan)
+        .run()
+        .code(0);
+    let mut p: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&plan).unwrap()).unwrap();
+    p["hostname"] = "web1\nbootcmd: [[touch, /tmp/pwned]]\r\n#".into();
+    std::fs::write(&plan, p.to_string()).unwrap();
+    for format in ["cloud-init", "kubernetes", "compose", "sh"] {
+        let out = Lowport::new()
+            .args(["export", "--format", format, "--plan"])
+            .arg(&plan)
+            .run()
+            .code(0);
+        assert!(
+            !out.stdout.lines().any(|l| l.starts_with("bootcmd")),
+            "{format}:\n{}",
+            out.stdout
+        );
+        assert!(out.stdout.contains("web1\\u{a}bootcmd"), "{}", out.stdout);
+    }
+}
+
+/// `export --out DIR`, `plan --out FILE` (and the wizard's exports, which write the same way)
+/// run as root in directories others may share: a link planted at a file's name is replaced,
+/// never written through; a linked subdirectory is refused; a file someone else made there
+/// does not keep its owner and mode (they could change the script after lowport wrote it).
+#[test]
+fn exports_and_saved_plans_are_never_written_through_a_planted_link() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt, symlink};
+    let facts = crate::exports::scenarios().join("sysctl_lowers_the_boundary/facts.json");
+    let victim_dir = tempfile::tempdir().unwrap();
+    let victim = victim_dir.path().join("shadow");
+    std::fs::write(&victim, "root:secret\n").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    symlink(&victim, out.join("lowport.sh")).unwrap();
+    let export = |format: &str| {
+        Lowport::new()
+            .args([
+                "export", "--format", format, "--method", "sysctl", "--port", "80",
+            ])
+            .arg("--facts")
+            .arg(&facts)
+            .arg("--out")
+            .arg(&out)
+            .run()
+    };
+    export("sh").code(0);
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "root:secret\n");
+    let script = std::fs::symlink_metadata(out.join("lowport.sh")).unwrap();
+    assert!(script.is_file() && script.mode() & 0o7777 == 0o755);
+    // A subdirectory of the export that is a link out of it is refused.
+    symlink(victim_dir.path(), out.join("tasks")).unwrap();
+    export("ansible").code(2).stderr_has("is not a directory");
+    assert_eq!(std::fs::read_dir(victim_dir.path()).unwrap().count(), 1);
+    // plan --out FILE: the same.
+    let plan = dir.path().join("plan.json");
+    symlink(&victim, &plan).unwrap();
+    Lowport::new()
+        .args(["plan", "--method", "sysctl", "--port", "80", "--facts"])
+        .arg(&facts)
+        .arg("--out")
+        .arg(&plan)
+        .run()
+        .code(0);
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "root:secret\n");
+    assert!(std::fs::symlink_metadata(&plan).unwrap().is_file());
+    if !is_root_or_skip("exports_and_saved_plans_are_never_written_through_a_planted_link") {
+        return;
+    }
+    // Someone else's file, writable by everyone, under the script's name.
+    let planted = out.join("lowport.sh");
+    std::fs::remove_file(&planted).unwrap();
+    std::fs::write(&planted, "").unwrap();
+    std::os::unix::fs::chown(&planted, Some(65534), Some(65534)).unwrap();
+    std::fs::set_permissions(&planted, std::fs::Permissions::from_mode(0o666)).unwrap();
+    export("sh").code(0);
+    let m = std::fs::metadata(&planted).unwrap();
+    assert_eq!((m.uid(), m.mode() & 0o7777), (0, 0o755));
+}

@@ -4,7 +4,6 @@
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, anyhow, bail};
@@ -12,8 +11,8 @@ use anyhow::{Context, anyhow, bail};
 use super::journal::{Journal, Snapshot};
 use super::safedir::try_write_lock;
 use crate::facts::caps;
-use crate::facts::sysctl_path;
 use crate::facts::users::UserDb;
+use crate::os::{self, MetadataExt};
 use crate::plan::action::{ACCOUNT_FILES, identity, observe_file};
 use crate::plan::{Action, FileState, State};
 use crate::root::Root;
@@ -179,12 +178,10 @@ pub fn account_drift(
 /// meanwhile. The file stays: shadow-utils never removes it either.
 fn lock_account_files(root: &Root) -> anyhow::Result<File> {
     let path = root.host(Path::new("/etc/.pwd.lock"));
-    let file = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW)
+    let mut opts = OpenOptions::new();
+    opts.write(true).create(true).truncate(false);
+    os::creation_mode(&mut opts, 0o600);
+    let file = os::no_follow(&mut opts)
         .open(&path)
         .with_context(|| format!("opening {}", path.display()))?;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
@@ -299,14 +296,12 @@ fn write_atomic(
     let name = target.file_name().unwrap_or_default().to_string_lossy();
     let tmp = dir.join(format!(".{name}.lowport-{}", std::process::id()));
     let result = (|| -> anyhow::Result<()> {
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)?;
+        let mut opts = OpenOptions::new();
+        opts.write(true).create_new(true);
+        let mut f = os::creation_mode(&mut opts, 0o600).open(&tmp)?;
         f.write_all(content)?;
-        std::os::unix::fs::fchown(&f, Some(uid), Some(gid))?;
-        f.set_permissions(std::fs::Permissions::from_mode(mode))?;
+        os::fchown(&f, Some(uid), Some(gid))?;
+        os::set_file_mode(&f, mode)?;
         f.sync_all()?;
         std::fs::rename(&tmp, target)?;
         fsync_dir(dir)?;
@@ -327,18 +322,6 @@ fn ids(db: &UserDb, owner: &str, group: &str) -> anyhow::Result<(u32, u32)> {
         .group_gid(group)
         .ok_or_else(|| anyhow!("no group '{group}'"))?;
     Ok((uid, gid))
-}
-
-fn write_sysctl(key: &str, value: &str) -> anyhow::Result<()> {
-    let path = sysctl_path(key);
-    std::fs::write(&path, format!("{value}\n"))
-        .with_context(|| format!("writing {}", path.display()))?;
-    // Read back: the kernel may clamp or silently keep another value.
-    let now = std::fs::read_to_string(&path)?;
-    if now.trim() != value {
-        bail!("{key} reads {} after writing {value}", now.trim());
-    }
-    Ok(())
 }
 
 /// Marks the file the plan observed, and only it: opens the path without following a symlink
@@ -364,9 +347,7 @@ fn set_file_cap(host: &Path, caps: &str, planned: &State) -> anyhow::Result<()> 
     else {
         return Err(refuse("the plan recorded no file there".into()));
     };
-    let file = OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NOCTTY | libc::O_NONBLOCK)
+    let file = os::no_follow_no_block(OpenOptions::new().read(true))
         .open(host)
         .map_err(|e| refuse(format!("it cannot be opened as a file ({e})")))?;
     let meta = file
@@ -407,9 +388,7 @@ pub fn execute(action: &Action, planned: &State, root: &Root, db: &UserDb) -> an
         } => {
             let (uid, gid) = ids(db, owner, group)?;
             for d in missing_dirs(root, path) {
-                std::fs::DirBuilder::new()
-                    .mode(0o755)
-                    .create(root.entry(&d))?;
+                os::create_dir(&root.entry(&d), 0o755)?;
             }
             write_atomic(&root.entry(path), content.as_bytes(), *mode, uid, gid)
         }
@@ -421,17 +400,25 @@ pub fn execute(action: &Action, planned: &State, root: &Root, db: &UserDb) -> an
         } => {
             let (uid, gid) = ids(db, owner, group)?;
             let host = root.entry(path);
-            std::os::unix::fs::lchown(&host, Some(uid), Some(gid))?;
-            std::fs::set_permissions(&host, std::fs::Permissions::from_mode(*mode))?;
+            os::lchown(&host, Some(uid), Some(gid))?;
+            os::set_mode(&host, *mode)?;
             Ok(())
         }
+        // File capabilities and the shadow-utils account files are Linux's; elsewhere a method
+        // grants and creates users with its own commands (RunCommands).
+        Action::SetFileCap { path, .. } if !cfg!(target_os = "linux") => bail!(
+            "cannot set a file capability on {}: file capabilities exist on Linux only",
+            path.display()
+        ),
+        Action::CreateUser { name } if !cfg!(target_os = "linux") => bail!(
+            "cannot create user {name}: this step runs shadow-utils' useradd and is undone by \
+             editing /etc/passwd, group, shadow and gshadow, which only Linux keeps that way"
+        ),
         Action::SetFileCap { path, caps } => set_file_cap(&root.host(path), caps, planned),
-        Action::SetSysctl { key, value } => write_sysctl(key, value),
+        Action::SetSysctl { key, value } => crate::sysctl::write(key, value),
         Action::Symlink { path, target } => {
             for d in missing_dirs(root, path) {
-                std::fs::DirBuilder::new()
-                    .mode(0o755)
-                    .create(root.entry(&d))?;
+                os::create_dir(&root.entry(&d), 0o755)?;
             }
             let host = root.entry(path);
             // Only a link is replaced: a file or directory there is someone's, and the snapshot
@@ -445,7 +432,7 @@ pub fn execute(action: &Action, planned: &State, root: &Root, db: &UserDb) -> an
             // A link in a temporary name renamed over the target replaces it atomically.
             let tmp = host.with_file_name(format!(".lowport-link-{}", std::process::id()));
             let _ = std::fs::remove_file(&tmp);
-            std::os::unix::fs::symlink(target, &tmp)?;
+            os::symlink(target, &tmp)?;
             std::fs::rename(&tmp, &host).with_context(|| format!("linking {}", host.display()))
         }
         Action::CreateUser { .. } | Action::RunCommands { .. } => {
@@ -496,8 +483,8 @@ fn restore_file(
 fn restore_link(host: &Path, target: &Path, f: &FileState) -> anyhow::Result<()> {
     let tmp = host.with_file_name(format!(".lowport-link-{}", std::process::id()));
     let _ = std::fs::remove_file(&tmp);
-    std::os::unix::fs::symlink(target, &tmp)?;
-    std::os::unix::fs::lchown(&tmp, f.uid, f.gid)?;
+    os::symlink(target, &tmp)?;
+    os::lchown(&tmp, f.uid, f.gid)?;
     std::fs::rename(&tmp, host)
         .with_context(|| format!("restoring the link {}", host.display()))?;
     if let Some(parent) = host.parent() {
@@ -507,9 +494,9 @@ fn restore_link(host: &Path, target: &Path, f: &FileState) -> anyhow::Result<()>
 }
 
 fn restore_meta(host: &Path, f: &FileState) -> anyhow::Result<()> {
-    std::os::unix::fs::lchown(host, f.uid, f.gid)?;
+    os::lchown(host, f.uid, f.gid)?;
     if let Some(mode) = f.mode {
-        std::fs::set_permissions(host, std::fs::Permissions::from_mode(mode))?;
+        os::set_mode(host, mode)?;
     }
     // Last: chown and chmod can clear security.capability.
     xattr::restore(host, &f.xattr_bytes())?;
@@ -536,6 +523,9 @@ pub fn restore(
             remove_created();
             Ok(())
         }
+        // Outside Linux the step is refused before useradd runs: there is no user to remove,
+        // and no account-file lock to take.
+        (Action::CreateUser { .. }, _) if !cfg!(target_os = "linux") => Ok(()),
         (Action::CreateUser { name }, State::Files { files, .. }) => {
             remove_user(name, root, snap, files, &backup)
         }
@@ -550,7 +540,7 @@ pub fn restore(
                 _ => {}
             }
             if let Some(old) = target {
-                std::os::unix::fs::symlink(old, &host)?;
+                os::symlink(old, &host)?;
             }
             remove_created();
             Ok(())
@@ -568,7 +558,9 @@ pub fn restore(
         (Action::SetOwnerMode { path, .. } | Action::SetFileCap { path, .. }, State::File(f)) => {
             restore_meta(&root.entry(path), f)
         }
-        (Action::SetSysctl { key, .. }, State::Sysctl { value: Some(v) }) => write_sysctl(key, v),
+        (Action::SetSysctl { key, .. }, State::Sysctl { value: Some(v) }) => {
+            crate::sysctl::write(key, v)
+        }
         _ => bail!(
             "the snapshot of {} does not match its step",
             action.target()

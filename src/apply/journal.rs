@@ -21,15 +21,14 @@
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::Write;
-use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Component, Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
-use nix::fcntl::OFlag;
 use serde::{Deserialize, Serialize};
 
-use super::safedir::{SafeDir, plain_name, try_write_lock};
+use super::safedir::{OFlag, SafeDir, plain_name, try_write_lock};
 use crate::error::{Error, Refusal, Result};
+use crate::os::MetadataExt;
 use crate::plan::action::ACCOUNT_FILES;
 use crate::plan::{Action, FileState, Plan, State};
 use crate::root::Root;
@@ -147,7 +146,7 @@ impl Who {
     pub fn current() -> Who {
         let db = crate::facts::users::UserDb::new(&crate::root::Root::new("/".into()));
         let name = |uid: u32| db.user_name(uid).unwrap_or_else(|| uid.to_string());
-        let uid = nix::unistd::geteuid().as_raw();
+        let uid = crate::os::euid();
         // loginuid survives sudo and su, unlike SUDO_USER which any caller can set.
         let login = std::fs::read_to_string("/proc/self/loginuid")
             .ok()
@@ -535,11 +534,11 @@ impl Journal {
     }
 }
 
-/// Test-only fault injection for journal writes (debug builds): `LOWPORT_TEST_FAULT` is
+/// Test-only fault injection for journal writes (debug builds on the unixes): `LOWPORT_TEST_FAULT` is
 /// `journal-full:K` (the K-th write of this process and every later one fail with ENOSPC, as on
 /// a full disk) or `fork-kill:K` (at the K-th write, fork a child that lives on, like the bind
 /// probe, then SIGKILL ourselves). Writes are journal records and backups, counted from 1.
-#[cfg(debug_assertions)]
+#[cfg(all(debug_assertions, unix))]
 fn write_fault() -> std::io::Result<()> {
     static WRITES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
@@ -569,7 +568,7 @@ fn write_fault() -> std::io::Result<()> {
     Ok(())
 }
 
-#[cfg(not(debug_assertions))]
+#[cfg(not(all(debug_assertions, unix)))]
 fn write_fault() -> std::io::Result<()> {
     Ok(())
 }
@@ -761,7 +760,7 @@ impl StateDir {
         // then cut (only when the length changes: pids mostly keep their width), so the file
         // never reads empty.
         let pid = format!("{}\n", std::process::id());
-        let _ = lock.file.write_at(pid.as_bytes(), 0);
+        let _ = crate::os::write_at(&lock.file, pid.as_bytes(), 0);
         if meta.len() != pid.len() as u64 {
             let _ = lock.file.set_len(pid.len() as u64);
         }
@@ -890,7 +889,10 @@ impl StateDir {
         // A record torn by a crash is closed off, so the next one starts on a line of its own.
         let len = file.metadata().map_err(fail)?.len();
         let mut last = [0u8];
-        if len > 0 && file.read_at(&mut last, len - 1).map_err(fail)? == 1 && last[0] != b'\n' {
+        if len > 0
+            && crate::os::read_at(&file, &mut last, len - 1).map_err(fail)? == 1
+            && last[0] != b'\n'
+        {
             file.write_all(b"\n").map_err(fail)?;
         }
         Ok(Journal {

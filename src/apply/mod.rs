@@ -76,12 +76,13 @@ pub enum Outcome {
     },
 }
 
-/// Test-only fault injection, compiled into debug builds only: `LOWPORT_TEST_FAULT` is
-/// `fail-after:N` (step N runs, then reports failure), `signal-after:N` (SIGTERM to ourselves
-/// after step N, through the real handler), `signal-during-verify:1` (SIGTERM once every step
-/// ran, as verification starts), `kill-before:N` (SIGKILL once step N's snapshot is
-/// durable, before it runs) or `kill-after:N` (SIGKILL after step N). N counts steps from 1.
-#[cfg(debug_assertions)]
+/// Test-only fault injection, compiled into debug builds on the unixes (where the executor runs)
+/// only: `LOWPORT_TEST_FAULT` is `fail-after:N` (step N runs, then reports failure),
+/// `signal-after:N` (SIGTERM to ourselves after step N, through the real handler),
+/// `signal-during-verify:1` (SIGTERM once every step ran, as verification starts),
+/// `kill-before:N` (SIGKILL once step N's snapshot is durable, before it runs) or
+/// `kill-after:N` (SIGKILL after step N). N counts steps from 1.
+#[cfg(all(debug_assertions, unix))]
 pub fn fault(point: &str, n: usize) -> Result<()> {
     let Ok(spec) = std::env::var("LOWPORT_TEST_FAULT") else {
         return Ok(());
@@ -103,7 +104,7 @@ pub fn fault(point: &str, n: usize) -> Result<()> {
     }
 }
 
-#[cfg(not(debug_assertions))]
+#[cfg(not(all(debug_assertions, unix)))]
 pub fn fault(_point: &str, _n: usize) -> Result<()> {
     Ok(())
 }

@@ -7,6 +7,7 @@
 mod ansible;
 mod cloud_init;
 mod compose;
+pub mod facts_script;
 mod kubernetes;
 mod powershell;
 mod sh;
@@ -35,6 +36,15 @@ pub enum Format {
     Compose,
 }
 
+impl Format {
+    /// The `--format` spelling.
+    pub fn name(self) -> String {
+        use clap::ValueEnum;
+        self.to_possible_value()
+            .map_or_else(String::new, |v| v.get_name().to_string())
+    }
+}
+
 /// One generated file: its name relative to the output directory, and its text.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct File {
@@ -58,6 +68,23 @@ impl File {
 /// like any other, and a value that is not what lowport itself would plan is refused (exit 2).
 pub fn export(plan: &Plan, format: Format) -> Result<Vec<File>> {
     check(plan)?;
+    let linux_only = matches!(
+        format,
+        Format::Ansible | Format::CloudInit | Format::Kubernetes | Format::Compose
+    );
+    if linux_only && plan.family != "linux" {
+        return Err(Error::Invalid(format!(
+            "--format {} writes for Linux hosts and containers; a {} plan is exported with \
+             --format {}",
+            format.name(),
+            plan.family,
+            if plan.family == "windows" {
+                "powershell"
+            } else {
+                "sh"
+            }
+        )));
+    }
     match format {
         Format::Sh => sh::export(plan),
         Format::Powershell => powershell::export(plan),
@@ -68,7 +95,24 @@ pub fn export(plan: &Plan, format: Format) -> Result<Vec<File>> {
     }
 }
 
+/// A text from the plan (a summary, a title, a host name) as one line of a comment or message:
+/// control characters (line breaks included) and the marks that reorder text on a terminal are
+/// written as escapes, so no value can end the comment or disguise what follows.
+fn one_line(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}') {
+                c.escape_unicode().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
 /// The header every export opens with (as comment lines after `prefix`): where it came from.
+/// Every value in it is made one line, so a host name or fingerprint from a saved plan (input,
+/// like any other) cannot end a comment and start a directive of the format.
 pub fn provenance(plan: &Plan, prefix: &str) -> String {
     let from = if plan.from_facts {
         "a facts document of"
@@ -86,7 +130,7 @@ pub fn provenance(plan: &Plan, prefix: &str) -> String {
         format!("Plan fingerprint: {}", plan.fingerprint),
     ]
     .iter()
-    .map(|l| format!("{prefix}{l}\n"))
+    .map(|l| format!("{prefix}{}\n", one_line(l)))
     .collect()
 }
 
@@ -102,6 +146,20 @@ fn check(plan: &Plan) -> Result<()> {
     };
     let name = |n: &str| validate::account_name(n).map(|_| ()).map_err(bad);
     let word = |w: &str| validate::exec_arg(w).map(|_| ()).map_err(bad);
+    // A command runs as root on the target: only a program lowport's steps run, from the system
+    // directories (the rule a journal's commands pass before a rollback runs them). Windows
+    // plans name Windows programs, which that list does not hold.
+    let program = |p: &str| {
+        if plan.family == "windows" || crate::programs::is_step_program(p) {
+            Ok(())
+        } else {
+            Err(bad(format!(
+                "the command {p:?} is not one of the programs lowport's steps run ({}), from {}",
+                crate::programs::STEP_PROGRAMS.join(", "),
+                crate::programs::DIRS.join(", ")
+            )))
+        }
+    };
     let mode = |m: u32| {
         if m <= 0o7777 {
             Ok(())
@@ -154,7 +212,8 @@ fn check(plan: &Plan) -> Result<()> {
                         && s.bytes()
                             .all(|b| b.is_ascii_alphanumeric() || extra.contains(&b))
                 };
-                if !plain(key, b"._-") || !plain(value, b" ") {
+                // `:` and `,` spell mac_portacl's rules (`uid:1001:tcp:80,…`).
+                if !plain(key, b"._-") || !plain(value, b" :,") {
                     return Err(bad(format!("'{key} = {value}' is not a sysctl setting")));
                 }
             }
@@ -175,7 +234,14 @@ fn check(plan: &Plan) -> Result<()> {
                         return Err(bad(format!("'{what}' has an empty command")));
                     }
                     argv.iter().try_for_each(|w| word(w))?;
+                    program(&argv[0])?;
                 }
+            }
+        }
+        // The commands a step shows (useradd's, which the sh export runs) follow the same rule.
+        for argv in &step.commands {
+            if let Some(p) = argv.first() {
+                program(p)?;
             }
         }
     }

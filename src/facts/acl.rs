@@ -3,11 +3,11 @@
 //! do not show.
 
 use std::io;
-use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use crate::os::MetadataExt;
 use crate::xattr;
 
 pub const ACCESS: &str = "system.posix_acl_access";

@@ -2,7 +2,6 @@
 //! mount it is on, the capabilities it carries, and which systemd units launch it.
 
 use std::collections::BTreeSet;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -13,6 +12,7 @@ use super::elf::{self, ExecKind};
 use super::mounts::{self, Mount};
 use super::users::UserDb;
 use crate::error::{Error, Result};
+use crate::os::MetadataExt;
 use crate::root::Root;
 use crate::xattr;
 
@@ -54,7 +54,7 @@ pub struct UnitRef {
 }
 
 /// Interpreters by base name (a version suffix such as `python3.11` is stripped first).
-const INTERPRETERS: &[&str] = &[
+pub const INTERPRETERS: &[&str] = &[
     "python",
     "perl",
     "ruby",
@@ -119,21 +119,24 @@ fn same_as_interpreter(root: &Root, host: &Path, meta: &std::fs::Metadata) -> Op
     let mut seen = BTreeSet::new();
     for r in &roots {
         for dir in INTERPRETER_DIRS {
-            let Ok(listing) = std::fs::File::open(r.host(Path::new(dir))) else {
-                continue;
-            };
-            let Ok(m) = listing.metadata() else {
+            let dir_host = r.host(Path::new(dir));
+            let Ok(m) = std::fs::metadata(&dir_host) else {
                 continue;
             };
             if !seen.insert((m.dev(), m.ino())) {
                 continue;
             }
-            // Only the few interpreter names are kept from the thousand-odd entries.
-            let mut names = Vec::new();
-            // A listing that fails part-way still has the names it gave judged.
-            let _ = crate::dirs::each_entry(&listing, |entry, _| {
-                names.extend(interpreter_named(entry).map(str::to_string));
-            });
+            let Ok(entries) = std::fs::read_dir(dir_host) else {
+                continue;
+            };
+            // Only the few interpreter names are kept from the thousand-odd entries; a listing
+            // that fails part-way still has the names it gave judged.
+            let names: Vec<String> = entries
+                .flatten()
+                .filter_map(|e| {
+                    interpreter_named(e.file_name().as_encoded_bytes()).map(str::to_string)
+                })
+                .collect();
             for name in names {
                 let in_root = Path::new(dir).join(&name);
                 let candidate = r.host(&in_root);

@@ -3,7 +3,6 @@
 
 use std::fs::File;
 use std::io;
-use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -50,7 +49,7 @@ impl Reader {
             return Ok(None);
         }
         let mut b = vec![0u8; len];
-        self.file.read_exact_at(&mut b, off)?;
+        crate::os::read_exact_at(&self.file, &mut b, off)?;
         Ok(Some(b))
     }
     /// The unsigned integer of `len` bytes at `off` in `b`, in the file's byte order.
@@ -84,7 +83,7 @@ impl Reader {
 pub fn classify(path: &Path) -> io::Result<ExecKind> {
     let file = File::open(path)?;
     let mut head = [0u8; 256];
-    let n = file.read_at(&mut head, 0)?;
+    let n = crate::os::read_at(&file, &mut head, 0)?;
     let head = &head[..n];
     if head.starts_with(b"#!") {
         let line = head[2..].split(|b| *b == b'\n').next().unwrap_or_default();

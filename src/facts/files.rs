@@ -2,12 +2,12 @@
 //! in a facts document for the files a plan would touch.
 
 use std::collections::BTreeMap;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
 use super::caps::FileCaps;
+use crate::os::MetadataExt;
 use crate::xattr;
 
 /// File modes travel as octal strings ("0644") in JSON, as operators read them.

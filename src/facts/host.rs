@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::files::{FileState, observe_file, sha256};
-use super::read_sysctl;
+use super::platform::Platform;
 use super::users::{Account, UserDb};
 use crate::root::Root;
 
@@ -54,6 +54,8 @@ pub trait Host {
     fn root(&self) -> &Root;
     /// False when the answers come from a facts document, not this machine.
     fn is_live(&self) -> bool;
+    /// The target's OS family (Rust's target_os names: `linux`, `freebsd`, …).
+    fn family(&self) -> &str;
     /// A file's state; with `content`, its content hash too.
     fn file(&self, path: &Path, content: bool) -> std::io::Result<Known<FileState>>;
     /// A file's text for a diff; `Some(None)` when there is no such file.
@@ -124,6 +126,10 @@ impl Host for LiveHost {
         true
     }
 
+    fn family(&self) -> &str {
+        std::env::consts::OS
+    }
+
     fn file(&self, path: &Path, content: bool) -> std::io::Result<Known<FileState>> {
         let kept = self.answers.borrow().files.get(path).cloned();
         // A state kept without its hash does not answer a question about content.
@@ -163,7 +169,11 @@ impl Host for LiveHost {
     }
 
     fn sysctl(&self, key: &str) -> Known<Option<String>> {
-        Some(self.kept(|a| &mut a.sysctls, key.to_string(), || read_sysctl(key)))
+        Some(self.kept(
+            |a| &mut a.sysctls,
+            key.to_string(),
+            || crate::sysctl::read(key),
+        ))
     }
 
     fn check(&self, argv: &[String]) -> Known<bool> {
@@ -203,11 +213,31 @@ impl Host for LiveHost {
 pub struct FactsHost<'a> {
     root: Root,
     answers: &'a Answers,
+    /// The document's platform section answers for the files and settings it holds.
+    platform: Option<&'a Platform>,
+    family: &'a str,
 }
 
 impl<'a> FactsHost<'a> {
     pub fn new(root: Root, answers: &'a Answers) -> FactsHost<'a> {
-        FactsHost { root, answers }
+        FactsHost {
+            root,
+            answers,
+            platform: None,
+            // Answers without their document are this OS's (tests, a saved plan re-read).
+            family: std::env::consts::OS,
+        }
+    }
+
+    /// Everything a whole facts document answers: what planning read (`host`), then what its
+    /// platform section holds.
+    pub fn of(facts: &'a super::Facts) -> FactsHost<'a> {
+        FactsHost {
+            root: facts.root(),
+            answers: &facts.host,
+            platform: Some(&facts.platform),
+            family: &facts.os.family,
+        }
     }
 }
 
@@ -220,6 +250,10 @@ impl Host for FactsHost<'_> {
         false
     }
 
+    fn family(&self) -> &str {
+        self.family
+    }
+
     fn file(&self, path: &Path, content: bool) -> std::io::Result<Known<FileState>> {
         let f = self.answers.files.get(path);
         Ok(f.filter(|f| !content || !f.exists || f.sha256.is_some())
@@ -227,7 +261,11 @@ impl Host for FactsHost<'_> {
     }
 
     fn text(&self, path: &Path) -> Known<Option<String>> {
-        self.answers.texts.get(path).cloned()
+        self.answers
+            .texts
+            .get(path)
+            .or_else(|| self.platform?.files.get(path))
+            .cloned()
     }
 
     fn link(&self, path: &Path) -> Known<Option<PathBuf>> {
@@ -235,7 +273,11 @@ impl Host for FactsHost<'_> {
     }
 
     fn sysctl(&self, key: &str) -> Known<Option<String>> {
-        self.answers.sysctls.get(key).cloned()
+        self.answers
+            .sysctls
+            .get(key)
+            .or_else(|| self.platform?.sysctls.get(key))
+            .cloned()
     }
 
     fn check(&self, argv: &[String]) -> Known<bool> {

@@ -11,6 +11,8 @@ pub mod files;
 pub mod host;
 pub mod listeners;
 pub mod mounts;
+pub mod platform;
+pub mod targets;
 pub mod unit;
 pub mod users;
 
@@ -68,6 +70,10 @@ pub struct Init {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Facts {
     pub format_version: u32,
+    /// Set in the representative documents of `--target-os NAME`: these facts describe a stock
+    /// install of that OS, not a real host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_os: Option<String>,
     pub root: PathBuf,
     pub hostname: String,
     /// The inode of this process's network namespace (/proc/self/ns/net), where known.
@@ -96,6 +102,10 @@ pub struct Facts {
     pub accounts: Accounts,
     pub ports: Vec<u16>,
     pub listeners: Vec<Listener>,
+    /// What the methods of a non-Linux OS read of it (configuration files, kernel settings,
+    /// modules); empty on Linux.
+    #[serde(default, skip_serializing_if = "platform::Platform::is_empty")]
+    pub platform: platform::Platform,
     /// What planning read of this host for the request `detect` was given (`--method`): what
     /// lets `plan --facts` make the same plan elsewhere.
     #[serde(default, skip_serializing_if = "Answers::is_empty")]
@@ -170,6 +180,8 @@ pub struct Probe {
     /// User and group names the request refers to, looked up in the target's account database.
     pub users: Vec<String>,
     pub groups: Vec<String>,
+    /// What the methods of this OS family read of it beyond the rest.
+    pub platform: platform::Wanted,
 }
 
 /// The accounts a request refers to, as the target system's user database has them, so that
@@ -222,6 +234,66 @@ pub struct ServiceUnit {
 }
 
 impl Facts {
+    /// A facts document (`lowport detect --json`, possibly another host's) from its text;
+    /// `origin` names it in messages.
+    pub fn from_json(text: &str, origin: &str) -> std::result::Result<Facts, String> {
+        let f: Facts = serde_json::from_str(text).map_err(|e| {
+            format!("{origin} is not a lowport facts document (detect --json): {e}")
+        })?;
+        if f.format_version != FORMAT_VERSION {
+            return Err(format!(
+                "{origin} has facts format_version {}, this lowport reads {FORMAT_VERSION}",
+                f.format_version
+            ));
+        }
+        f.check()
+            .map_err(|e| format!("{origin} is not a document lowport plans from: {e}"))?;
+        Ok(f)
+    }
+
+    /// What a document (possibly forged, or made by the facts script from files someone else
+    /// controls) may hold where it reaches a plan's commands, files and headers: each program
+    /// passes the rule lowport finds its own by (`programs::DIRS`, under its own name), and the
+    /// host's and OS's names are one line of text with no control character or bidirectional
+    /// override.
+    pub fn check(&self) -> std::result::Result<(), String> {
+        for (name, path) in &self.tools {
+            let Some(path) = path else { continue };
+            let named = path.file_name().and_then(|n| n.to_str()) == Some(name.as_str());
+            let placed = path
+                .parent()
+                .is_some_and(|d| crate::programs::DIRS.iter().any(|s| Path::new(s) == d));
+            let windows = self.os.family == "windows"
+                && crate::programs::is_windows_tool(name, &path.to_string_lossy());
+            if !(named && placed || windows) {
+                return Err(format!(
+                    "its program {name:?} is {:?}; lowport runs a program only by its own name \
+                     from {} (gather the facts again with `lowport facts-script` or `lowport \
+                     detect --json`)",
+                    path.display().to_string(),
+                    crate::programs::DIRS.join(", ")
+                ));
+            }
+        }
+        let texts = [
+            ("host name", &self.hostname),
+            ("OS family", &self.os.family),
+            ("OS id", &self.os.id),
+            ("OS version", &self.os.version_id),
+            ("OS name", &self.os.pretty_name),
+            ("kernel", &self.os.kernel),
+        ];
+        for (what, s) in texts {
+            let bad = |c: char| {
+                c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+            };
+            if let Some(c) = s.chars().find(|c| bad(*c)) {
+                return Err(format!("its {what} {s:?} holds {c:?}, which no {what} has"));
+            }
+        }
+        Ok(())
+    }
+
     pub fn tool(&self, name: &str) -> Option<&Path> {
         self.tools.get(name).and_then(|p| p.as_deref())
     }
@@ -238,7 +310,7 @@ impl Facts {
             b.refresh(&root, &UserDb::new(&root))?;
         }
         self.unprivileged_port_start =
-            read_sysctl(UNPRIVILEGED_PORT_START).and_then(|v| v.parse().ok());
+            crate::sysctl::read(UNPRIVILEGED_PORT_START).and_then(|v| v.parse().ok());
         Ok(())
     }
 }
@@ -250,16 +322,6 @@ pub fn read_proc(path: impl AsRef<Path>) -> std::io::Result<String> {
     let mut text = String::with_capacity(16 * 1024);
     std::io::Read::read_to_string(&mut std::fs::File::open(path)?, &mut text)?;
     Ok(text)
-}
-
-pub fn sysctl_path(key: &str) -> PathBuf {
-    Path::new("/proc/sys").join(key.replace('.', "/"))
-}
-
-pub fn read_sysctl(key: &str) -> Option<String> {
-    std::fs::read_to_string(sysctl_path(key))
-        .ok()
-        .map(|s| s.trim().to_string())
 }
 
 fn os_release(root: &Root) -> BTreeMap<String, String> {
@@ -313,7 +375,7 @@ fn bounding_has(cap: u32) -> bool {
 /// The inode that names this process's network namespace: two processes share the namespace
 /// exactly when it is the same.
 pub fn netns() -> Option<u64> {
-    use std::os::unix::fs::MetadataExt;
+    use crate::os::MetadataExt;
     std::fs::metadata("/proc/self/ns/net").ok().map(|m| m.ino())
 }
 
@@ -346,34 +408,40 @@ fn gather_rest(root: &Root, probe: &Probe) -> Result<Facts> {
     let rel = os_release(root);
     let get = |k: &str| rel.get(k).cloned().unwrap_or_default();
     let db = UserDb::new(root);
-    let euid = nix::unistd::geteuid().as_raw();
-    let range = read_sysctl(LOCAL_PORT_RANGE).and_then(|s| {
-        let mut it = s.split_whitespace().map(|n| n.parse::<u16>().ok());
-        Some((it.next()??, it.next()??))
-    });
+    let euid = crate::os::euid();
+    // These settings are Linux's; elsewhere there is nothing to read (and nothing to spawn).
+    let linux = cfg!(target_os = "linux");
+    let range = linux
+        .then(|| crate::sysctl::read(LOCAL_PORT_RANGE))
+        .flatten()
+        .and_then(|s| {
+            let mut it = s.split_whitespace().map(|n| n.parse::<u16>().ok());
+            Some((it.next()??, it.next()??))
+        });
     Ok(Facts {
         format_version: FORMAT_VERSION,
+        target_os: None,
         root: root.dir().to_path_buf(),
         netns: netns(),
-        hostname: std::fs::read_to_string("/proc/sys/kernel/hostname")
-            .unwrap_or_default()
-            .trim()
-            .to_string(),
+        hostname: crate::os::hostname(),
         os: Os {
             family: std::env::consts::OS.to_string(),
             id: get("ID"),
             version_id: get("VERSION_ID"),
             pretty_name: get("PRETTY_NAME"),
-            kernel: read_sysctl("kernel.osrelease").unwrap_or_default(),
+            kernel: crate::os::kernel_release(),
         },
         init: init(),
         is_root: euid == 0,
         euid,
-        tools: crate::programs::find_all(TOOLS)
+        tools: crate::programs::find_all(&[TOOLS, &probe.platform.programs].concat())
             .into_iter()
             .map(|(t, found)| (t.to_string(), found.ok()))
             .collect(),
-        unprivileged_port_start: read_sysctl(UNPRIVILEGED_PORT_START).and_then(|v| v.parse().ok()),
+        unprivileged_port_start: linux
+            .then(|| crate::sysctl::read(UNPRIVILEGED_PORT_START))
+            .flatten()
+            .and_then(|v| v.parse().ok()),
         local_port_range: range,
         kernel_no_file_caps: read_proc("/proc/cmdline")
             .unwrap_or_default()
@@ -395,6 +463,7 @@ fn gather_rest(root: &Root, probe: &Probe) -> Result<Facts> {
                 .collect(),
         },
         service: probe.service.as_ref().map(|name| unit::read(root, name)),
+        platform: platform::gather(root, std::env::consts::OS, &probe.platform),
         ports: probe.ports.clone(),
         listeners: if probe.listeners {
             listeners::on_ports(&probe.ports)

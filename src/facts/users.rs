@@ -1,7 +1,6 @@
 //! The user database of the system lowport writes to: `<root>/etc/passwd` and `<root>/etc/group`
 //! under `--root`, the host's name service (NSS: files, LDAP, …) otherwise.
 
-use nix::unistd::{Gid, Group, Uid, User};
 use serde::{Deserialize, Serialize};
 
 use crate::root::Root;
@@ -61,10 +60,7 @@ impl UserDb {
             return Some(0);
         }
         if self.root.is_host() {
-            return Group::from_name(name)
-                .ok()
-                .flatten()
-                .map(|g| g.gid.as_raw());
+            return crate::os::group_gid(name);
         }
         field_rows(&self.read("/etc/group"))
             .find(|f| f.first() == Some(&name))
@@ -76,10 +72,7 @@ impl UserDb {
             return Some("root".into());
         }
         if self.root.is_host() {
-            return Group::from_gid(Gid::from_raw(gid))
-                .ok()
-                .flatten()
-                .map(|g| g.name);
+            return crate::os::group_name(gid);
         }
         field_rows(&self.read("/etc/group"))
             .find(|f| f.get(2).and_then(|g| g.parse().ok()) == Some(gid))
@@ -91,10 +84,7 @@ impl UserDb {
             return Some("root".into());
         }
         if self.root.is_host() {
-            return User::from_uid(Uid::from_raw(uid))
-                .ok()
-                .flatten()
-                .map(|u| u.name);
+            return crate::os::user_name(uid);
         }
         field_rows(&self.read("/etc/passwd"))
             .find(|f| f.get(2).and_then(|g| g.parse().ok()) == Some(uid))
@@ -105,18 +95,14 @@ impl UserDb {
         let (uid, gid) = if name == "root" {
             (0, 0)
         } else if self.root.is_host() {
-            let u = User::from_name(name).ok().flatten()?;
-            (u.uid.as_raw(), u.gid.as_raw())
+            crate::os::user_ids(name)?
         } else {
             let text = self.read("/etc/passwd");
             let f = field_rows(&text).find(|f| f.first() == Some(&name))?;
             (f.get(2)?.parse().ok()?, f.get(3)?.parse().ok()?)
         };
         let groups = if self.root.is_host() {
-            let c = std::ffi::CString::new(name).ok()?;
-            nix::unistd::getgrouplist(&c, Gid::from_raw(gid))
-                .map(|g| g.into_iter().map(Gid::as_raw).collect())
-                .unwrap_or_else(|_| vec![gid])
+            crate::os::group_list(name, gid).unwrap_or_else(|| vec![gid])
         } else {
             let mut g = vec![gid];
             for f in field_rows(&self.read("/etc/group")) {

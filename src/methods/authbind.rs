@@ -20,7 +20,7 @@ const META: Meta = Meta {
     id: MethodId::Authbind,
     markdown: include_str!("../../assets/methods/authbind.md"),
     risk: Risk::Medium,
-    family: "linux",
+    families: &["linux"],
 };
 
 /// The group that gets execute permission on the byport files: the user's primary group.

@@ -3,17 +3,29 @@
 //! Explanations and risks are data in `assets/methods/<id>.md`, reviewed like documentation.
 
 mod authbind;
+mod freebsd_portacl;
+mod freebsd_reservedhigh;
+mod launchd;
+mod npf;
+mod pf;
+mod pf_freebsd;
+mod pf_macos;
+mod pf_openbsd;
 mod redirect;
 mod redirect_iptables;
 mod redirect_nft;
 mod setcap;
+mod smf;
 mod socket_activation;
+mod solaris_defaultpriv;
 mod sysctl;
 mod systemd;
+mod windows;
 
 use serde::{Deserialize, Serialize};
 
 use crate::facts::Facts;
+use crate::facts::platform::Wanted;
 pub use crate::plan::Risk;
 use crate::plan::{Action, Target};
 pub use crate::request::{MethodId, Request, ServiceOptions, Want};
@@ -27,6 +39,16 @@ static CATALOG: &[&dyn Method] = &[
     &authbind::Authbind,
     &sysctl::Sysctl,
     &socket_activation::SocketActivation,
+    &freebsd_portacl::FreebsdPortacl,
+    &pf_freebsd::PfFreebsd,
+    &freebsd_reservedhigh::FreebsdReservedhigh,
+    &pf_openbsd::PfOpenbsd,
+    &npf::Npf,
+    &smf::Smf,
+    &solaris_defaultpriv::SolarisDefaultpriv,
+    &launchd::Launchd,
+    &pf_macos::PfMacos,
+    &windows::Windows,
 ];
 
 /// The outcome of asking a method whether it can serve a request on these facts.
@@ -129,6 +151,43 @@ impl Doc {
     }
 }
 
+/// What a method reads of a host of its OS family beyond the common facts; the union over a
+/// family's methods is what detection (and the facts script) collects into `Facts::platform`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Needs {
+    /// Configuration files, read whole (the old side of a diff, the text a merge starts from).
+    pub files: &'static [&'static str],
+    /// Kernel settings, read by name.
+    pub sysctls: &'static [&'static str],
+    /// Kernel modules whose presence matters.
+    pub modules: &'static [&'static str],
+    /// Programs its steps and checks run (each also in `programs::STEP_PROGRAMS` when a step
+    /// runs it), looked up in the system directories into `Facts::tools`.
+    pub programs: &'static [&'static str],
+}
+
+/// Everything the methods of `family` read of a host of it (sorted, without duplicates).
+pub fn needs_of(family: &str) -> Wanted {
+    let mut w = Wanted::default();
+    for m in CATALOG.iter().filter(|m| m.families().contains(&family)) {
+        let n = m.needs();
+        w.files.extend(n.files);
+        w.sysctls.extend(n.sysctls);
+        w.modules.extend(n.modules);
+        w.programs.extend(n.programs);
+    }
+    for v in [
+        &mut w.files,
+        &mut w.sysctls,
+        &mut w.modules,
+        &mut w.programs,
+    ] {
+        v.sort_unstable();
+        v.dedup();
+    }
+    w
+}
+
 /// What identifies a method; each method file holds one as a constant.
 pub struct Meta {
     /// The id used on the command line and in plans.
@@ -136,8 +195,8 @@ pub struct Meta {
     /// The markdown explanation (assets/methods/<id>.md).
     pub markdown: &'static str,
     pub risk: Risk,
-    /// The OS family (Rust target_os name) the method exists on.
-    pub family: &'static str,
+    /// The OS families (Rust target_os names) the method exists on.
+    pub families: &'static [&'static str],
 }
 
 pub trait Method: Sync {
@@ -160,6 +219,12 @@ pub trait Method: Sync {
         false
     }
 
+    /// Where every user may already bind the ports on these facts (no grant is needed at all),
+    /// why, and what that means: said before the methods by every front end.
+    fn already_open(&self, _facts: &Facts, _want: &Want) -> Option<String> {
+        None
+    }
+
     fn id(&self) -> MethodId {
         self.meta().id
     }
@@ -168,8 +233,14 @@ pub trait Method: Sync {
         self.meta().risk
     }
 
-    fn family(&self) -> &'static str {
-        self.meta().family
+    fn families(&self) -> &'static [&'static str] {
+        self.meta().families
+    }
+
+    /// What the method reads of its OS beyond the common facts (configuration files, kernel
+    /// settings, modules): gathered live there, or by `lowport facts-script` on the target.
+    fn needs(&self) -> Needs {
+        Needs::default()
     }
 
     fn doc(&self) -> Doc {
@@ -179,7 +250,15 @@ pub trait Method: Sync {
 
 pub use authbind::byport as authbind_file;
 pub use redirect::{input_drops, nat_before};
-pub use sysctl::already_open;
+
+/// The first note of a method of the facts' family that says the ports are open to every user
+/// already (see [`Method::already_open`]).
+pub fn already_open(facts: &Facts, want: &Want) -> Option<String> {
+    CATALOG
+        .iter()
+        .filter(|m| m.families().contains(&facts.os.family.as_str()))
+        .find_map(|m| m.already_open(facts, want))
+}
 
 /// Every user name a request needs as a fact: for `method`, or for any method when none is
 /// chosen yet. Only these are looked up: a name-service lookup loads the NSS modules, which is
@@ -211,6 +290,16 @@ pub fn find(id: MethodId) -> &'static dyn Method {
         MethodId::Authbind => &authbind::Authbind,
         MethodId::Sysctl => &sysctl::Sysctl,
         MethodId::SocketActivation => &socket_activation::SocketActivation,
+        MethodId::FreebsdPortacl => &freebsd_portacl::FreebsdPortacl,
+        MethodId::PfFreebsd => &pf_freebsd::PfFreebsd,
+        MethodId::FreebsdReservedhigh => &freebsd_reservedhigh::FreebsdReservedhigh,
+        MethodId::PfOpenbsd => &pf_openbsd::PfOpenbsd,
+        MethodId::Npf => &npf::Npf,
+        MethodId::Smf => &smf::Smf,
+        MethodId::SolarisDefaultpriv => &solaris_defaultpriv::SolarisDefaultpriv,
+        MethodId::Launchd => &launchd::Launchd,
+        MethodId::PfMacos => &pf_macos::PfMacos,
+        MethodId::Windows => &windows::Windows,
     }
 }
 
@@ -237,12 +326,12 @@ pub fn recommended(list: &[Assessment]) -> Option<usize> {
 pub fn assess(facts: &Facts, want: &Want) -> Vec<Assessment> {
     CATALOG
         .iter()
-        .filter(|m| m.family() == facts.os.family)
+        .filter(|m| m.families().contains(&facts.os.family.as_str()))
         .map(|m| {
             let check = m.check(facts, &Request::new(m.id(), want.clone()));
             Assessment {
                 id: m.id(),
-                family: m.family().to_string(),
+                family: facts.os.family.clone(),
                 risk: m.risk(),
                 available: check.blockers.is_empty(),
                 doc: m.doc(),

@@ -50,7 +50,7 @@ const META: Meta = Meta {
     id: MethodId::RedirectIptables,
     markdown: include_str!("../../assets/methods/redirect-iptables.md"),
     risk: Risk::Medium,
-    family: "linux",
+    families: &["linux"],
 };
 
 impl Method for RedirectIptables {

@@ -56,7 +56,7 @@ const META: Meta = Meta {
     id: MethodId::RedirectNft,
     markdown: include_str!("../../assets/methods/redirect-nft.md"),
     risk: Risk::Medium,
-    family: "linux",
+    families: &["linux"],
 };
 
 impl Method for RedirectNft {

@@ -25,7 +25,7 @@ const META: Meta = Meta {
     id: MethodId::Setcap,
     markdown: include_str!("../../assets/methods/setcap.md"),
     risk: Risk::Medium,
-    family: "linux",
+    families: &["linux"],
 };
 
 impl Method for Setcap {

@@ -11,7 +11,7 @@ const META: Meta = Meta {
     id: MethodId::SocketActivation,
     markdown: include_str!("../../assets/methods/socket-activation.md"),
     risk: Risk::Low,
-    family: "linux",
+    families: &["linux"],
 };
 
 impl Method for SocketActivation {

@@ -25,7 +25,7 @@ fn drop_in_content(value: u16) -> Result<String, String> {
 
 /// Where every user may already bind the lowest requested port (the live boundary is at or below
 /// it), why and what that means: said first by every front end, since no grant is needed.
-pub fn already_open(facts: &Facts, want: &crate::request::Want) -> Option<String> {
+fn open_note(facts: &Facts, want: &crate::request::Want) -> Option<String> {
     let value = *want.split_ports().0.first()?;
     let live = facts
         .unprivileged_port_start
@@ -56,7 +56,7 @@ const META: Meta = Meta {
     id: MethodId::Sysctl,
     markdown: include_str!("../../assets/methods/sysctl.md"),
     risk: Risk::High,
-    family: "linux",
+    families: &["linux"],
 };
 
 impl Method for Sysctl {
@@ -66,6 +66,10 @@ impl Method for Sysctl {
 
     fn meta(&self) -> &'static Meta {
         &META
+    }
+
+    fn already_open(&self, facts: &Facts, want: &crate::request::Want) -> Option<String> {
+        open_note(facts, want)
     }
 
     fn accounts(&self, _req: &Request) -> Vec<String> {

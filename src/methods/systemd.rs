@@ -205,7 +205,7 @@ const META: Meta = Meta {
     id: MethodId::Systemd,
     markdown: include_str!("../../assets/methods/systemd.md"),
     risk: Risk::Low,
-    family: "linux",
+    families: &["linux"],
 };
 
 impl Method for Systemd {

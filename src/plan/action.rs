@@ -12,7 +12,6 @@ use crate::facts::files::octal;
 pub use crate::facts::files::{FileState, hex, identity, observe_file, sha256, unhex};
 pub use crate::facts::host::succeeds;
 use crate::facts::host::{Host, LiveHost};
-use crate::facts::sysctl_path;
 use crate::root::Root;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -38,7 +37,7 @@ pub enum Action {
     /// Write `security.capability` as `setcap CAPS PATH` would, on the open file once it is
     /// checked to be the one planned.
     SetFileCap { path: PathBuf, caps: String },
-    /// Write a value to `/proc/sys/<key>` (the live kernel setting).
+    /// Set a live kernel setting (`/proc/sys/<key>` on Linux; see `sysctl`).
     SetSysctl { key: String, value: String },
     /// Create a symbolic link (e.g. the `.wants/` link `systemctl enable` makes).
     Symlink { path: PathBuf, target: PathBuf },
@@ -238,7 +237,7 @@ impl Action {
             (Action::RunCommands { what, .. }, _) => what.clone(),
             (_, State::Unknown) => format!(
                 "{} (its current state is unknown: unreadable here, or not in the facts)",
-                self.change()
+                self.change(host.family())
             ),
             (
                 Action::WriteFile {
@@ -277,9 +276,9 @@ impl Action {
                 f.capability().map_or("none".to_string(), |c| c.text),
             ),
             (Action::SetSysctl { key, value }, State::Sysctl { value: now }) => format!(
-                "set {key} = {value} (now {}) by writing {}",
+                "set {key} = {value} (now {}) {}",
                 now.as_deref().unwrap_or("absent"),
-                sysctl_path(key).display()
+                crate::sysctl::how(host.family(), key, value)
             ),
             (Action::Symlink { path, target }, State::Link { target: now }) => format!(
                 "link {} -> {} (now: {})",
@@ -292,8 +291,8 @@ impl Action {
         }
     }
 
-    /// What the action does, without the state it starts from.
-    fn change(&self) -> String {
+    /// What the action does, without the state it starts from, on an OS of `family`.
+    fn change(&self, family: &str) -> String {
         match self {
             Action::WriteFile {
                 path,
@@ -314,10 +313,12 @@ impl Action {
             Action::SetFileCap { path, caps } => {
                 format!("set file capability {caps} on {}", path.display())
             }
-            Action::SetSysctl { key, value } => format!(
-                "set {key} = {value} by writing {}",
-                sysctl_path(key).display()
-            ),
+            Action::SetSysctl { key, value } => {
+                format!(
+                    "set {key} = {value} {}",
+                    crate::sysctl::how(family, key, value)
+                )
+            }
             Action::Symlink { path, target } => {
                 format!("link {} -> {}", path.display(), target.display())
             }

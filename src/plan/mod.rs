@@ -43,6 +43,10 @@ pub struct Plan {
     pub request: Request,
     pub root: PathBuf,
     pub hostname: String,
+    /// The target's OS family (Rust's target_os names); plans saved before it existed were
+    /// Linux plans.
+    #[serde(default = "linux")]
+    pub family: String,
     /// The network namespace (inode) whose state the plan changes, for methods that change
     /// per-namespace state; a rollback from another namespace is refused.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -58,6 +62,10 @@ pub struct Plan {
     /// Made from a facts document, not this machine: for review and export, never applied.
     #[serde(default)]
     pub from_facts: bool,
+}
+
+fn linux() -> String {
+    "linux".into()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]

@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use crate::apply::{Event, Outcome};
+use crate::cli::OtherHost;
 use crate::error::Exit;
 use crate::facts::Facts;
 use crate::methods::{Assessment, MethodId, Request, Risk, Want};
@@ -161,6 +162,7 @@ pub enum Msg {
     },
     History(Result<Vec<RunRow>, String>),
     Saved(Result<PathBuf, String>),
+    Exported(Result<PathBuf, String>),
     /// SIGTERM/SIGHUP: leave as cleanly as from `q`.
     Terminate,
 }
@@ -171,9 +173,13 @@ pub enum Cmd {
     Gather {
         binary: Option<String>,
         ports: Vec<validate::PortArg>,
+        other: OtherHost,
     },
-    Plan(Request),
+    /// Plan the request, for this host or (when `OtherHost` names one) for another.
+    Plan(Request, OtherHost),
     Apply(Box<Plan>),
+    /// Write a plan for another host as the script that carries it out there.
+    Export(Box<Plan>),
     Rollback(String),
     LoadHistory,
     SavePlan(Box<Plan>),
@@ -215,6 +221,13 @@ pub struct Model {
     pub notes: Vec<String>,
     /// The command line that applies the saved plan with sudo, once saved.
     pub saved: Option<PathBuf>,
+    /// The script a plan for another host was exported to.
+    pub exported: Option<PathBuf>,
+    /// The host plans are made for: this one (the default), or another's facts.
+    pub other: OtherHost,
+    /// The hosts `o` offers, and the one the open picker points at.
+    pub choices: Vec<OtherHost>,
+    pub picker: Option<usize>,
     pub message: Option<String>,
     pub quitting: bool,
     pub quit: bool,
@@ -230,7 +243,10 @@ pub struct Start {
     pub ports: Vec<validate::PortArg>,
     pub user: Option<String>,
     pub group: Option<String>,
+    pub interface: Option<String>,
     pub service: crate::methods::ServiceOptions,
+    /// `--facts FILE` / `--target-os NAME`: plan for that host from the start.
+    pub other: OtherHost,
     pub is_root: bool,
     /// lowport's absolute path (see [`Model::exe`]).
     pub exe: PathBuf,
@@ -245,6 +261,7 @@ impl Start {
             ports: self.ports.clone(),
             user: self.user.clone(),
             group: self.group.clone(),
+            interface: self.interface.clone(),
             service: self.service.clone(),
         }
     }
@@ -289,6 +306,10 @@ impl Model {
             exe: start.exe.clone(),
             notes: start.notes.clone(),
             saved: None,
+            exported: None,
+            other: start.other.clone(),
+            choices: host_choices(&start.other),
+            picker: None,
             message: None,
             quitting: false,
             quit: false,
@@ -297,6 +318,7 @@ impl Model {
         let cmd = Cmd::Gather {
             binary: start.binary.clone(),
             ports: start.ports.clone(),
+            other: start.other.clone(),
         };
         (model, vec![cmd])
     }
@@ -356,8 +378,16 @@ impl Model {
         if self.help {
             return vec![("?/Esc", "close help")];
         }
+        if self.picker.is_some() {
+            return vec![("↑↓", "move"), ("Enter", "plan for it"), ("Esc", "close")];
+        }
         let mut k = match self.screen {
-            Screen::Host => vec![("↑↓", "scroll"), ("Enter", "approaches"), ("h", "history")],
+            Screen::Host => vec![
+                ("↑↓", "scroll"),
+                ("Enter", "approaches"),
+                ("o", "hosts"),
+                ("h", "history"),
+            ],
             Screen::Approaches => {
                 vec![
                     ("↑↓/jk", "move"),
@@ -379,6 +409,12 @@ impl Model {
                     ("type", "edit")
                 },
                 ("Enter", "preview"),
+                ("Esc", "back"),
+            ],
+            Screen::Preview if self.plan.as_ref().is_some_and(|p| p.from_facts) => vec![
+                ("↑↓/PgUp/PgDn", "scroll"),
+                ("Enter", "export script"),
+                ("s", "save plan"),
                 ("Esc", "back"),
             ],
             Screen::Preview if !self.is_root => {
@@ -415,6 +451,51 @@ impl Model {
             }
         }
         k
+    }
+}
+
+/// The hosts the wizard can plan for: this one, the facts document given on the command line
+/// (if any), and a stock install of each OS lowport plans for.
+fn host_choices(start: &OtherHost) -> Vec<OtherHost> {
+    let mut v = vec![OtherHost::default()];
+    if start.facts.is_some() {
+        v.push(OtherHost {
+            facts: start.facts.clone(),
+            target_os: None,
+        });
+    }
+    v.extend(
+        crate::facts::targets::TARGETS
+            .iter()
+            .map(|(name, _)| OtherHost {
+                facts: None,
+                target_os: Some(name.to_string()),
+            }),
+    );
+    v
+}
+
+/// How the picker and the Host screen name a host choice.
+pub fn host_label(o: &OtherHost) -> String {
+    match (&o.facts, &o.target_os) {
+        (Some(f), _) => format!("the host of facts document {}", f.display()),
+        (None, Some(os)) => format!("a stock {os} install"),
+        (None, None) => "this host".to_string(),
+    }
+}
+
+impl Model {
+    /// Plans are made for another host (its facts), to be saved or exported, never applied here.
+    pub fn for_other_host(&self) -> bool {
+        self.other != OtherHost::default()
+    }
+
+    fn gather(&self) -> Cmd {
+        Cmd::Gather {
+            binary: self.opt(FieldId::Binary),
+            ports: validate::port_list(self.value(FieldId::Ports)).unwrap_or_default(),
+            other: self.other.clone(),
+        }
     }
 }
 
@@ -531,6 +612,13 @@ pub fn update(m: &mut Model, msg: Msg) -> Vec<Cmd> {
             }
             Vec::new()
         }
+        Msg::Exported(result) => {
+            match result {
+                Ok(path) => m.exported = Some(path),
+                Err(e) => m.message = Some(e),
+            }
+            Vec::new()
+        }
         Msg::Terminate => request_quit(m),
     }
 }
@@ -549,6 +637,9 @@ fn on_key(m: &mut Model, key: KeyEvent) -> Vec<Cmd> {
     let ctrl_c = key.modifiers.contains(KeyModifiers::CONTROL) && key.code == KeyCode::Char('c');
     if let Some(c) = m.confirm.clone() {
         return on_confirm(m, c, key.code);
+    }
+    if let Some(at) = m.picker {
+        return on_picker(m, at, key.code);
     }
     if ctrl_c {
         return request_quit(m);
@@ -580,6 +671,9 @@ fn on_key(m: &mut Model, key: KeyEvent) -> Vec<Cmd> {
         Screen::Host => {
             match key.code {
                 KeyCode::Enter if m.facts.is_some() => m.screen = Screen::Approaches,
+                KeyCode::Char('o') => {
+                    m.picker = Some(m.choices.iter().position(|c| *c == m.other).unwrap_or(0));
+                }
                 k => scroll(&mut m.scroll, k, 10, m.scroll_max.get()),
             }
             Vec::new()
@@ -593,14 +687,7 @@ fn on_key(m: &mut Model, key: KeyEvent) -> Vec<Cmd> {
                 m.progress = None;
                 m.plan = None;
                 m.screen = Screen::Approaches;
-                let req = (
-                    m.opt(FieldId::Binary),
-                    validate::port_list(m.value(FieldId::Ports)).unwrap_or_default(),
-                );
-                vec![Cmd::Gather {
-                    binary: req.0,
-                    ports: req.1,
-                }]
+                vec![m.gather()]
             }
             _ => Vec::new(),
         },
@@ -659,6 +746,30 @@ fn on_confirm(m: &mut Model, c: Confirm, key: KeyCode) -> Vec<Cmd> {
         }
         _ => Vec::new(),
     }
+}
+
+/// The host picker (`o` on the Host screen): choosing a host detects (or loads) it anew.
+fn on_picker(m: &mut Model, at: usize, key: KeyCode) -> Vec<Cmd> {
+    let last = m.choices.len().saturating_sub(1);
+    match key {
+        KeyCode::Esc => m.picker = None,
+        KeyCode::Up | KeyCode::Char('k') => m.picker = Some(at.saturating_sub(1)),
+        KeyCode::Down | KeyCode::Char('j') => m.picker = Some((at + 1).min(last)),
+        KeyCode::Enter => {
+            m.picker = None;
+            m.other = m.choices[at.min(last)].clone();
+            m.facts = None;
+            m.facts_error = None;
+            m.methods.clear();
+            m.plan = None;
+            m.saved = None;
+            m.exported = None;
+            m.scroll = 0;
+            return vec![m.gather()];
+        }
+        _ => {}
+    }
+    Vec::new()
 }
 
 fn on_approaches(m: &mut Model, key: KeyCode) -> Vec<Cmd> {
@@ -745,7 +856,7 @@ fn on_settings(m: &mut Model, key: KeyCode) -> Vec<Cmd> {
             }
             if let Some(req) = m.request() {
                 m.plan_error = None;
-                return vec![Cmd::Plan(req)];
+                return vec![Cmd::Plan(req, m.other.clone())];
             }
         }
         _ => {}
@@ -759,7 +870,17 @@ fn on_preview(m: &mut Model, key: KeyCode) -> Vec<Cmd> {
     };
     match key {
         KeyCode::Esc => m.screen = Screen::Settings,
-        KeyCode::Char('s') if !m.is_root => return vec![Cmd::SavePlan(Box::new(plan))],
+        KeyCode::Char('s') if !m.is_root || plan.from_facts => {
+            return vec![Cmd::SavePlan(Box::new(plan))];
+        }
+        // A plan for another host is exported as the script to run there; a high-risk one
+        // gets the same guided review first.
+        KeyCode::Enter if plan.from_facts && plan.risk == Risk::High => {
+            m.ack.clear();
+            m.ack_error = None;
+            m.screen = Screen::Review;
+        }
+        KeyCode::Enter if plan.from_facts => return vec![Cmd::Export(Box::new(plan))],
         KeyCode::Enter if plan.nothing_to_do() => {
             m.message = Some("Nothing to do: everything is already in place.".into());
         }
@@ -789,6 +910,10 @@ fn on_review(m: &mut Model, key: KeyCode) -> Vec<Cmd> {
             m.ack.pop();
         }
         KeyCode::Char(c) => m.ack.push(c),
+        KeyCode::Enter if m.ack.trim() == plan.method.as_str() && plan.from_facts => {
+            m.screen = Screen::Preview;
+            return vec![Cmd::Export(Box::new(plan))];
+        }
         KeyCode::Enter if m.ack.trim() == plan.method.as_str() => {
             m.confirm = Some(Confirm::Apply(Box::new(plan)));
         }

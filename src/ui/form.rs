@@ -11,6 +11,7 @@ pub enum FieldId {
     Ports,
     User,
     Group,
+    Interface,
     Service,
     Args,
     DynamicUser,
@@ -22,11 +23,12 @@ pub enum FieldId {
 
 impl FieldId {
     /// In the order they are asked.
-    pub const ALL: [FieldId; 11] = [
+    pub const ALL: [FieldId; 12] = [
         FieldId::Binary,
         FieldId::Ports,
         FieldId::User,
         FieldId::Group,
+        FieldId::Interface,
         FieldId::Service,
         FieldId::Args,
         FieldId::DynamicUser,
@@ -42,6 +44,7 @@ impl FieldId {
             FieldId::Ports => "Ports",
             FieldId::User => "User",
             FieldId::Group => "Group",
+            FieldId::Interface => "Interface",
             FieldId::Service => "Service",
             FieldId::Args => "Args",
             FieldId::DynamicUser => "Dynamic user",
@@ -59,6 +62,7 @@ impl FieldId {
             FieldId::Ports => "e.g. 80 443",
             FieldId::User => "the service's user (optional)",
             FieldId::Group => "the service's group; setcap: only it may run the binary",
+            FieldId::Interface => "pf/npf: the interface clients come in on (default: route's)",
             FieldId::Service => "unit name, .service optional (default: the binary's name)",
             FieldId::Args => "the binary's arguments, quoted as in a shell: -cfg \"my file\"",
             FieldId::DynamicUser => "DynamicUser=yes: a user made at each start (--dynamic-user)",
@@ -83,6 +87,10 @@ impl FieldId {
         match self {
             FieldId::Binary | FieldId::Ports | FieldId::User => true,
             FieldId::Group => matches!(method, MethodId::Setcap | MethodId::Systemd),
+            FieldId::Interface => matches!(
+                method,
+                MethodId::PfFreebsd | MethodId::PfOpenbsd | MethodId::PfMacos | MethodId::Npf
+            ),
             FieldId::Service
             | FieldId::Args
             | FieldId::DynamicUser
@@ -105,6 +113,7 @@ impl FieldId {
             FieldId::Binary => optional(validate::binary),
             FieldId::Ports => validate::port_list(v).map(|_| ()),
             FieldId::User | FieldId::Group => optional(validate::account_name),
+            FieldId::Interface => optional(validate::interface),
             FieldId::Service => optional(validate::service_name),
             FieldId::StateDirectory => optional(validate::state_directory),
             FieldId::Args => validate::exec_args(v).map(|_| ()),
@@ -130,6 +139,7 @@ impl FieldId {
             }
             FieldId::User => want.user.clone().unwrap_or_default(),
             FieldId::Group => want.group.clone().unwrap_or_default(),
+            FieldId::Interface => want.interface.clone().unwrap_or_default(),
             FieldId::Service => s.name.clone().unwrap_or_default(),
             FieldId::Args => shell_words::join(&s.args),
             FieldId::DynamicUser => yes_no(s.dynamic_user),
@@ -171,6 +181,9 @@ pub fn want<'a>(method: MethodId, value: impl Fn(FieldId) -> &'a str) -> Result<
             .transpose()?,
         group: text(FieldId::Group)
             .map(|g| validate::account_name(&g))
+            .transpose()?,
+        interface: text(FieldId::Interface)
+            .map(|i| validate::interface(&i))
             .transpose()?,
         service: ServiceOptions {
             name: text(FieldId::Service)

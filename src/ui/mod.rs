@@ -24,9 +24,11 @@ pub fn run(cli: &Cli) -> Result<Exit> {
         ports: want.ports,
         user: want.user,
         group: want.group,
+        interface: want.interface,
         service: want.service,
+        other: i.other.clone(),
         notes,
-        is_root: nix::unistd::geteuid().is_root(),
+        is_root: crate::os::is_root(),
         exe: crate::console::lowport_exe(),
     };
     let dumb = std::env::var("TERM").map_or(true, |t| t == "dumb");

@@ -33,7 +33,7 @@ impl Prompter {
     }
 
     fn line(prompt: &str) -> Result<String> {
-        eprint!("{prompt}");
+        err!("{prompt}");
         let _ = std::io::stderr().flush();
         let mut s = String::new();
         if std::io::stdin().lock().read_line(&mut s)? == 0 {
@@ -59,7 +59,7 @@ impl Prompter {
                 .map_err(|e| Error::Declined(format!("no choice made ({e}); nothing was changed"))),
             Prompter::Lines => loop {
                 for (i, item) in items.iter().enumerate() {
-                    eprintln!("  {}) {item}", i + 1);
+                    errln!("  {}) {item}", i + 1);
                 }
                 let answer = Self::line(&format!(
                     "{prompt} [1-{} or a name, default {}]: ",
@@ -74,7 +74,7 @@ impl Prompter {
                 }
                 match answer.parse::<usize>() {
                     Ok(n) if (1..=items.len()).contains(&n) => return Ok(n - 1),
-                    _ => eprintln!(
+                    _ => errln!(
                         "'{answer}' is not one of 1 to {} nor one of: {}",
                         items.len(),
                         names.join(", ")
@@ -108,7 +108,7 @@ impl Prompter {
                 };
                 match check(&answer) {
                     Ok(()) => return Ok(answer),
-                    Err(e) => eprintln!("{}", render::clean(&e)),
+                    Err(e) => errln!("{}", render::clean(&e)),
                 }
             },
         }
@@ -127,19 +127,25 @@ pub fn run(ctx: &Context, start: Start, how: How) -> Result<Exit> {
         ports: start.ports.clone(),
         user: start.user.clone(),
         group: start.group.clone(),
+        interface: start.interface.clone(),
         service: start.service.clone(),
     };
-    let facts = runner::gather(ctx, &want, None, true)?;
-    print!("{}", render::facts(&facts));
+    // Another host (`--facts`, `--target-os`) is planned from its document: never applied here.
+    let other = runner::other_host(&start.other)?;
+    let facts = match &other {
+        Some(f) => f.clone(),
+        None => runner::gather(ctx, &want, None, true)?,
+    };
+    out!("{}", render::facts(&facts));
     for n in &start.notes {
-        println!("{}", render::clean(n));
+        outln!("{}", render::clean(n));
     }
     let method = match start.method {
         Some(m) => m,
         None => {
             let list = methods::assess(&facts, &want);
-            println!();
-            print!("{}", render::methods(&list));
+            outln!();
+            out!("{}", render::methods(&list));
             let items: Vec<String> = list
                 .iter()
                 .map(|a| {
@@ -158,7 +164,7 @@ pub fn run(ctx: &Context, start: Start, how: How) -> Result<Exit> {
                 if chosen.available {
                     break chosen.id;
                 }
-                eprintln!(
+                errln!(
                     "{} is unavailable here: {}",
                     chosen.id,
                     render::clean(&chosen.check.blockers.join("; "))
@@ -182,6 +188,26 @@ pub fn run(ctx: &Context, start: Start, how: How) -> Result<Exit> {
         })
         .map_err(Error::Invalid)?;
     }
-    let (facts, plan) = runner::plan(ctx, &Request::new(method, want))?;
+    let req = Request::new(method, want);
+    if let Some(f) = other {
+        let plan = runner::plan_from_facts(&f, &req)?;
+        out!("{}", render::plan(&plan));
+        outln!(
+            "This plan is for another host: review it here, then carry it out there with \
+             `lowport export --format {} …` (the same options) or save it with `lowport plan \
+             … --out FILE`.",
+            if plan.family == "windows" {
+                "powershell"
+            } else {
+                "sh"
+            }
+        );
+        return Ok(if plan.nothing_to_do() {
+            Exit::NothingToDo
+        } else {
+            Exit::Success
+        });
+    }
+    let (facts, plan) = runner::plan(ctx, &req)?;
     console::carry_out(ctx, &plan, Some(facts), how)
 }

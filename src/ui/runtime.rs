@@ -41,6 +41,12 @@ pub fn row(run: &Run) -> RunRow {
     }
 }
 
+/// Writes `text` to `name` in the current directory and returns its path, never through a
+/// link or into a file someone else planted under that name (`console::write_file`).
+fn write_here(name: &str, text: &str, mode: u32) -> std::io::Result<std::path::PathBuf> {
+    crate::console::write_file(&std::env::current_dir()?, name, text, mode)
+}
+
 /// Performs effects; each reports back through the channel.
 struct Effects<'a> {
     ctx: &'a Context,
@@ -64,14 +70,24 @@ impl Effects<'_> {
         match cmd {
             Cmd::Quit => {}
             Cmd::Interrupt => self.interrupt.store(true, Ordering::SeqCst),
-            Cmd::Gather { binary, ports } => {
+            Cmd::Gather {
+                binary,
+                ports,
+                other,
+            } => {
                 std::thread::spawn(move || {
                     let want = Want {
                         binary,
                         ports,
                         ..Want::default()
                     };
-                    let msg = match runner::gather(&ctx, &want, None, true) {
+                    // Another host's facts are read from its document, not this machine.
+                    let facts = match runner::other_host(&other) {
+                        Ok(Some(f)) => Ok(f),
+                        Ok(None) => runner::gather(&ctx, &want, None, true),
+                        Err(e) => Err(e),
+                    };
+                    let msg = match facts {
                         Ok(f) => {
                             let _ = tx.send(Msg::Methods(methods::assess(&f, &want)));
                             Msg::Facts(Ok(Box::new(f)))
@@ -81,14 +97,25 @@ impl Effects<'_> {
                     let _ = tx.send(msg);
                 });
             }
-            Cmd::Plan(req) => {
+            Cmd::Plan(req, other) => {
                 std::thread::spawn(move || {
-                    let msg = match runner::gather(&ctx, &req, Some(req.method), true) {
-                        Ok(facts) => Msg::Planned {
+                    let facts = match runner::other_host(&other) {
+                        Ok(Some(f)) => Ok((f, true)),
+                        Ok(None) => {
+                            runner::gather(&ctx, &req, Some(req.method), true).map(|f| (f, false))
+                        }
+                        Err(e) => Err(e),
+                    };
+                    let msg = match facts {
+                        Ok((facts, elsewhere)) => Msg::Planned {
                             methods: methods::assess(&facts, &req),
-                            plan: runner::plan_on(&facts, &req)
-                                .map(Box::new)
-                                .map_err(|e| e.to_string()),
+                            plan: if elsewhere {
+                                runner::plan_from_facts(&facts, &req)
+                            } else {
+                                runner::plan_on(&facts, &req)
+                            }
+                            .map(Box::new)
+                            .map_err(|e| e.to_string()),
                             facts: Box::new(facts),
                         },
                         Err(e) => Msg::Facts(Err(e.to_string())),
@@ -156,16 +183,35 @@ impl Effects<'_> {
                 let _ = tx.send(Msg::History(rows));
             }
             Cmd::SavePlan(plan) => {
-                let saved = std::env::current_dir()
-                    .map(|d| d.join(format!("lowport-plan-{}.json", plan.method)))
-                    .and_then(|path| {
-                        let text =
-                            serde_json::to_string_pretty(&plan).map_err(std::io::Error::other)?;
-                        std::fs::write(&path, text + "\n").map(|()| path)
+                let saved = serde_json::to_string_pretty(&plan)
+                    .map_err(std::io::Error::other)
+                    .and_then(|text| {
+                        write_here(
+                            &format!("lowport-plan-{}.json", plan.method),
+                            &(text + "\n"),
+                            0o644,
+                        )
                     });
                 let _ = tx.send(Msg::Saved(
                     saved.map_err(|e| format!("cannot save the plan: {e}")),
                 ));
+            }
+            Cmd::Export(plan) => {
+                let (format, ext) = if plan.family == "windows" {
+                    (crate::export::Format::Powershell, "ps1")
+                } else {
+                    (crate::export::Format::Sh, "sh")
+                };
+                let written = crate::export::export(&plan, format)
+                    .map_err(|e| e.to_string())
+                    .and_then(|files| match files.as_slice() {
+                        [one] => {
+                            write_here(&format!("lowport-{}.{ext}", plan.method), &one.text, 0o755)
+                                .map_err(|e| format!("cannot write the script: {e}"))
+                        }
+                        _ => Err("the export is not one script".to_string()),
+                    });
+                let _ = tx.send(Msg::Exported(written));
             }
         }
     }
@@ -192,19 +238,8 @@ pub fn run(ctx: &Context, start: Start) -> Result<Exit> {
         }
     });
     let signals = tx.clone();
-    let mut sigs = signal_hook::iterator::Signals::new([
-        signal_hook::consts::SIGTERM,
-        signal_hook::consts::SIGHUP,
-        signal_hook::consts::SIGINT,
-    ])
-    .map_err(anyhow::Error::from)?;
-    std::thread::spawn(move || {
-        for _ in sigs.forever() {
-            if signals.send(Msg::Terminate).is_err() {
-                break;
-            }
-        }
-    });
+    crate::os::on_stop_signal(move || signals.send(Msg::Terminate).is_ok())
+        .map_err(anyhow::Error::from)?;
     let effects = Effects {
         ctx,
         tx,

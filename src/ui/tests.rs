@@ -12,6 +12,7 @@ use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use super::app::{Cmd, Confirm, FieldId, Model, Msg, RunRow, Screen, Start, update};
 use super::view::{Theme, view};
 use crate::apply::{Event, Outcome};
+use crate::cli::OtherHost;
 use crate::error::Exit;
 use crate::facts::binary::BinaryFacts;
 use crate::facts::elf::ExecKind;
@@ -103,6 +104,8 @@ fn facts(binary: Option<ExecKind>) -> Facts {
         }),
         ports: vec![80, 443],
         listeners: Vec::new(),
+        platform: Default::default(),
+        target_os: None,
         host: answers(),
     }
 }
@@ -206,7 +209,7 @@ fn planned(method: MethodId, is_root: bool) -> Model {
     key(&mut m, KeyCode::Enter);
     assert_eq!(m.screen, Screen::Settings);
     let cmds = key(&mut m, KeyCode::Enter);
-    let Some(Cmd::Plan(req)) = cmds.first() else {
+    let Some(Cmd::Plan(req, _)) = cmds.first() else {
         panic!("no plan requested: {cmds:?}")
     };
     assert_eq!(req.method, method);
@@ -453,7 +456,7 @@ fn settings_reach_every_systemd_option() {
     assert!(m.keys().contains(&("Space", "toggle")));
     snap("settings_systemd", &m);
     let cmds = key(&mut m, KeyCode::Enter);
-    let [Cmd::Plan(req)] = &cmds[..] else {
+    let [Cmd::Plan(req, _)] = &cmds[..] else {
         panic!("no plan requested: {cmds:?}")
     };
     let s = &req.service;
@@ -705,4 +708,121 @@ fn quitting_mid_apply_rolls_back_first_then_quits() {
         vec![Cmd::Quit]
     );
     assert!(m.quit);
+}
+
+/// "Plan for another host": `o` on the Host screen picks a host; its facts replace this host's,
+/// plans are made from them (never applied here) and Enter exports the script to run there; a
+/// high-risk plan gets the typed review first.
+#[test]
+fn another_host_is_planned_from_its_facts_and_exported_not_applied() {
+    let web1 = OtherHost {
+        facts: Some("/srv/facts/web1.json".into()),
+        target_os: None,
+    };
+    let start = Start {
+        binary: Some("fabio".into()),
+        ports: vec![PortArg::Grant(80), PortArg::Grant(443)],
+        is_root: true,
+        exe: LOWPORT.into(),
+        other: web1.clone(),
+        ..Start::default()
+    };
+    let (mut m, cmds) = Model::new(&start);
+    let [Cmd::Gather { other, .. }] = &cmds[..] else {
+        panic!("{cmds:?}")
+    };
+    assert_eq!(
+        *other, web1,
+        "the facts given on the command line are read first"
+    );
+    let f = facts(go());
+    update(&mut m, Msg::Methods(methods::assess(&f, &want())));
+    update(&mut m, Msg::Facts(Ok(Box::new(f.clone()))));
+    assert!(m.for_other_host());
+
+    // The picker offers this host, the facts document and every stock OS install.
+    key(&mut m, KeyCode::Char('o'));
+    assert_eq!(m.picker, Some(1), "the picker opens on the current choice");
+    assert_eq!(m.choices.len(), 2 + crate::facts::targets::TARGETS.len());
+    snap("host_picker", &m);
+    key(&mut m, KeyCode::Down);
+    let cmds = key(&mut m, KeyCode::Enter);
+    let [Cmd::Gather { other, .. }] = &cmds[..] else {
+        panic!("{cmds:?}")
+    };
+    assert_eq!(other.target_os.as_deref(), Some("freebsd-14"));
+    assert!(
+        m.facts.is_none() && m.methods.is_empty(),
+        "the old host's facts are dropped"
+    );
+    // Back to the facts document, whose methods the fixture assesses.
+    key(&mut m, KeyCode::Char('o'));
+    key(&mut m, KeyCode::Up);
+    let cmds = key(&mut m, KeyCode::Enter);
+    assert!(matches!(&cmds[..], [Cmd::Gather { other, .. }] if *other == web1));
+    update(&mut m, Msg::Methods(methods::assess(&f, &want())));
+    update(&mut m, Msg::Facts(Ok(Box::new(f.clone()))));
+
+    for (method, high) in [(MethodId::Setcap, false), (MethodId::Sysctl, true)] {
+        key(&mut m, KeyCode::Enter);
+        while m.selected().unwrap().id != method {
+            key(&mut m, KeyCode::Down);
+        }
+        key(&mut m, KeyCode::Enter);
+        let cmds = key(&mut m, KeyCode::Enter);
+        let [Cmd::Plan(req, other)] = &cmds[..] else {
+            panic!("{cmds:?}")
+        };
+        assert_eq!((req.method, other), (method, &web1));
+        let plan = Plan::build(&f, &FactsHost::of(&f), req).unwrap();
+        assert!(plan.from_facts);
+        update(
+            &mut m,
+            Msg::Planned {
+                methods: methods::assess(&f, req),
+                plan: Ok(Box::new(plan)),
+                facts: Box::new(f.clone()),
+            },
+        );
+        assert!(
+            m.keys().contains(&("Enter", "export script")),
+            "{:?}",
+            m.keys()
+        );
+        if !high {
+            snap("preview_for_another_host", &m);
+        }
+        let mut cmds = key(&mut m, KeyCode::Enter);
+        if high {
+            assert_eq!(
+                m.screen,
+                Screen::Review,
+                "high risk is reviewed before export too"
+            );
+            typed(&mut m, "sysctl");
+            cmds = key(&mut m, KeyCode::Enter);
+        }
+        assert!(
+            m.confirm.is_none(),
+            "nothing asks to apply a plan for another host"
+        );
+        let [Cmd::Export(p)] = &cmds[..] else {
+            panic!("{method}: {cmds:?}")
+        };
+        assert_eq!(p.method, method);
+        update(
+            &mut m,
+            Msg::Exported(Ok("/home/op/lowport-setcap.sh".into())),
+        );
+        if !high {
+            let screen = draw(&m, 80, 24);
+            assert!(screen.contains("sh SCRIPT apply"), "{screen}");
+        }
+        m.exported = None;
+        // Preview → Settings → Approaches → Host.
+        for _ in 0..3 {
+            key(&mut m, KeyCode::Esc);
+        }
+        assert_eq!(m.screen, Screen::Host);
+    }
 }

@@ -120,6 +120,32 @@ pub fn view(m: &Model, f: &mut Frame, t: Theme) {
     if let Some(c) = &m.confirm {
         confirm(c, f, body, t);
     }
+    if let Some(at) = m.picker {
+        picker(m, at, f, body, t);
+    }
+}
+
+/// The host picker: this host, or another one to plan for (its facts, or a stock install). A
+/// list, so a short terminal scrolls to the selection.
+fn picker(m: &Model, at: usize, f: &mut Frame, area: Rect, t: Theme) {
+    let r = centered(area, 72, m.choices.len() as u16 + 2);
+    let items: Vec<ListItem> = m
+        .choices
+        .iter()
+        .map(|c| {
+            let mark = if *c == m.other { "●" } else { " " };
+            ListItem::new(format!(
+                "{mark} {}",
+                render::clean(&super::app::host_label(c))
+            ))
+        })
+        .collect();
+    let list = List::new(items)
+        .block(boxed("Plan for"))
+        .highlight_style(t.selected());
+    let mut state = ListState::default().with_selected(Some(at));
+    f.render_widget(Clear, r);
+    f.render_stateful_widget(list, r, &mut state);
 }
 
 fn title_bar(m: &Model, t: Theme, width: u16) -> Line<'static> {
@@ -158,10 +184,21 @@ fn boxed(title: &str) -> Block<'_> {
 
 fn host(m: &Model, f: &mut Frame, area: Rect, t: Theme) {
     let mut lines: Vec<Line> = vec![
-        Line::styled(
-            "Read-only detection: nothing on this host changes until you confirm an apply.",
-            t.dim(),
-        ),
+        if m.for_other_host() {
+            Line::styled(
+                format!(
+                    "Planning for {} (o: other hosts): nothing runs here; its plans are saved \
+                     or exported as a script to run there.",
+                    render::clean(&super::app::host_label(&m.other))
+                ),
+                t.warn(),
+            )
+        } else {
+            Line::styled(
+                "Read-only detection: nothing on this host changes until you confirm an apply.",
+                t.dim(),
+            )
+        },
         Line::raw(""),
     ];
     match (&m.facts, &m.facts_error) {
@@ -421,6 +458,7 @@ fn preview(m: &Model, f: &mut Frame, area: Rect, t: Theme) {
     let Some(plan) = &m.plan else { return };
     // Once saved, the commands that apply the plan need room: one line each, and the last wraps.
     let notice = match (m.is_root, &m.saved) {
+        _ if plan.from_facts => 4,
         (true, _) => 1,
         (false, None) => 4,
         (false, Some(_)) => 6,
@@ -431,11 +469,12 @@ fn preview(m: &Model, f: &mut Frame, area: Rect, t: Theme) {
         Constraint::Length(notice),
     ])
     .areas(area);
-    f.render_widget(
-        Paragraph::new("Nothing has changed on this host yet. Review every step below.")
-            .style(t.ok()),
-        head,
-    );
+    let head_text = if plan.from_facts {
+        "A plan for another host: nothing here will change. Review every step below."
+    } else {
+        "Nothing has changed on this host yet. Review every step below."
+    };
+    f.render_widget(Paragraph::new(head_text).style(t.ok()), head);
     let lines: Vec<Line> = render::plan(plan)
         .lines()
         .map(|l| diff_line(l, t))
@@ -445,6 +484,7 @@ fn preview(m: &Model, f: &mut Frame, area: Rect, t: Theme) {
         .wrap(Wrap { trim: false });
     scrolled(f, p, body, m.scroll, &m.scroll_max);
     let text = match (m.is_root, &m.saved) {
+        _ if plan.from_facts => other_host_notice(m, plan),
         (true, _) if plan.nothing_to_do() => "Already in place: nothing to apply.".to_string(),
         (true, _) if plan.risk == Risk::High => "High risk: Enter opens a guided review first.".to_string(),
         (true, _) => "Enter asks for confirmation, then applies.".to_string(),
@@ -459,6 +499,38 @@ fn preview(m: &Model, f: &mut Frame, area: Rect, t: Theme) {
         Paragraph::new(text).style(style).wrap(Wrap { trim: false }),
         foot,
     );
+}
+
+/// What becomes of a plan for another host: the script it was exported to and how to run it
+/// there, the saved plan, or the keys that do either.
+fn other_host_notice(m: &Model, plan: &crate::plan::Plan) -> String {
+    let mut text = match &m.exported {
+        Some(p) => {
+            let p = render::clean(&p.display().to_string());
+            if plan.family == "windows" {
+                format!(
+                    "Exported to {p}. On the host, as Administrator: `-Mode check`, then \
+                     `-Mode apply`; `-Mode undo` reverts it."
+                )
+            } else {
+                format!(
+                    "Exported to {p}. Copy it to the host; as root: `sh SCRIPT check`, then \
+                     `sh SCRIPT apply`; `sh SCRIPT undo` reverts it."
+                )
+            }
+        }
+        None if plan.risk == Risk::High => {
+            "High risk: Enter opens a guided review, then exports the script.".to_string()
+        }
+        None => "Enter exports it as a script to run on that host; s saves the plan.".to_string(),
+    };
+    if let Some(p) = &m.saved {
+        text.push_str(&format!(
+            "\nPlan saved to {}; `lowport export --plan FILE --format sh` exports it later.",
+            render::clean(&p.display().to_string())
+        ));
+    }
+    text
 }
 
 fn review(m: &Model, f: &mut Frame, area: Rect, t: Theme) {
@@ -758,9 +830,9 @@ fn help(f: &mut Frame, area: Rect, t: Theme) {
         Line::raw("Esc         go back"),
         Line::raw("Tab         switch pane / field"),
         Line::raw("h           history (roll back earlier runs)"),
+        Line::raw("o           plan for another host (Host screen)"),
         Line::raw("?           this help"),
         Line::raw("q, Ctrl-C   quit (asks first while a run is in progress)"),
-        Line::raw(""),
         Line::raw("Nothing changes on the host before you confirm an apply."),
     ];
     let rect = centered(area, 64, lines.len() as u16 + 2);

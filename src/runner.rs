@@ -61,6 +61,7 @@ fn probe(want: &Want, method: Option<MethodId>, listeners: bool) -> Probe {
         users: methods::accounts_for(want, method),
         groups: want.group.iter().cloned().collect(),
         platform: methods::needs_of(std::env::consts::OS),
+        listings: Default::default(),
     }
 }
 
@@ -71,7 +72,14 @@ pub fn gather(
     method: Option<MethodId>,
     listeners: bool,
 ) -> Result<Facts> {
-    facts::gather(&ctx.root()?, &probe(want, method, listeners))
+    let state = ctx.state();
+    let mut p = probe(want, method, listeners);
+    p.listings = std::sync::Arc::new(facts::binary::Listings::parse(&state.listings()));
+    let facts = facts::gather(&ctx.root()?, &p)?;
+    if let Some(bytes) = p.listings.to_json() {
+        state.keep_listings(&bytes);
+    }
+    Ok(facts)
 }
 
 /// What the options ask for, with a `--profile` resolved against the host. The profile's notes

@@ -34,6 +34,8 @@ use crate::plan::{Action, FileState, Plan, State};
 use crate::root::Root;
 
 const RUNS: &str = "runs";
+/// What a command keeps for the next, to skip reads (see `facts::binary::Listings`).
+const LISTINGS: &str = "listings.json";
 /// A run's journal is written under this prefix until its first durable record.
 const NEW: &str = ".new-";
 const OPEN: &str = ".open.jsonl";
@@ -700,6 +702,32 @@ impl StateDir {
             .map_err(|e| refused(format!("cannot read {}: {e}", runs.path.display())))?;
         entries.retain(|(name, is_dir)| Entry::of(name, *is_dir).is_some());
         Ok(entries)
+    }
+
+    /// The program directory listings an earlier command kept; none when the state directory
+    /// does not exist or cannot be used (the command that needs it says why), or holds none.
+    pub fn listings(&self) -> Vec<u8> {
+        match self.open(false) {
+            Ok(Some(base)) => base.read(LISTINGS).unwrap_or_default(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Keeps listings for the next command, replacing the old ones at once (a reader sees
+    /// either whole). Only into a state directory that exists: a read-only command does not
+    /// create one. Not synced, and failures are ignored: losing them only costs a listing.
+    pub fn keep_listings(&self, bytes: &[u8]) {
+        let Ok(Some(base)) = self.open(false) else {
+            return;
+        };
+        let temp = format!(".{LISTINGS}.{}", std::process::id());
+        let written = base
+            .open(&temp, OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_TRUNC)
+            .and_then(|mut f| f.write_all(bytes))
+            .and_then(|()| base.rename(&temp, LISTINGS));
+        if written.is_err() {
+            let _ = base.remove(&temp);
+        }
     }
 
     /// Takes the exclusive lock, or fails at once if another run holds it. Holding it, clears

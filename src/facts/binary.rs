@@ -1,7 +1,7 @@
 //! Facts about the target binary: where it really is, what it is, who could replace it, which
 //! mount it is on, the capabilities it carries, and which systemd units launch it.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -106,10 +106,114 @@ fn digest(path: &Path) -> Option<Vec<u8>> {
     Some(sha2::Sha256::digest(std::fs::read(path).ok()?).to_vec())
 }
 
+/// The interpreter names one program directory held when it was listed, and what identified
+/// the directory then. Adding, removing or renaming an entry sets a directory's change time
+/// (which, unlike its modification time, no one can set back), so while it is unchanged the
+/// names are the same, and the next command can skip listing the thousand-odd entries of
+/// /usr/bin (the slowest read of planning). Each named file is still examined afresh.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Listing {
+    dev: u64,
+    ino: u64,
+    ctime: (i64, i64),
+    names: Vec<String>,
+}
+
+/// The program directories' listings a command reused or made, kept by the caller between
+/// commands (in the state directory). What it reads is checked, never trusted: an entry is used
+/// only for the very directory, unchanged, and only names of interpreters are kept.
+#[derive(Debug, Default)]
+pub struct Listings {
+    known: std::sync::Mutex<BTreeMap<PathBuf, Listing>>,
+    changed: std::sync::atomic::AtomicBool,
+}
+
+/// How much older than the listing a directory's change time must be for the listing to be
+/// kept: a change in the same tick of the kernel's coarse clock could leave the time as it was.
+const SETTLED: std::time::Duration = std::time::Duration::from_secs(2);
+
+impl Listings {
+    /// Listings saved by [`Listings::to_json`]; anything unreadable counts as none.
+    pub fn parse(bytes: &[u8]) -> Listings {
+        let mut known: BTreeMap<PathBuf, Listing> =
+            serde_json::from_slice(bytes).unwrap_or_default();
+        known.retain(|dir, l| {
+            dir.is_absolute()
+                && l.names
+                    .iter()
+                    .all(|n| interpreter_named(n.as_bytes()).is_some())
+        });
+        Listings {
+            known: known.into(),
+            changed: Default::default(),
+        }
+    }
+
+    /// The listings to save, when this command made any.
+    pub fn to_json(&self) -> Option<Vec<u8>> {
+        if !self.changed.load(std::sync::atomic::Ordering::Relaxed) {
+            return None;
+        }
+        serde_json::to_vec(&*self.lock()).ok()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<PathBuf, Listing>> {
+        self.known
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The interpreter names in `dir` (a host path; `meta` is its metadata, links followed):
+    /// the saved ones while the directory is unchanged, else a fresh listing. A listing that
+    /// fails part-way still has the names it gave judged, and is not kept.
+    fn names(&self, dir: &Path, meta: &std::fs::Metadata) -> Vec<String> {
+        let ctime = (meta.ctime(), meta.ctime_nsec());
+        if let Some(l) = self.lock().get(dir)
+            && (l.dev, l.ino, l.ctime) == (meta.dev(), meta.ino(), ctime)
+        {
+            return l.names.clone();
+        }
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return Vec::new();
+        };
+        let mut complete = true;
+        let names: Vec<String> = entries
+            .filter_map(|e| e.map_err(|_| complete = false).ok())
+            .filter_map(|e| interpreter_named(e.file_name().as_encoded_bytes()).map(str::to_string))
+            .collect();
+        // A time before 1970 or past the clock's range (or none, as on Windows) is never settled.
+        let settled = u64::try_from(ctime.0)
+            .ok()
+            .and_then(|secs| {
+                std::time::UNIX_EPOCH
+                    .checked_add(std::time::Duration::new(secs, u32::try_from(ctime.1).ok()?))
+            })
+            .and_then(|changed| changed.checked_add(SETTLED))
+            .is_some_and(|t| t < std::time::SystemTime::now());
+        if complete && settled {
+            let listing = Listing {
+                dev: meta.dev(),
+                ino: meta.ino(),
+                ctime,
+                names: names.clone(),
+            };
+            self.lock().insert(dir.to_path_buf(), listing);
+            self.changed
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        names
+    }
+}
+
 /// The installed interpreter this file is, by content: the same file (device and inode) or the
 /// same bytes as an interpreter in the host's or the root's system directories, so a renamed or
 /// copied python3 is still python3. Only files of equal size are hashed.
-fn same_as_interpreter(root: &Root, host: &Path, meta: &std::fs::Metadata) -> Option<String> {
+fn same_as_interpreter(
+    root: &Root,
+    host: &Path,
+    meta: &std::fs::Metadata,
+    listings: &Listings,
+) -> Option<String> {
     let mut roots = vec![Root::new("/".into())];
     if !root.is_host() {
         roots.push(root.clone());
@@ -126,18 +230,7 @@ fn same_as_interpreter(root: &Root, host: &Path, meta: &std::fs::Metadata) -> Op
             if !seen.insert((m.dev(), m.ino())) {
                 continue;
             }
-            let Ok(entries) = std::fs::read_dir(dir_host) else {
-                continue;
-            };
-            // Only the few interpreter names are kept from the thousand-odd entries; a listing
-            // that fails part-way still has the names it gave judged.
-            let names: Vec<String> = entries
-                .flatten()
-                .filter_map(|e| {
-                    interpreter_named(e.file_name().as_encoded_bytes()).map(str::to_string)
-                })
-                .collect();
-            for name in names {
+            for name in listings.names(&dir_host, &m) {
                 let in_root = Path::new(dir).join(&name);
                 let candidate = r.host(&in_root);
                 let Ok(m) = std::fs::metadata(&candidate) else {
@@ -427,9 +520,9 @@ pub fn find(root: &Root, requested: &str) -> Result<Found> {
 }
 
 /// The general-purpose interpreter the binary is, by its name or by being one installed.
-pub fn interpreter(root: &Root, found: &Found) -> Option<String> {
+pub fn interpreter(root: &Root, found: &Found, listings: &Listings) -> Option<String> {
     interpreter_name(&found.resolved.path)
-        .or_else(|| same_as_interpreter(root, &found.host, &found.meta))
+        .or_else(|| same_as_interpreter(root, &found.host, &found.meta, listings))
 }
 
 /// Everything else about the binary; `interpreter` is what [`interpreter`] found.
@@ -535,7 +628,7 @@ mod tests {
         let root = Root::new(t.path().to_path_buf());
         let judge = |p: &Path| {
             let meta = std::fs::metadata(p).unwrap();
-            same_as_interpreter(&root, p, &meta)
+            same_as_interpreter(&root, p, &meta, &Listings::default())
         };
         // The same file under another name (a hard link), where the filesystem allows one.
         let link = t.path().join("server");

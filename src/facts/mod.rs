@@ -182,6 +182,8 @@ pub struct Probe {
     pub groups: Vec<String>,
     /// What the methods of this OS family read of it beyond the rest.
     pub platform: platform::Wanted,
+    /// Listings of program directories kept from earlier commands, and where this one's go.
+    pub listings: std::sync::Arc<binary::Listings>,
 }
 
 /// The accounts a request refers to, as the target system's user database has them, so that
@@ -380,26 +382,22 @@ pub fn netns() -> Option<u64> {
 }
 
 pub fn gather(root: &Root, probe: &Probe) -> Result<Facts> {
-    let found = probe
-        .binary
-        .as_deref()
-        .map(|b| binary::find(root, b))
-        .transpose()?;
-    // Telling an interpreter lists the system's program directories, by far the slowest read
-    // here: it runs on a thread of its own beside everything else gathered.
-    std::thread::scope(|s| {
-        let interpreter = found
-            .as_ref()
-            .map(|f| s.spawn(|| binary::interpreter(root, f)));
-        let mut facts = gather_rest(root, probe)?;
-        if let (Some(found), Some(interpreter)) = (&found, interpreter) {
-            let interpreter = interpreter
-                .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-            let db = UserDb::new(root);
-            facts.binary = Some(binary::describe(root, found, &db, interpreter)?);
+    let binary = match &probe.binary {
+        Some(b) => {
+            let found = binary::find(root, b)?;
+            let interpreter = binary::interpreter(root, &found, &probe.listings);
+            Some(binary::describe(
+                root,
+                &found,
+                &UserDb::new(root),
+                interpreter,
+            )?)
         }
-        Ok(facts)
+        None => None,
+    };
+    Ok(Facts {
+        binary,
+        ..gather_rest(root, probe)?
     })
 }
 

@@ -37,6 +37,8 @@ pub trait MetadataExt {
     fn size(&self) -> u64;
     fn mtime(&self) -> i64;
     fn mtime_nsec(&self) -> i64;
+    fn ctime(&self) -> i64;
+    fn ctime_nsec(&self) -> i64;
 }
 
 impl MetadataExt for std::fs::Metadata {
@@ -79,6 +81,15 @@ impl MetadataExt for std::fs::Metadata {
 
     fn mtime_nsec(&self) -> i64 {
         since_epoch(self).map_or(0, |d| i64::from(d.subsec_nanos()))
+    }
+
+    /// Not known (Windows has no inode change time): -1, a time no listing is kept for.
+    fn ctime(&self) -> i64 {
+        -1
+    }
+
+    fn ctime_nsec(&self) -> i64 {
+        0
     }
 }
 

@@ -382,6 +382,80 @@ fn no_leftover_of_a_crash_wedges_history_rollback_or_apply() {
         .stdout_has(&format!("Run {again} rolled back"));
 }
 
+/// A rollback's end record is not synced: a crash may lose it, with or without the closed name
+/// given after it. Either way the run must read as what it is: rolled back when the name says so,
+/// else a rollback to finish, which finishes without --force (every target is as it was).
+#[test]
+fn a_rollback_whose_end_record_a_crash_lost_reads_as_what_it_is() {
+    if !is_root_or_skip("a_rollback_whose_end_record_a_crash_lost_reads_as_what_it_is") {
+        return;
+    }
+    let t = TestEnv::new();
+    let app = t.install(Path::new("/usr/bin/true"), "opt/app");
+    let runs = t.state.join("runs");
+    let status = |t: &TestEnv, id: &str| {
+        let h = history(t);
+        let run = h["runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["id"] == id)
+            .cloned();
+        run.unwrap()["status"].clone()
+    };
+    let drop_end = |path: &Path| {
+        let mut records = read_records(path);
+        assert_eq!(records.last().unwrap()["status"], "rolled_back");
+        records.pop();
+        write_records(path, &records);
+    };
+
+    // The name was kept, the record lost.
+    let id = applied(&t, &app);
+    t.lowport()
+        .args(["rollback", "--last", "--yes"])
+        .run()
+        .code(0);
+    let closed = runs.join(format!("{id}.jsonl"));
+    drop_end(&closed);
+    assert_eq!(status(&t, &id), "rolled_back");
+    let out = t.lowport().arg("history").run().code(0);
+    assert!(
+        out.stderr.contains("lost its last record"),
+        "{}",
+        out.stderr
+    );
+    t.lowport()
+        .args(["rollback", &id, "--yes"])
+        .run()
+        .code(0)
+        .stdout_has("already rolled back");
+
+    // Both were lost: the journal is back under its open name without its end.
+    let id = applied(&t, &app);
+    t.lowport()
+        .args(["rollback", "--last", "--yes"])
+        .run()
+        .code(0);
+    let closed = runs.join(format!("{id}.jsonl"));
+    drop_end(&closed);
+    std::fs::rename(&closed, journal(&t, &id)).unwrap();
+    assert_ne!(status(&t, &id), "rolled_back");
+    // An unfinished run blocks a new apply until it is finished.
+    t.lowport()
+        .args(setcap(&app))
+        .run()
+        .code(7)
+        .stderr_has("unfinished");
+    t.lowport()
+        .args(["rollback", &id, "--yes"])
+        .run()
+        .code(0)
+        .stdout_has(&format!("Run {id} rolled back"));
+    assert_eq!(status(&t, &id), "rolled_back");
+    assert_eq!(getcap(&t.host(&app)), "");
+}
+
 /// Moves a run of this version into the layout earlier versions wrote, as `as_id`: its journal
 /// in `runs/ID/journal.jsonl` with its backups beside it, marked by `runs/ID.open` while it is
 /// not rolled back (the journal's records hold no id, so any valid id of either form fits).

@@ -453,10 +453,19 @@ impl Journal {
         let mut line = serde_json::to_vec(r).map_err(std::io::Error::other)?;
         line.push(b'\n');
         self.file.write_all(&line)?;
-        let durable = matches!(
-            r,
-            Record::Before { .. } | Record::RollbackStart { .. } | Record::End { .. }
-        );
+        let durable = match r {
+            Record::Before { .. } | Record::RollbackStart { .. } => true,
+            // A rollback's end is not synced where the journal's closed name, given only after
+            // the record is written, says the same (see `StateDir::read`): should a crash keep
+            // the name and lose the record, the run still reads as rolled back; should it lose
+            // both, the run reads as a rollback to finish, which then finds every target as it
+            // was. Syncing it would not make the undo itself durable either.
+            Record::End {
+                status: Status::RolledBack,
+            } => self.place != Place::Open,
+            Record::End { .. } => true,
+            _ => false,
+        };
         if durable {
             // The record itself: fdatasync also covers the file's new length. (No run folder is
             // synced for the journal's name, as runs of earlier versions needed: the journal
@@ -1025,7 +1034,8 @@ impl StateDir {
         let Some(Record::Start { plan, .. }) = records.first() else {
             return Ok(None);
         };
-        let warnings = warnings
+        let plan = (**plan).clone();
+        let mut warnings: Vec<String> = warnings
             .into_iter()
             .map(|line| {
                 format!(
@@ -1035,10 +1045,24 @@ impl StateDir {
                 )
             })
             .collect();
+        let mut records = records;
+        let rolled_back = Record::End {
+            status: Status::RolledBack,
+        };
+        // The closed name is given only once the rollback's end record is written, which is
+        // not synced: a crash can keep the name and lose the record (see `Journal::write`).
+        if place == Place::Closed && records.last() != Some(&rolled_back) {
+            warnings.push(format!(
+                "run {id}: {} lost its last record in a crash after its rollback ended; its \
+                 closed name says it was rolled back",
+                path.display()
+            ));
+            records.push(rolled_back);
+        }
         Ok(Some(Run {
             id: id.to_string(),
             journal: path,
-            plan: (**plan).clone(),
+            plan,
             records,
             warnings,
             runs: Arc::clone(runs),

@@ -115,7 +115,10 @@ fn digest(path: &Path) -> Option<Vec<u8>> {
 struct Listing {
     dev: u64,
     ino: u64,
-    ctime: (i64, i64),
+    /// Change time, modification time (seconds, nanoseconds) and size: a filesystem that does
+    /// not keep one of them up to date is unlikely to neglect all three.
+    times: [(i64, i64); 2],
+    size: u64,
     names: Vec<String>,
 }
 
@@ -167,9 +170,20 @@ impl Listings {
     /// the saved ones while the directory is unchanged, else a fresh listing. A listing that
     /// fails part-way still has the names it gave judged, and is not kept.
     fn names(&self, dir: &Path, meta: &std::fs::Metadata) -> Vec<String> {
+        self.names_at(dir, meta, std::time::SystemTime::now())
+    }
+
+    /// [`Listings::names`] as of `now`.
+    fn names_at(
+        &self,
+        dir: &Path,
+        meta: &std::fs::Metadata,
+        now: std::time::SystemTime,
+    ) -> Vec<String> {
         let ctime = (meta.ctime(), meta.ctime_nsec());
+        let times = [ctime, (meta.mtime(), meta.mtime_nsec())];
         if let Some(l) = self.lock().get(dir)
-            && (l.dev, l.ino, l.ctime) == (meta.dev(), meta.ino(), ctime)
+            && (l.dev, l.ino, l.times, l.size) == (meta.dev(), meta.ino(), times, meta.size())
         {
             return l.names.clone();
         }
@@ -189,12 +203,13 @@ impl Listings {
                     .checked_add(std::time::Duration::new(secs, u32::try_from(ctime.1).ok()?))
             })
             .and_then(|changed| changed.checked_add(SETTLED))
-            .is_some_and(|t| t < std::time::SystemTime::now());
+            .is_some_and(|t| t < now);
         if complete && settled {
             let listing = Listing {
                 dev: meta.dev(),
                 ino: meta.ino(),
-                ctime,
+                times,
+                size: meta.size(),
                 names: names.clone(),
             };
             self.lock().insert(dir.to_path_buf(), listing);
@@ -577,6 +592,59 @@ pub fn describe(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn listings_are_reused_only_for_the_same_settled_directory() {
+        let t = tempfile::tempdir().unwrap();
+        let dir = t.path().join("bin");
+        std::fs::create_dir(&dir).unwrap();
+        for name in ["python3", "fabio", "perl5.36"] {
+            std::fs::write(dir.join(name), "").unwrap();
+        }
+        let meta = || std::fs::metadata(&dir).unwrap();
+        let sorted = |mut v: Vec<String>| {
+            v.sort();
+            v
+        };
+        let now = std::time::SystemTime::now();
+        // Changed just now: listed, but not kept (a change in the same clock tick could hide).
+        let fresh = Listings::default();
+        assert_eq!(
+            sorted(fresh.names_at(&dir, &meta(), now)),
+            ["perl5.36", "python3"]
+        );
+        assert!(fresh.to_json().is_none());
+        // Settled: kept, and what is kept is what the next command uses.
+        let later = now + std::time::Duration::from_secs(10);
+        let first = Listings::default();
+        first.names_at(&dir, &meta(), later);
+        let saved = String::from_utf8(first.to_json().unwrap()).unwrap();
+        assert!(
+            saved.contains("python3") && !saved.contains("fabio"),
+            "{saved}"
+        );
+        let forged = saved.replace("\"python3\"", "\"ruby\"");
+        let next = Listings::parse(forged.as_bytes());
+        assert_eq!(
+            sorted(next.names_at(&dir, &meta(), later)),
+            ["perl5.36", "ruby"]
+        );
+        assert!(next.to_json().is_none(), "nothing new to keep");
+        // A name that is no interpreter's is never taken from the file: the entry is dropped.
+        let bad = Listings::parse(saved.replace("\"python3\"", "\"x; rm\"").as_bytes());
+        assert_eq!(
+            sorted(bad.names_at(&dir, &meta(), later)),
+            ["perl5.36", "python3"]
+        );
+        // An entry added to the directory changes its times: it is listed again. (Past a tick of
+        // the coarse clock that stamps them, as the settling margin ensures outside a test.)
+        std::thread::sleep(std::time::Duration::from_millis(30));
+        std::fs::write(dir.join("node"), "").unwrap();
+        let after = next.names_at(&dir, &meta(), later);
+        assert_eq!(sorted(after), ["node", "perl5.36", "python3"]);
+        // Unreadable saved listings count as none.
+        assert!(Listings::parse(b"{not json").lock().is_empty());
+    }
 
     #[test]
     fn units_are_found_by_precedence_where_unit_directories_exist() {

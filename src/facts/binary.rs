@@ -108,7 +108,7 @@ fn digest(path: &Path) -> Option<Vec<u8>> {
 
 /// The interpreter names one program directory held when it was listed, and what identified
 /// the directory then. Adding, removing or renaming an entry sets a directory's change time
-/// (which, unlike its modification time, no one can set back), so while it is unchanged the
+/// (which, unlike its modification time, `utimensat` cannot set), so while it is unchanged the
 /// names are the same, and the next command can skip listing the thousand-odd entries of
 /// /usr/bin (the slowest read of planning). Each named file is still examined afresh.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -52,7 +52,15 @@ impl SafeDir {
         match self.never {}
     }
 
-    pub fn subdir(&self, _name: &str, _create: bool) -> io::Result<Option<SafeDir>> {
+    pub fn make_subdir(&self, _name: &str) -> io::Result<(SafeDir, bool)> {
+        match self.never {}
+    }
+
+    pub fn subdir(&self, _name: &str) -> io::Result<Option<SafeDir>> {
+        match self.never {}
+    }
+
+    pub fn exists(&self, _name: &str) -> bool {
         match self.never {}
     }
 

@@ -11,8 +11,9 @@
 //!
 //! Layout of `runs/` (ID is a run id):
 //! - `ID.open.jsonl`: the journal, from before the run's first change until its rollback ended;
-//!   `ID.jsonl` once it is rolled back. The name is a hint for finding unfinished runs, never
-//!   trusted for the status, which comes from the records.
+//!   `ID.jsonl` once it is rolled back. The status comes from the records, but for one case:
+//!   a closed journal whose rollback's end record a crash lost (it is not synced; the name is
+//!   given only after it is written) is rolled back.
 //! - `ID.backups/`: the files the run's steps saved to be undone (only when a step saves any).
 //! - `.new-ID.jsonl`: the journal before its first durable record (removed by the next lock).
 //! - Earlier versions: `ID/journal.jsonl` with its backups beside it, marked by an empty
@@ -360,9 +361,9 @@ impl Run {
 /// the backups folder (their names); once per run, an `fsync` of the runs folder with the first
 /// snapshot (the journal's published name, so the run cannot vanish after the host changed); one
 /// `fdatasync` of the end record (an apply the operator was told succeeded must not come back as
-/// interrupted). A rollback adds one for its start (a crash in it must leave the run unfinished)
-/// and one for its end; the journal still has its open name from the apply. `setcap` on one
-/// file: three for the apply, two for the rollback.
+/// interrupted). A rollback adds one for its start (a crash in it must leave the run unfinished);
+/// its end is not synced, since the closed name given after it records the same (see
+/// `Journal::write`). `setcap` on one file: three for the apply, one for the rollback.
 pub struct Journal {
     pub id: String,
     file: File,

@@ -19,6 +19,11 @@ impl OFlag {
     pub const O_EXCL: OFlag = OFlag(8);
     pub const O_APPEND: OFlag = OFlag(16);
     pub const O_TRUNC: OFlag = OFlag(32);
+
+    /// Read-only, as nix's `OFlag::empty()`.
+    pub const fn empty() -> OFlag {
+        OFlag(0)
+    }
 }
 
 impl BitOr for OFlag {

@@ -332,31 +332,58 @@ fn owners(proc: &Path, inodes: &[u64]) -> BTreeMap<u64, (u32, String)> {
     pids.sort_unstable_by(|a, b| b.cmp(a));
     for pid in pids {
         let dir = proc.join(pid.to_string());
-        let Ok(fds) = std::fs::read_dir(dir.join("fd")) else {
-            continue;
-        };
-        for fd in fds.flatten() {
-            let Ok(target) = std::fs::read_link(fd.path()) else {
-                continue;
-            };
-            let t = target.to_string_lossy();
-            let inode = t
-                .strip_prefix("socket:[")
-                .and_then(|s| s.strip_suffix(']'))
-                .and_then(|s| s.parse::<u64>().ok());
+        let mut done = false;
+        each_fd_link(&dir.join("fd"), |target| {
+            let inode = target
+                .strip_prefix(b"socket:[")
+                .and_then(|s| s.strip_suffix(b"]"))
+                .and_then(|s| std::str::from_utf8(s).ok()?.parse::<u64>().ok());
             let Some(i) = inode.filter(|i| inodes.binary_search(i).is_ok()) else {
-                continue;
+                return true;
             };
             if let std::collections::btree_map::Entry::Vacant(e) = found.entry(i) {
                 let comm = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
                 e.insert((pid, comm.trim().to_string()));
-                if found.len() == inodes.len() {
-                    return found;
-                }
+                done = found.len() == inodes.len();
             }
+            !done
+        });
+        if done {
+            break;
         }
     }
     found
+}
+
+/// Calls `each` with the target of each link in a process's `fd` directory, lowest descriptor
+/// first, while it returns true. The directory is read a few dozen entries at a time, not 32 KiB
+/// of them as `readdir` does: the kernel makes an inode for every entry it lists, which for a
+/// server holding thousands of connections cost more than the rest of detection together, and
+/// the listener is usually among its first descriptors.
+fn each_fd_link(fds: &Path, mut each: impl FnMut(&[u8]) -> bool) {
+    use rustix::fs::{CWD, Mode, OFlags, RawDir, openat, readlinkat};
+    let Ok(dir) = openat(
+        CWD,
+        fds,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    ) else {
+        return;
+    };
+    let mut buf = [std::mem::MaybeUninit::<u8>::uninit(); 1024];
+    let mut entries = RawDir::new(&dir, &mut buf);
+    while let Some(Ok(e)) = entries.next() {
+        let name = e.file_name();
+        if name.to_bytes().starts_with(b".") {
+            continue;
+        }
+        let Ok(target) = readlinkat(&dir, name, Vec::new()) else {
+            continue;
+        };
+        if !each(target.as_bytes()) {
+            return;
+        }
+    }
 }
 
 /// Every socket listening (TCP) or bound (UDP) on one of `ports` in this network namespace.

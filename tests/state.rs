@@ -456,6 +456,45 @@ fn a_rollback_whose_end_record_a_crash_lost_reads_as_what_it_is() {
     assert_eq!(getcap(&t.host(&app)), "");
 }
 
+/// A journal closed by hand (renamed, restored from a copy) is read as its records say: only the
+/// pattern a crash leaves (a synced rollback start, nothing after it) counts as rolled back. And a
+/// journal that cannot be read fails `verify --all` rather than being passed over.
+#[test]
+fn a_journal_closed_by_hand_or_unreadable_is_never_passed_over() {
+    if !is_root_or_skip("a_journal_closed_by_hand_or_unreadable_is_never_passed_over") {
+        return;
+    }
+    let t = TestEnv::new();
+    let app = t.install(Path::new("/usr/bin/true"), "opt/app");
+    let id = applied(&t, &app);
+    let closed = t.state.join("runs").join(format!("{id}.jsonl"));
+    std::fs::rename(journal(&t, &id), &closed).unwrap();
+    let h = history(&t);
+    let run = h["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == id.as_str())
+        .cloned();
+    assert_eq!(run.unwrap()["status"], "applied", "{h}");
+    t.lowport()
+        .args(["rollback", "--last", "--yes"])
+        .run()
+        .code(0)
+        .stdout_has(&format!("Run {id} rolled back"));
+    assert_eq!(getcap(&t.host(&app)), "");
+
+    let id = applied(&t, &app);
+    let mut records = read_records(&journal(&t, &id));
+    records.push(json!({"event": "undone", "step": 7}));
+    write_records(&journal(&t, &id), &records);
+    t.lowport()
+        .args(["verify", "--all"])
+        .run()
+        .code(7)
+        .stderr_has(&id);
+}
+
 /// Moves a run of this version into the layout earlier versions wrote, as `as_id`: its journal
 /// in `runs/ID/journal.jsonl` with its backups beside it, marked by `runs/ID.open` while it is
 /// not rolled back (the journal's records hold no id, so any valid id of either form fits).

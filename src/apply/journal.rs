@@ -731,8 +731,11 @@ impl StateDir {
             return;
         };
         let temp = format!(".{LISTINGS}.{}", std::process::id());
+        // A leftover of a killed command under this pid is removed (its name only, never
+        // through a link) and the file made anew, so nothing existing is written through.
+        let _ = base.remove(&temp);
         let written = base
-            .open(&temp, OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_TRUNC)
+            .open(&temp, OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL)
             .and_then(|mut f| f.write_all(bytes))
             .and_then(|()| base.rename(&temp, LISTINGS));
         if written.is_err() {
@@ -1051,8 +1054,20 @@ impl StateDir {
             status: Status::RolledBack,
         };
         // The closed name is given only once the rollback's end record is written, which is
-        // not synced: a crash can keep the name and lose the record (see `Journal::write`).
-        if place == Place::Closed && records.last() != Some(&rolled_back) {
+        // not synced: a crash can keep the name and lose the record (and the undo records
+        // before it), never the synced start of the rollback (see `Journal::write`). Only that
+        // pattern is completed; any other closed journal (renamed by hand, restored from a
+        // copy) is read as its records say.
+        let rollback_began = records
+            .iter()
+            .rev()
+            .find_map(|r| match r {
+                Record::End { .. } => Some(false),
+                Record::RollbackStart { .. } => Some(true),
+                _ => None,
+            })
+            .unwrap_or(false);
+        if place == Place::Closed && rollback_began {
             warnings.push(format!(
                 "run {id}: {} lost its last record in a crash after its rollback ended; its \
                  closed name says it was rolled back",
@@ -1126,9 +1141,18 @@ impl StateDir {
         Ok((out, notes))
     }
 
-    /// Every readable run, oldest first.
+    /// Every run, oldest first; a journal that cannot be read or validated is an error, so
+    /// that what checks the runs (`verify --all`) never passes over one. Journals that never
+    /// started changed nothing and are left out.
     pub fn runs(&self) -> Result<Vec<Run>> {
-        Ok(self.scan()?.0)
+        let Some((runs, ids)) = self.list()? else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        for (id, place) in ids {
+            out.extend(self.read(&runs, &id, place)?);
+        }
+        Ok(out)
     }
 
     /// The newest run that is not rolled back yet (what `rollback --last` undoes).

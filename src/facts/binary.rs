@@ -169,7 +169,10 @@ impl Listings {
     /// The interpreter names in `dir` (a host path; `meta` is its metadata, links followed):
     /// the saved ones while the directory is unchanged, else a fresh listing. A listing that
     /// fails part-way still has the names it gave judged, and is not kept.
-    fn names(&self, dir: &Path, meta: &std::fs::Metadata) -> Vec<String> {
+    fn names(&self, dir: &Path, meta: &std::fs::Metadata, keep: bool) -> Vec<String> {
+        if !(keep && keeps_times(dir)) {
+            return list_interpreters(dir).0;
+        }
         self.names_at(dir, meta, std::time::SystemTime::now())
     }
 
@@ -187,14 +190,7 @@ impl Listings {
         {
             return l.names.clone();
         }
-        let Ok(entries) = std::fs::read_dir(dir) else {
-            return Vec::new();
-        };
-        let mut complete = true;
-        let names: Vec<String> = entries
-            .filter_map(|e| e.map_err(|_| complete = false).ok())
-            .filter_map(|e| interpreter_named(e.file_name().as_encoded_bytes()).map(str::to_string))
-            .collect();
+        let (names, complete) = list_interpreters(dir);
         // A time before 1970 or past the clock's range (or none, as on Windows) is never settled.
         let settled = u64::try_from(ctime.0)
             .ok()
@@ -218,6 +214,40 @@ impl Listings {
         }
         names
     }
+}
+
+/// The interpreter names a directory lists, and whether the listing was complete (a listing
+/// that fails part-way still has the names it gave judged).
+fn list_interpreters(dir: &Path) -> (Vec<String>, bool) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return (Vec::new(), false);
+    };
+    let mut complete = true;
+    let names = entries
+        .filter_map(|e| e.map_err(|_| complete = false).ok())
+        .filter_map(|e| interpreter_named(e.file_name().as_encoded_bytes()).map(str::to_string))
+        .collect();
+    (names, complete)
+}
+
+/// Whether the filesystem holding `dir` sets a directory's times for every entry change made
+/// through this kernel: the local disk filesystems and tmpfs. Not overlayfs (an entry added to a
+/// lower layer shows in no time of the merged directory), FUSE or network filesystems, whose
+/// listings are therefore never kept.
+#[cfg(target_os = "linux")]
+fn keeps_times(dir: &Path) -> bool {
+    use nix::sys::statfs::{BTRFS_SUPER_MAGIC, EXT4_SUPER_MAGIC, FsType, TMPFS_MAGIC, statfs};
+    // nix names no constant for XFS (linux/magic.h: XFS_SUPER_MAGIC).
+    let xfs = FsType(0x5846_5342);
+    statfs(dir).is_ok_and(|s| {
+        [EXT4_SUPER_MAGIC, BTRFS_SUPER_MAGIC, TMPFS_MAGIC, xfs].contains(&s.filesystem_type())
+    })
+}
+
+/// Elsewhere no filesystem is vouched for: every command lists the directories.
+#[cfg(not(target_os = "linux"))]
+fn keeps_times(_dir: &Path) -> bool {
+    false
 }
 
 /// The installed interpreter this file is, by content: the same file (device and inode) or the
@@ -245,7 +275,9 @@ fn same_as_interpreter(
             if !seen.insert((m.dev(), m.ino())) {
                 continue;
             }
-            for name in listings.names(&dir_host, &m) {
+            // Listings are kept for the host's own directories only: a `--root` tree is often an
+            // image or a container's filesystem, swapped or changed from outside.
+            for name in listings.names(&dir_host, &m, r.is_host()) {
                 let in_root = Path::new(dir).join(&name);
                 let candidate = r.host(&in_root);
                 let Ok(m) = std::fs::metadata(&candidate) else {
@@ -592,6 +624,17 @@ pub fn describe(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn listings_are_never_kept_for_filesystems_that_may_not_set_times() {
+        // procfs stands for every filesystem outside the allow-list (overlayfs, FUSE, NFS).
+        assert!(!keeps_times(Path::new("/proc")));
+        let dir = Path::new("/proc/self");
+        let listings = Listings::default();
+        listings.names(dir, &std::fs::metadata(dir).unwrap(), true);
+        assert!(listings.to_json().is_none());
+    }
 
     #[test]
     fn listings_are_reused_only_for_the_same_settled_directory() {

@@ -18,7 +18,6 @@ impl OFlag {
     pub const O_CREAT: OFlag = OFlag(4);
     pub const O_EXCL: OFlag = OFlag(8);
     pub const O_APPEND: OFlag = OFlag(16);
-    pub const O_TRUNC: OFlag = OFlag(32);
 
     /// Read-only, as nix's `OFlag::empty()`.
     pub const fn empty() -> OFlag {

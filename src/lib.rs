@@ -24,6 +24,7 @@ macro_rules! errln {
 }
 
 pub mod apply;
+
 pub mod cli;
 pub mod commands;
 pub mod console;
@@ -43,6 +44,8 @@ pub mod request;
 pub mod root;
 pub mod runner;
 pub mod sysctl;
+#[cfg(all(test, unix))]
+mod testing;
 pub mod ui;
 pub mod validate;
 pub mod verify;

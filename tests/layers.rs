@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 /// placed on its own; a file belongs to the longest entry its path names.
 const LAYERS: &[&[&str]] = &[
     // Leaves: typed errors, the `--root` mapping, input validation, extended attributes, the
-    // primitives whose spelling differs per operating system.
-    &["error", "root", "validate", "xattr", "os"],
+    // primitives whose spelling differs per operating system, and what the lib tests share.
+    &["error", "root", "validate", "xattr", "os", "testing"],
     // POSIX ACLs of a file (used by the trusted-program check and by the binary's facts).
     &["facts::acl"],
     // The one place programs are found and spawned: system directories, root-owned only.

@@ -223,11 +223,7 @@ mod tests {
     #[test]
     fn encodes_exactly_what_setcap_writes() {
         if !nix::unistd::geteuid().is_root() {
-            // On the real stderr, which the harness does not capture: a skip is never silent.
-            let _ = std::io::Write::write_all(
-                &mut std::io::stderr().lock(),
-                b"SKIPPED (needs root): facts::caps::encodes_exactly_what_setcap_writes\n",
-            );
+            crate::testing::say_skipped("facts::caps::encodes_exactly_what_setcap_writes");
             return;
         }
         let t = tempfile::tempdir().unwrap();

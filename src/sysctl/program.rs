@@ -83,7 +83,7 @@ mod tests {
         assert_eq!(read("no.such.key"), None);
         assert_eq!(read("-a"), None, "an option is not a key");
         if !nix::unistd::geteuid().is_root() {
-            eprintln!("SKIPPED (needs root): sysctl::program write");
+            crate::testing::say_skipped("sysctl::program write");
             return;
         }
         let done = in_new_netns(|| {

@@ -625,15 +625,43 @@ pub fn describe(
 mod tests {
     use super::*;
 
+    /// Listings that hold an entry matching `dir` exactly, naming `ruby` (which `dir` lacks).
+    fn forged_for(dir: &Path) -> Listings {
+        let m = std::fs::metadata(dir).unwrap();
+        let listings = Listings::default();
+        listings.lock().insert(
+            dir.to_path_buf(),
+            Listing {
+                dev: m.dev(),
+                ino: m.ino(),
+                times: [(m.ctime(), m.ctime_nsec()), (m.mtime(), m.mtime_nsec())],
+                size: m.size(),
+                names: vec!["ruby".into()],
+            },
+        );
+        listings
+    }
+
     #[cfg(target_os = "linux")]
     #[test]
-    fn listings_are_never_kept_for_filesystems_that_may_not_set_times() {
-        // procfs stands for every filesystem outside the allow-list (overlayfs, FUSE, NFS).
+    fn listings_are_used_only_where_kept() {
+        // procfs stands for every filesystem outside the allow-list (overlayfs, FUSE, NFS): even
+        // an entry that matches is not used there.
         assert!(!keeps_times(Path::new("/proc")));
-        let dir = Path::new("/proc/self");
-        let listings = Listings::default();
-        listings.names(dir, &std::fs::metadata(dir).unwrap(), true);
-        assert!(listings.to_json().is_none());
+        let proc = Path::new("/proc/self");
+        let listings = forged_for(proc);
+        let names = listings.names(proc, &std::fs::metadata(proc).unwrap(), true);
+        assert!(!names.contains(&"ruby".to_string()), "{names:?}");
+        // Nor for a directory that is not the host's own (a `--root` tree), whatever it is on.
+        let t = tempfile::tempdir().unwrap();
+        std::fs::write(t.path().join("python3"), "").unwrap();
+        let listings = forged_for(t.path());
+        let meta = std::fs::metadata(t.path()).unwrap();
+        assert_eq!(listings.names(t.path(), &meta, false), ["python3"]);
+        // Where it is kept (a filesystem that sets times), the matching entry is what is used.
+        if keeps_times(t.path()) {
+            assert_eq!(listings.names(t.path(), &meta, true), ["ruby"]);
+        }
     }
 
     #[test]

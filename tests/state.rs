@@ -38,6 +38,13 @@ fn history(t: &TestEnv) -> Value {
     t.lowport().args(["history", "--json"]).run().code(0).json()
 }
 
+/// The status `history --json` gives run `id`.
+fn status_of(t: &TestEnv, id: &str) -> Value {
+    let h = history(t);
+    let run = h["runs"].as_array().unwrap().iter().find(|r| r["id"] == id);
+    run.unwrap_or_else(|| panic!("no run {id}: {h}"))["status"].clone()
+}
+
 /// The journal of a run that is not rolled back yet.
 fn journal(t: &TestEnv, id: &str) -> PathBuf {
     t.state.join("runs").join(format!("{id}.open.jsonl"))
@@ -358,15 +365,7 @@ fn no_leftover_of_a_crash_wedges_history_rollback_or_apply() {
         .code(0)
         .stdout_has(&format!("Run {id} rolled back"));
     assert_eq!(getcap(&t.host(&app)), "");
-    let h = history(&t);
-    let run = h["runs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["id"] == id.as_str())
-        .unwrap()
-        .clone();
-    assert_eq!(run["status"], "rolled_back", "{h}");
+    assert_eq!(status_of(&t, &id), "rolled_back");
     // The lock holder tidied what never took effect.
     assert!(!runs.join(".new-99-20260101T000000Z").exists());
     assert!(!runs.join("98-20260101T000000Z.open").exists());
@@ -393,16 +392,6 @@ fn a_rollback_whose_end_record_a_crash_lost_reads_as_what_it_is() {
     let t = TestEnv::new();
     let app = t.install(Path::new("/usr/bin/true"), "opt/app");
     let runs = t.state.join("runs");
-    let status = |t: &TestEnv, id: &str| {
-        let h = history(t);
-        let run = h["runs"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|r| r["id"] == id)
-            .cloned();
-        run.unwrap()["status"].clone()
-    };
     let drop_end = |path: &Path| {
         let mut records = read_records(path);
         assert_eq!(records.last().unwrap()["status"], "rolled_back");
@@ -418,7 +407,7 @@ fn a_rollback_whose_end_record_a_crash_lost_reads_as_what_it_is() {
         .code(0);
     let closed = runs.join(format!("{id}.jsonl"));
     drop_end(&closed);
-    assert_eq!(status(&t, &id), "rolled_back");
+    assert_eq!(status_of(&t, &id), "rolled_back");
     let out = t.lowport().arg("history").run().code(0);
     assert!(
         out.stderr.contains("lost its last record"),
@@ -440,7 +429,7 @@ fn a_rollback_whose_end_record_a_crash_lost_reads_as_what_it_is() {
     let closed = runs.join(format!("{id}.jsonl"));
     drop_end(&closed);
     std::fs::rename(&closed, journal(&t, &id)).unwrap();
-    assert_ne!(status(&t, &id), "rolled_back");
+    assert_ne!(status_of(&t, &id), "rolled_back");
     // An unfinished run blocks a new apply until it is finished.
     t.lowport()
         .args(setcap(&app))
@@ -452,7 +441,7 @@ fn a_rollback_whose_end_record_a_crash_lost_reads_as_what_it_is() {
         .run()
         .code(0)
         .stdout_has(&format!("Run {id} rolled back"));
-    assert_eq!(status(&t, &id), "rolled_back");
+    assert_eq!(status_of(&t, &id), "rolled_back");
     assert_eq!(getcap(&t.host(&app)), "");
 }
 
@@ -469,14 +458,7 @@ fn a_journal_closed_by_hand_or_unreadable_is_never_passed_over() {
     let id = applied(&t, &app);
     let closed = t.state.join("runs").join(format!("{id}.jsonl"));
     std::fs::rename(journal(&t, &id), &closed).unwrap();
-    let h = history(&t);
-    let run = h["runs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["id"] == id.as_str())
-        .cloned();
-    assert_eq!(run.unwrap()["status"], "applied", "{h}");
+    assert_eq!(status_of(&t, &id), "applied");
     t.lowport()
         .args(["rollback", "--last", "--yes"])
         .run()

@@ -12,8 +12,8 @@
 //! Layout of `runs/` (ID is a run id):
 //! - `ID.open.jsonl`: the journal, from before the run's first change until its rollback ended;
 //!   `ID.jsonl` once it is rolled back. The status comes from the records, but for one case:
-//!   a closed journal whose rollback's end record a crash lost (it is not synced; the name is
-//!   given only after it is written) is rolled back.
+//!   a closed journal whose last record is its rollback's start lost its end record in a crash
+//!   (the end is not synced; the name is given only after it is written), and is rolled back.
 //! - `ID.backups/`: the files the run's steps saved to be undone (only when a step saves any).
 //! - `.new-ID.jsonl`: the journal before its first durable record (removed by the next lock).
 //! - Earlier versions: `ID/journal.jsonl` with its backups beside it, marked by an empty

@@ -74,7 +74,7 @@ pub fn gather(
 ) -> Result<Facts> {
     let state = ctx.state();
     let mut p = probe(want, method, listeners);
-    p.listings = std::sync::Arc::new(facts::binary::Listings::parse(&state.listings()));
+    p.listings = facts::binary::Listings::parse(&state.listings());
     let facts = facts::gather(&ctx.root()?, &p)?;
     if let Some(bytes) = p.listings.to_json() {
         state.keep_listings(&bytes);

@@ -127,8 +127,8 @@ struct Listing {
 /// only for the very directory, unchanged, and only names of interpreters are kept.
 #[derive(Debug, Default)]
 pub struct Listings {
-    known: std::sync::Mutex<BTreeMap<PathBuf, Listing>>,
-    changed: std::sync::atomic::AtomicBool,
+    known: std::cell::RefCell<BTreeMap<PathBuf, Listing>>,
+    changed: std::cell::Cell<bool>,
 }
 
 /// How much older than the listing a directory's change time must be for the listing to be
@@ -154,16 +154,10 @@ impl Listings {
 
     /// The listings to save, when this command made any.
     pub fn to_json(&self) -> Option<Vec<u8>> {
-        if !self.changed.load(std::sync::atomic::Ordering::Relaxed) {
+        if !self.changed.get() {
             return None;
         }
-        serde_json::to_vec(&*self.lock()).ok()
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<PathBuf, Listing>> {
-        self.known
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        serde_json::to_vec(&*self.known.borrow()).ok()
     }
 
     /// The interpreter names in `dir` (a host path; `meta` is its metadata, links followed):
@@ -185,7 +179,7 @@ impl Listings {
     ) -> Vec<String> {
         let ctime = (meta.ctime(), meta.ctime_nsec());
         let times = [ctime, (meta.mtime(), meta.mtime_nsec())];
-        if let Some(l) = self.lock().get(dir)
+        if let Some(l) = self.known.borrow().get(dir)
             && (l.dev, l.ino, l.times, l.size) == (meta.dev(), meta.ino(), times, meta.size())
         {
             return l.names.clone();
@@ -208,9 +202,8 @@ impl Listings {
                 size: meta.size(),
                 names: names.clone(),
             };
-            self.lock().insert(dir.to_path_buf(), listing);
-            self.changed
-                .store(true, std::sync::atomic::Ordering::Relaxed);
+            self.known.borrow_mut().insert(dir.to_path_buf(), listing);
+            self.changed.set(true);
         }
         names
     }
@@ -629,7 +622,7 @@ mod tests {
     fn forged_for(dir: &Path) -> Listings {
         let m = std::fs::metadata(dir).unwrap();
         let listings = Listings::default();
-        listings.lock().insert(
+        listings.known.borrow_mut().insert(
             dir.to_path_buf(),
             Listing {
                 dev: m.dev(),
@@ -714,7 +707,7 @@ mod tests {
         let after = next.names_at(&dir, &meta(), later);
         assert_eq!(sorted(after), ["node", "perl5.36", "python3"]);
         // Unreadable saved listings count as none.
-        assert!(Listings::parse(b"{not json").lock().is_empty());
+        assert!(Listings::parse(b"{not json").known.borrow().is_empty());
     }
 
     #[test]

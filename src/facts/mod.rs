@@ -168,7 +168,7 @@ pub fn sysctl_value(text: &str, key: &str) -> Option<String> {
 }
 
 /// What to probe beyond the host itself.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub struct Probe {
     pub binary: Option<String>,
     pub ports: Vec<u16>,
@@ -183,7 +183,7 @@ pub struct Probe {
     /// What the methods of this OS family read of it beyond the rest.
     pub platform: platform::Wanted,
     /// Listings of program directories kept from earlier commands, and where this one's go.
-    pub listings: std::sync::Arc<binary::Listings>,
+    pub listings: binary::Listings,
 }
 
 /// The accounts a request refers to, as the target system's user database has them, so that

@@ -333,6 +333,10 @@ fn no_leftover_of_a_crash_wedges_history_rollback_or_apply() {
     std::fs::write(runs.join(".new-99-20260101T000000Z/journal.jsonl"), "{\"ev").unwrap();
     std::fs::write(runs.join("98-20260101T000000Z.open"), "").unwrap();
     std::fs::write(runs.join(".new-97-20260101T000000Z.jsonl"), "{\"ev").unwrap();
+    // A command killed while it kept its listings; and a name that is not lowport's.
+    let listings_left = t.state.join(".listings.json.4194304");
+    std::fs::write(&listings_left, "{").unwrap();
+    std::fs::write(t.state.join(".listings.json.x"), "").unwrap();
     std::fs::create_dir(runs.join("97-20260101T000000Z.backups")).unwrap();
     std::fs::write(
         runs.join("97-20260101T000000Z.backups/step-1.0.backup"),
@@ -371,6 +375,8 @@ fn no_leftover_of_a_crash_wedges_history_rollback_or_apply() {
     assert!(!runs.join("98-20260101T000000Z.open").exists());
     assert!(!runs.join(".new-97-20260101T000000Z.jsonl").exists());
     assert!(!runs.join("97-20260101T000000Z.backups").exists());
+    assert!(!listings_left.exists());
+    assert!(t.state.join(".listings.json.x").exists());
     // And a new apply is not blocked by the markers of runs that never started.
     let again = applied(&t, &app);
     assert_ne!(again, id);

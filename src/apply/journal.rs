@@ -745,7 +745,8 @@ impl StateDir {
 
     /// Takes the exclusive lock, or fails at once if another run holds it. Holding it, clears
     /// what a killed run can leave that never took effect: a journal that was never published
-    /// and backups without their journal, and the like of earlier versions.
+    /// and backups without their journal, and the like of earlier versions; and the temporary
+    /// listings of killed commands.
     pub fn lock(&self) -> Result<Lock> {
         let base = self.open(true)?.ok_or_else(|| {
             refused(format!(
@@ -806,6 +807,7 @@ impl StateDir {
             let _ = lock.file.set_len(pid.len() as u64);
         }
         self.clean_up()?;
+        self.sweep_listings(base);
         Ok(lock)
     }
 
@@ -835,6 +837,19 @@ impl StateDir {
             }
         }
         Ok(())
+    }
+
+    /// Removes the temporary listings of commands killed before their rename
+    /// ([`StateDir::keep_listings`]), named by their pid. A command still writing one loses
+    /// only its listing. Failures are ignored, as for the listings themselves.
+    fn sweep_listings(&self, base: &SafeDir) {
+        let prefix = format!(".{LISTINGS}.");
+        for (name, is_dir) in base.entries().unwrap_or_default() {
+            let pid = name.strip_prefix(&prefix).unwrap_or_default();
+            if !is_dir && !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()) {
+                let _ = base.remove(&name);
+            }
+        }
     }
 
     /// Starts a run: its journal (under a hidden name) and the start record holding the plan.

@@ -55,7 +55,8 @@ fn main() {
 const FLOOR: &str = "--floor";
 
 /// One step of the floor, in this process: `apply DIR FILE ROUND` or `rollback DIR FILE ROUND`.
-/// The records are the size of lowport's own for this run (its start record carries the plan).
+/// The records have about the sizes of lowport's own for this run (its start record carries the
+/// plan), as read from one of its journals.
 #[cfg(target_os = "linux")]
 fn floor(args: &[String]) -> std::io::Result<()> {
     use std::io::{Read, Write};

@@ -37,6 +37,11 @@ use crate::root::Root;
 const RUNS: &str = "runs";
 /// What a command keeps for the next, to skip reads (see `facts::binary::Listings`).
 const LISTINGS: &str = "listings.json";
+
+/// Listings are written under this prefix and the writer's pid, then renamed to [`LISTINGS`].
+fn temp_listings_prefix() -> String {
+    format!(".{LISTINGS}.")
+}
 /// A run's journal is written under this prefix until its first durable record.
 const NEW: &str = ".new-";
 const OPEN: &str = ".open.jsonl";
@@ -730,7 +735,7 @@ impl StateDir {
         let Ok(Some(base)) = self.open(false) else {
             return;
         };
-        let temp = format!(".{LISTINGS}.{}", std::process::id());
+        let temp = format!("{}{}", temp_listings_prefix(), std::process::id());
         // A leftover of a killed command under this pid is removed (its name only, never
         // through a link) and the file made anew, so nothing existing is written through.
         let _ = base.remove(&temp);
@@ -807,7 +812,7 @@ impl StateDir {
             let _ = lock.file.set_len(pid.len() as u64);
         }
         self.clean_up()?;
-        self.sweep_listings(base);
+        Self::sweep_listings(base);
         Ok(lock)
     }
 
@@ -842,8 +847,8 @@ impl StateDir {
     /// Removes the temporary listings of commands killed before their rename
     /// ([`StateDir::keep_listings`]), named by their pid. A command still writing one loses
     /// only its listing. Failures are ignored, as for the listings themselves.
-    fn sweep_listings(&self, base: &SafeDir) {
-        let prefix = format!(".{LISTINGS}.");
+    fn sweep_listings(base: &SafeDir) {
+        let prefix = temp_listings_prefix();
         for (name, is_dir) in base.entries().unwrap_or_default() {
             let pid = name.strip_prefix(&prefix).unwrap_or_default();
             if !is_dir && !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()) {

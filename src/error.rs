@@ -86,6 +86,8 @@ pub enum Refusal {
     OtherNetns,
     /// A saved plan file someone other than root (or the caller) could have written.
     PlanFile,
+    /// An alternate root (`--root`) someone other than root could replace.
+    UntrustedRoot,
     /// lowport does not change hosts of this operating system (Windows): it plans and exports.
     NotOnThisOs,
 }

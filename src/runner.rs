@@ -210,6 +210,29 @@ pub fn plan_from_facts(facts: &Facts, req: &Request) -> Result<Plan> {
     Plan::build(facts, &FactsHost::of(facts), req)
 }
 
+/// Refuses to change anything under an alternate root that someone other than root could
+/// replace: whoever may rename it, or a directory above it, can swap the whole tree (with links
+/// to the host's own files) between lowport's checks and its writes, which then land outside.
+fn ensure_trusted_root(root: &std::path::Path) -> Result<()> {
+    if root == std::path::Path::new("/") {
+        return Ok(());
+    }
+    let reasons = crate::facts::binary::root_writers(root, true);
+    if reasons.is_empty() {
+        return Ok(());
+    }
+    Err(Error::refused(
+        Refusal::UntrustedRoot,
+        format!(
+            "--root {} can be replaced by someone other than root ({}): lowport would write \
+             wherever they pointed the tree. Move the tree below directories only root can \
+             change. Nothing was changed.",
+            root.display(),
+            reasons.join("; ")
+        ),
+    ))
+}
+
 fn need_root(what: &str) -> Result<()> {
     if cfg!(windows) {
         return Err(Error::refused(
@@ -298,6 +321,7 @@ pub fn apply(ctx: &Context, plan: &Plan, a: Apply) -> Result<Applied> {
     if !a.dry_run {
         need_root("apply")?;
     }
+    ensure_trusted_root(&plan.root)?;
     let state = ctx.state();
     let lock = state.lock()?;
     state.ensure_no_unfinished()?;
@@ -466,6 +490,7 @@ pub fn rollback(
     if run.status() == Status::RolledBack {
         return Ok(Rolled::Already(run.id));
     }
+    ensure_trusted_root(&run.plan.root)?;
     confirm(&run)?;
     let mut j = state.reopen(&run, &lock)?;
     let reason = format!("requested by {}", apply::Who::current().describe());

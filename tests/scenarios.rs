@@ -217,6 +217,8 @@ scenarios!(
     sysctl_overlap_refused,
     sysctl_two_ports_open_the_range_between,
     systemd_as_nobody_warned,
+    systemd_replaceable_binary_warned,
+    systemd_root_user_invalid,
     systemd_drop_in_for_a_packaged_unit,
     systemd_dynamic_user,
     systemd_new_unit_and_user,

@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::subjects::go_server;
 use crate::support::*;
 
 /// `ROOT/etc/systemd` is a link out of the tree (absolute, then relative with more `..` than
@@ -489,4 +490,93 @@ fn exports_and_saved_plans_are_never_written_through_a_planted_link() {
     export("sh").code(0);
     let m = std::fs::metadata(&planted).unwrap();
     assert_eq!((m.uid(), m.mode() & 0o7777), (0, 0o755));
+}
+
+/// An alternate root that someone other than root could replace (a directory above it is
+/// theirs) is refused before anything changes: they could swap the whole tree, with links to
+/// the host's own files in it, between lowport's checks and its writes. And a rollback changes
+/// owner and mode through the file itself, never through a link planted where it was.
+#[test]
+fn a_root_others_can_replace_is_refused_and_rollback_never_follows_a_planted_link() {
+    if !is_root_or_skip(
+        "a_root_others_can_replace_is_refused_and_rollback_never_follows_a_planted_link",
+    ) {
+        return;
+    }
+    use std::os::unix::fs::{PermissionsExt, chown};
+    let t = TestEnv::new();
+    let app = t.install(go_server(), "opt/bin/app");
+    let above = t.root.parent().unwrap();
+    let apply = || {
+        t.lowport()
+            .args([
+                "apply", "--method", "setcap", "--group", "daemon", "--port", "80",
+            ])
+            .arg("--binary")
+            .arg(&app)
+            .arg("--yes")
+            .run()
+    };
+    chown(above, Some(65534), Some(65534)).unwrap();
+    let before = tree(&t.root);
+    // setcap sees it in the binary's facts (whoever can swap the tree can swap the program);
+    // every other method is refused by the runner, before the lock and the journal.
+    apply().code(7).stderr_has(&format!(
+        "directory {} is owned by nobody, who can replace it",
+        above.display()
+    ));
+    // A state directory elsewhere, which nobody cannot touch: the root alone is at stake.
+    let state = tempfile::tempdir().unwrap();
+    Lowport::new()
+        .arg("--root")
+        .arg(&t.root)
+        .arg("--state-dir")
+        .arg(state.path().join("state"))
+        .args([
+            "apply",
+            "--method",
+            "systemd",
+            "--dynamic-user",
+            "--port",
+            "80",
+        ])
+        .arg("--binary")
+        .arg(&app)
+        .arg("--yes")
+        .run()
+        .code(7)
+        .stderr_has("can be replaced by someone other than root")
+        .stderr_has("is owned by nobody");
+    assert_same_tree(&tree(&t.root), &before, "after the refusals");
+    assert_eq!(getcap(&t.host(&app)), "");
+    assert_eq!(t.runs(), 0, "a run was started");
+    assert!(
+        !state.path().join("state/runs").exists(),
+        "a run was started"
+    );
+    chown(above, Some(0), Some(0)).unwrap();
+
+    apply().code(0);
+    let victim = tempfile::NamedTempFile::new().unwrap();
+    set_mode(victim.path(), 0o600);
+    std::fs::remove_file(t.host(&app)).unwrap();
+    std::os::unix::fs::symlink(victim.path(), t.host(&app)).unwrap();
+    let rolled = t
+        .lowport()
+        .args(["rollback", "--last", "--yes", "--force"])
+        .run();
+    assert_ne!(
+        rolled.code,
+        Some(0),
+        "a rollback through a link reported success"
+    );
+    let mode = std::fs::metadata(victim.path())
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(
+        mode & 0o7777,
+        0o600,
+        "the rollback changed the file the link points at"
+    );
 }

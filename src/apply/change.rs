@@ -399,10 +399,7 @@ pub fn execute(action: &Action, planned: &State, root: &Root, db: &UserDb) -> an
             mode,
         } => {
             let (uid, gid) = ids(db, owner, group)?;
-            let host = root.entry(path);
-            os::lchown(&host, Some(uid), Some(gid))?;
-            os::set_mode(&host, *mode)?;
-            Ok(())
+            set_owner_mode(&root.entry(path), Some(uid), Some(gid), Some(*mode))
         }
         // File capabilities and the shadow-utils account files are Linux's; elsewhere a method
         // grants and creates users with its own commands (RunCommands).
@@ -493,11 +490,30 @@ fn restore_link(host: &Path, target: &Path, f: &FileState) -> anyhow::Result<()>
     Ok(())
 }
 
-fn restore_meta(host: &Path, f: &FileState) -> anyhow::Result<()> {
-    os::lchown(host, f.uid, f.gid)?;
-    if let Some(mode) = f.mode {
-        os::set_mode(host, mode)?;
+/// Sets the owner and mode of the regular file at `host` through a descriptor opened without
+/// following a symlink or blocking on a FIFO: chmod by path would follow a link planted there,
+/// and change whatever it points at.
+fn set_owner_mode(
+    host: &Path,
+    uid: Option<u32>,
+    gid: Option<u32>,
+    mode: Option<u32>,
+) -> anyhow::Result<()> {
+    let file = os::no_follow_no_block(OpenOptions::new().read(true))
+        .open(host)
+        .with_context(|| format!("opening {} as a file, not following a link", host.display()))?;
+    if !file.metadata()?.is_file() {
+        bail!("{} is not a regular file: not changing it", host.display());
     }
+    os::fchown(&file, uid, gid)?;
+    if let Some(mode) = mode {
+        os::set_file_mode(&file, mode)?;
+    }
+    Ok(())
+}
+
+fn restore_meta(host: &Path, f: &FileState) -> anyhow::Result<()> {
+    set_owner_mode(host, f.uid, f.gid, f.mode)?;
     // Last: chown and chmod can clear security.capability.
     xattr::restore(host, &f.xattr_bytes())?;
     Ok(())

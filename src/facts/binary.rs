@@ -319,7 +319,8 @@ fn locate(root: &Root, requested: &str) -> Result<PathBuf> {
 }
 
 /// Why someone other than root could replace or alter the file: it and every directory above
-/// it, by owner, mode bits and ACL.
+/// it, by owner, mode bits and ACL; under an alternate root, the root directory's own host
+/// directories too (whoever may rename one of them can swap the whole tree).
 fn non_root_writers(root: &Root, path: &Path, db: &UserDb) -> Vec<String> {
     let names = |user: bool, id: u32| {
         if user {
@@ -328,17 +329,50 @@ fn non_root_writers(root: &Root, path: &Path, db: &UserDb) -> Vec<String> {
             db.group_name(id)
         }
     };
+    let inside = path
+        .ancestors()
+        .filter(|p| root.is_host() || *p != Path::new("/"))
+        .map(|p| (root.host(p), p.to_path_buf()));
+    let (mut reasons, below_root_owned) = writers_of_chain(inside, true, &names);
+    if !root.is_host() {
+        reasons.extend(root_writers(root.dir(), below_root_owned));
+    }
+    reasons
+}
+
+/// Why someone other than root could replace the alternate root `dir`: it and each host
+/// directory above it, named by the host's own account database. `below_root_owned` says the
+/// entry the caller cares about inside `dir` is root's (see `acl::writers`).
+pub fn root_writers(dir: &Path, below_root_owned: bool) -> Vec<String> {
+    let host = UserDb::new(&Root::new(PathBuf::from("/")));
+    let names = |user: bool, id: u32| {
+        if user {
+            host.user_name(id)
+        } else {
+            host.group_name(id)
+        }
+    };
+    let chain = dir.ancestors().map(|p| (p.to_path_buf(), p.to_path_buf()));
+    writers_of_chain(chain, below_root_owned, &names).0
+}
+
+/// `acl::writers` of each entry, `(host path, shown path)`, from the innermost up, a directory
+/// judged with the owner of the entry below it; and whether the last one judged is root's.
+/// Stops at the first that cannot be read.
+fn writers_of_chain(
+    chain: impl Iterator<Item = (PathBuf, PathBuf)>,
+    mut below_root_owned: bool,
+    names: &dyn Fn(bool, u32) -> Option<String>,
+) -> (Vec<String>, bool) {
     let mut reasons = Vec::new();
-    let mut below_root_owned = true;
-    for p in path.ancestors() {
-        let host = root.host(p);
+    for (host, shown) in chain {
         let Ok(m) = std::fs::metadata(&host) else {
             break;
         };
-        reasons.extend(acl::writers(&host, p, &m, below_root_owned, &names));
+        reasons.extend(acl::writers(&host, &shown, &m, below_root_owned, names));
         below_root_owned = m.uid() == 0;
     }
-    reasons
+    (reasons, below_root_owned)
 }
 
 /// Every directory systemd loads system units from, highest precedence first (systemd.unit(5),

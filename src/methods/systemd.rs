@@ -328,6 +328,19 @@ impl Method for Systemd {
                 ));
             }
         }
+        for why in facts.binary.iter().flat_map(|b| &b.writable_by_non_root) {
+            c.warnings.push(format!(
+                "{why}: they could swap in their own program, which the unit then runs as its \
+                 user with CAP_NET_BIND_SERVICE"
+            ));
+        }
+        if let Some(u) = user_of(req).filter(|u| db.user(u).is_some_and(|a| a.uid == 0)) {
+            c.input.push(format!(
+                "--user {u} has uid 0: the service would run as root, which may bind any port \
+                 already, and keep every power root has; give an unprivileged user (or leave \
+                 --user out for a dedicated one)"
+            ));
+        }
         if user_of(req).as_deref() == Some("nobody") {
             c.warnings.push(
                 "nobody is shared by many services: whatever else runs as nobody could tamper with \

@@ -117,12 +117,6 @@ pub fn is_root() -> bool {
 }
 
 /// Windows keeps only the read-only attribute: set when no write bit is.
-pub fn set_mode(path: &Path, mode: u32) -> io::Result<()> {
-    let mut p = std::fs::metadata(path)?.permissions();
-    p.set_readonly(mode & 0o222 == 0);
-    std::fs::set_permissions(path, p)
-}
-
 pub fn set_file_mode(file: &File, mode: u32) -> io::Result<()> {
     let mut p = file.metadata()?.permissions();
     p.set_readonly(mode & 0o222 == 0);

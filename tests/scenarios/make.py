@@ -109,6 +109,8 @@ def old_systemd(f):
     go_static(f); f["init"] = {"pid1": "systemd", "systemd": True, "systemd_version": 219}
 scenario("systemd_too_old_refused", B + P + ["--method", "systemd"], ["--method", "systemd"] + B + P, edit=old_systemd)
 scenario("systemd_as_nobody_warned", B + P + ["--user", "nobody", "--method", "systemd"], ["--method", "systemd"] + B + P + ["--user", "nobody"], edit=go_static)
+scenario("systemd_replaceable_binary_warned", B + P + ["--method", "systemd"], ["--method", "systemd"] + B + P, edit=writable)
+scenario("systemd_root_user_invalid", B + P + ["--user", "root", "--method", "systemd"], ["--method", "systemd"] + B + P + ["--user", "root"], edit=go_static)
 def no_systemctl(f): f["tools"]["systemctl"] = None
 scenario("redirect_nft_without_systemd", R + ["--method", "redirect-nft"], ["--method", "redirect-nft"] + R, edit=no_systemctl)
 def no_iptables(f):

@@ -172,7 +172,7 @@ fn plan(ctx: &Context, a: &PlanArgs) -> Result<Exit> {
                 outln!(
                     "Plan saved to {}; apply it with: {}",
                     out.display(),
-                    render::apply_plan_command(&console::lowport_exe(), out, sudo)
+                    render::apply_plan_command(&console::lowport_exe(), &ctx.options(), out, sudo)
                 );
             }
         }
@@ -340,13 +340,14 @@ fn rollback(ctx: &Context, a: &RollbackArgs) -> Result<Exit> {
         }
         Rolled::Ran { outcome, .. } if json_out => {
             print_json(
-                &json!({ "format_version": FORMAT_VERSION, "outcome": console::outcome_json(outcome) }),
+                &json!({ "format_version": FORMAT_VERSION, "outcome": console::outcome_json(ctx, outcome) }),
             );
         }
         Rolled::Ran { run, .. } if exit == Exit::Success => outln!("Run {run} rolled back."),
         Rolled::Ran { run, .. } => outln!(
             "Rollback of run {run} is INCOMPLETE; the journal is kept: fix the cause and run \
-             `lowport rollback {run}` again."
+             `{}` again.",
+            ctx.rollback_command(run)
         ),
     }
     Ok(exit)

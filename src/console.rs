@@ -115,7 +115,7 @@ pub fn progress(e: Event) {
     errln!("{}", render::event(&e));
 }
 
-pub fn outcome_json(o: &Outcome) -> serde_json::Value {
+pub fn outcome_json(ctx: &Context, o: &Outcome) -> serde_json::Value {
     match o {
         Outcome::NothingToDo => json!({ "status": "nothing_to_do" }),
         Outcome::Applied { run } => json!({ "status": "applied", "run": run }),
@@ -124,7 +124,7 @@ pub fn outcome_json(o: &Outcome) -> serde_json::Value {
         }
         Outcome::RollbackIncomplete { run, cause, errors } => json!({
             "status": "rollback_incomplete", "run": run, "cause": cause, "errors": errors,
-            "next": format!("lowport rollback {run}")
+            "next": ctx.rollback_command(run)
         }),
     }
 }
@@ -180,7 +180,7 @@ pub fn carry_out(ctx: &Context, p: &Plan, facts: Option<Facts>, how: How) -> Res
     if how.json {
         let outcome = match &applied {
             Applied::DryRun => json!({ "status": "dry_run" }),
-            Applied::Ran(o, _) => outcome_json(o),
+            Applied::Ran(o, _) => outcome_json(ctx, o),
         };
         let mut doc = json!({ "format_version": FORMAT_VERSION, "outcome": outcome, "plan": p });
         // A run reports its verification (null when it did not get that far).
@@ -200,7 +200,10 @@ pub fn carry_out(ctx: &Context, p: &Plan, facts: Option<Facts>, how: How) -> Res
                 outln!("Nothing to do: everything is already in place. Nothing was changed.")
             }
             Applied::Ran(Outcome::Applied { run }, _) => {
-                outln!("Applied as run {run}. Undo it any time with: lowport rollback {run}")
+                outln!(
+                    "Applied as run {run}. Undo it any time with: {}",
+                    ctx.rollback_command(run)
+                )
             }
             Applied::Ran(Outcome::RolledBack { cause, .. }, _) => {
                 outln!(
@@ -213,7 +216,10 @@ pub fn carry_out(ctx: &Context, p: &Plan, facts: Option<Facts>, how: How) -> Res
                 for e in errors {
                     outln!("  {}", render::clean(e));
                 }
-                outln!("The journal is kept. Fix the cause, then run: lowport rollback {run}");
+                outln!(
+                    "The journal is kept. Fix the cause, then run: {}",
+                    ctx.rollback_command(run)
+                );
             }
         }
     }

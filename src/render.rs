@@ -206,15 +206,21 @@ pub fn facts(f: &Facts) -> String {
 
 pub fn methods(list: &[Assessment]) -> String {
     let mut s = String::new();
-    for a in list {
+    let recommended = crate::methods::recommended(list);
+    for (i, a) in list.iter().enumerate() {
         let avail = if a.available {
             "available"
         } else {
             "UNAVAILABLE"
         };
+        let mark = if recommended == Some(i) {
+            " (recommended here)"
+        } else {
+            ""
+        };
         let _ = writeln!(
             s,
-            "{:<8} risk {:<6} {avail:<11}  {}",
+            "{:<8} risk {:<6} {avail:<11}  {}{mark}",
             a.id, a.risk, a.doc.title
         );
         let _ = writeln!(s, "  {}", a.doc.summary);
@@ -296,7 +302,7 @@ pub fn event(e: &Event) -> String {
         Event::Done { step } => format!("[{step}] done"),
         Event::Failed { step, error } => format!("[{step}] FAILED: {error}"),
         Event::RollingBack { reason } => format!("rolling back ({reason})"),
-        Event::Undone { step, target } => format!("[{step}] undone: {target} restored"),
+        Event::Undone { step, target } => format!("[{step}] undone ({target})"),
         Event::UndoFailed { step, error } => format!("[{step}] UNDO FAILED: {error}"),
         Event::Verified { report } => verify(report).trim_end().to_string(),
         Event::Note { text } => text.clone(),
@@ -328,6 +334,10 @@ pub fn history(runs: &[Run]) -> String {
         return "No runs recorded.\n".into();
     }
     let mut s = String::new();
+    // Columns as wide as their widest entry, so that every run lines up.
+    let width = |f: &dyn Fn(&Run) -> usize| runs.iter().map(f).max().unwrap_or(0);
+    let id = width(&|r| r.id.len());
+    let method = width(&|r| r.plan.method.as_str().len());
     for r in runs {
         let (time, who) = r
             .started()
@@ -335,9 +345,9 @@ pub fn history(runs: &[Run]) -> String {
             .unwrap_or_default();
         let _ = writeln!(
             s,
-            "{}  {time}  {:<8} {:<20} by {who}",
+            "{:<id$}  {time}  {:<method$} {:<20} by {who}",
             r.id,
-            r.plan.method,
+            r.plan.method.as_str(),
             r.status().to_string()
         );
     }
@@ -381,18 +391,32 @@ pub fn health(runs: &[RunHealth]) -> String {
     s
 }
 
+/// A journal's time (seconds since 1970) in RFC 3339; one that no such date can show (a damaged
+/// or forged record: year 10000 or later) as the number it is, never a panic.
 pub fn time(secs: u64) -> String {
-    humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs))
-        .to_string()
+    const YEAR_10000: u64 = 253_402_300_800;
+    let at = std::time::UNIX_EPOCH.checked_add(std::time::Duration::from_secs(secs));
+    match at {
+        Some(t) if secs < YEAR_10000 => humantime::format_rfc3339_seconds(t).to_string(),
+        _ => format!("{secs} s after 1970"),
+    }
 }
 
 /// The command that applies a saved plan, naming lowport by the absolute path it runs from
 /// (`exe`): sudo's secure_path often lacks where it was built or installed (`target/release`,
-/// `~/.cargo/bin`). Paths are quoted for a POSIX shell. For a caller that is not root
+/// `~/.cargo/bin`), followed by the global `options` the plan was made with (`--root`,
+/// `--state-dir`). Paths are quoted for a POSIX shell. For a caller that is not root
 /// (`sudo`), the plan file is theirs, and apply refuses a plan anyone but root could have
 /// written: the command hands it to root first, after the operator's review.
-pub fn apply_plan_command(exe: &std::path::Path, plan: &std::path::Path, sudo: bool) -> String {
-    let exe = shell_words::quote(&exe.to_string_lossy()).into_owned();
+pub fn apply_plan_command(
+    exe: &std::path::Path,
+    options: &[String],
+    plan: &std::path::Path,
+    sudo: bool,
+) -> String {
+    let exe = shell_words::join(
+        std::iter::once(exe.to_string_lossy().as_ref()).chain(options.iter().map(String::as_str)),
+    );
     let plan = shell_words::quote(&plan.to_string_lossy()).into_owned();
     if sudo {
         format!(
@@ -405,7 +429,7 @@ pub fn apply_plan_command(exe: &std::path::Path, plan: &std::path::Path, sudo: b
 
 #[cfg(test)]
 mod tests {
-    use super::{apply_plan_command, clean};
+    use super::{apply_plan_command, clean, time};
 
     #[test]
     fn clean_shows_what_a_terminal_would_act_on() {
@@ -417,15 +441,28 @@ mod tests {
     }
 
     #[test]
+    fn any_journal_time_is_shown() {
+        assert_eq!(time(0), "1970-01-01T00:00:00Z");
+        assert_eq!(time(253_402_300_799), "9999-12-31T23:59:59Z");
+        assert_eq!(time(253_402_300_800), "253402300800 s after 1970");
+        assert_eq!(time(u64::MAX), format!("{} s after 1970", u64::MAX));
+    }
+
+    #[test]
     fn the_apply_command_is_absolute_quoted_and_hands_the_plan_to_root() {
         let exe = std::path::Path::new("/home/op/my tools/lowport");
         let plan = std::path::Path::new("/home/op/plan.json");
         assert_eq!(
-            apply_plan_command(exe, plan, false),
+            apply_plan_command(exe, &[], plan, false),
             "'/home/op/my tools/lowport' apply --plan /home/op/plan.json"
         );
+        let state = ["--state-dir".to_string(), "/srv/low port".to_string()];
         assert_eq!(
-            apply_plan_command(exe, plan, true),
+            apply_plan_command(exe, &state, plan, false),
+            "'/home/op/my tools/lowport' --state-dir '/srv/low port' apply --plan /home/op/plan.json"
+        );
+        assert_eq!(
+            apply_plan_command(exe, &[], plan, true),
             "sudo chown root: /home/op/plan.json && sudo chmod go-w /home/op/plan.json && \
              sudo '/home/op/my tools/lowport' apply --plan /home/op/plan.json"
         );

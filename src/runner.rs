@@ -48,6 +48,22 @@ impl Context {
     pub fn state(&self) -> StateDir {
         StateDir::new(self.state_dir.clone())
     }
+
+    /// The global options that point another lowport command at this root and state
+    /// directory, where they are not the defaults.
+    pub fn options(&self) -> Vec<String> {
+        let mut argv = Vec::new();
+        if self.root != std::path::Path::new("/") {
+            argv.extend(["--root".into(), self.root.display().to_string()]);
+        }
+        argv.extend(apply::state_dir_option(&self.state_dir));
+        argv
+    }
+
+    /// The command that undoes `run`, quoted for a shell.
+    pub fn rollback_command(&self, run: &str) -> String {
+        apply::rollback_command(&self.options(), run)
+    }
 }
 
 /// What to probe for `want`: its binary, ports, service, and the accounts `method` (or, before
@@ -323,8 +339,15 @@ pub fn apply(ctx: &Context, plan: &Plan, a: Apply) -> Result<Applied> {
     }
     ensure_trusted_root(&plan.root)?;
     let state = ctx.state();
-    let lock = state.lock()?;
-    state.ensure_no_unfinished()?;
+    // A dry run changes nothing, the state directory included: where there is none yet, no
+    // run can be unfinished and there is nothing to lock.
+    let lock = match (a.dry_run, state.dir.exists()) {
+        (true, false) => None,
+        _ => Some(state.lock()?),
+    };
+    if lock.is_some() {
+        state.ensure_no_unfinished()?;
+    }
     // A saved or earlier-reviewed plan is re-planned here, under the lock; the fresh plan, never
     // the given one's text (summaries, diffs, undo), is what is confirmed, run and journaled.
     let (mut facts, fresh) = match a.facts {
@@ -341,10 +364,10 @@ pub fn apply(ctx: &Context, plan: &Plan, a: Apply) -> Result<Applied> {
         return Ok(Applied::Ran(Outcome::NothingToDo, None));
     }
     (a.confirm)(plan)?;
-    if a.dry_run {
+    let (false, Some(lock)) = (a.dry_run, &lock) else {
         return Ok(Applied::DryRun);
-    }
-    let outcome = apply::apply(plan, &state, &lock, a.interrupted, a.on)?;
+    };
+    let outcome = apply::apply(plan, &state, lock, a.interrupted, a.on)?;
     let Outcome::Applied { run } = &outcome else {
         return Ok(Applied::Ran(outcome, None));
     };
@@ -372,7 +395,7 @@ pub fn apply(ctx: &Context, plan: &Plan, a: Apply) -> Result<Applied> {
         None => outcome,
         Some(reason) => {
             let loaded = state.load(run)?;
-            let mut j = state.reopen(&loaded, &lock)?;
+            let mut j = state.reopen(&loaded, lock)?;
             apply::undo(&loaded, &mut j, &reason, true, a.on)?
         }
     };
@@ -530,14 +553,11 @@ pub struct RunHealth {
 /// `lowport` with the global options that point at `ctx`'s state and `root`, when they are
 /// not the defaults.
 fn lowport_argv(ctx: &Context, root: &std::path::Path) -> Vec<String> {
-    let mut argv = vec!["lowport".to_string()];
-    if root != std::path::Path::new("/") {
-        argv.extend(["--root".into(), root.display().to_string()]);
-    }
-    if ctx.state_dir != std::path::Path::new(apply::DEFAULT_STATE_DIR) {
-        argv.extend(["--state-dir".into(), ctx.state_dir.display().to_string()]);
-    }
-    argv
+    let at = Context {
+        root: root.to_path_buf(),
+        state_dir: ctx.state_dir.clone(),
+    };
+    [vec!["lowport".to_string()], at.options()].concat()
 }
 
 /// Re-checks every run of the history that is applied and not rolled back (and names the

@@ -28,16 +28,15 @@ impl std::fmt::Display for PortArg {
     }
 }
 
-fn number(s: &str, what: &str) -> Result<u16, String> {
+/// A port number; `range` says which ports the caller takes, for the message.
+fn number(s: &str, what: &str, range: &str) -> Result<u16, String> {
     if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
         return Err(format!(
-            "{what} '{s}' is not a number; give a port from 1 to 1023"
+            "{what} '{s}' is not a number; give a port from {range}"
         ));
     }
     match s.parse::<u32>() {
-        Ok(0) => Err(format!(
-            "{what} 0 is not a port; give a port from 1 to 1023"
-        )),
+        Ok(0) => Err(format!("{what} 0 is not a port; give a port from {range}")),
         Ok(n) if n > 65535 => Err(format!("{what} {s} is out of range: ports end at 65535")),
         Ok(n) => Ok(n as u16),
         Err(_) => Err(format!("{what} '{s}' is out of range: ports end at 65535")),
@@ -53,14 +52,19 @@ fn privileged(p: u16, what: &str) -> Result<u16, String> {
     Ok(p)
 }
 
+const PRIVILEGED: &str = "1 to 1023";
+
 /// Parses `N` (1–1023) or `LOW:HIGH` (LOW 1–1023, HIGH 1024–65535).
 pub fn port_arg(s: &str) -> Result<PortArg, String> {
     let s = s.trim();
     match s.split_once(':') {
-        None => Ok(PortArg::Grant(privileged(number(s, "port")?, "port")?)),
+        None => Ok(PortArg::Grant(privileged(
+            number(s, "port", PRIVILEGED)?,
+            "port",
+        )?)),
         Some((low, high)) => {
-            let public = privileged(number(low, "public port")?, "public port")?;
-            let backend = number(high, "backend port")?;
+            let public = privileged(number(low, "public port", PRIVILEGED)?, "public port")?;
+            let backend = number(high, "backend port", "1024 to 65535")?;
             if backend < FIRST_UNPRIVILEGED {
                 return Err(format!(
                     "backend port {backend} in '{s}' is privileged itself; the service must \
@@ -364,7 +368,7 @@ pub fn run_id(s: &str) -> Result<String, String> {
         Ok(s.to_string())
     } else {
         Err(format!(
-            "'{s}' is not a run id; `lowport history` lists them (e.g. 20261129T010203Z-1a2b)"
+            "'{s}' is not a run id; `lowport history` lists them (e.g. 7-20261129T010203Z)"
         ))
     }
 }
@@ -862,6 +866,12 @@ mod tests {
         ] {
             assert!(port_arg(bad).is_err(), "{bad} accepted");
         }
+        // Each side's message gives the range that side takes.
+        let said = |s: &str| port_arg(s).unwrap_err();
+        assert!(said("8o").ends_with("from 1 to 1023"), "{}", said("8o"));
+        assert!(said("x:8080").ends_with("from 1 to 1023"));
+        assert!(said("80:9999:1").ends_with("from 1024 to 65535"));
+        assert!(said("80:0").ends_with("from 1024 to 65535"));
     }
 
     #[test]

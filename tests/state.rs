@@ -820,3 +820,57 @@ fn removing_a_user_waits_for_the_account_file_lock() {
     assert_eq!(entries(&t, "svcone"), Vec::<String>::new());
     assert!(t.root.join("etc/.pwd.lock").exists());
 }
+
+/// The commands lowport prints for later (apply a saved plan, undo a run) carry the `--root`
+/// and `--state-dir` they were made with: run exactly as printed, they act on the same tree
+/// and the same journals.
+#[test]
+fn the_commands_lowport_prints_for_later_run_as_printed() {
+    if !is_root_or_skip("the_commands_lowport_prints_for_later_run_as_printed") {
+        return;
+    }
+    let t = TestEnv::new();
+    let app = t.install(crate::subjects::go_server(), "opt/bin/app");
+    let dir = tempfile::tempdir().unwrap();
+    let saved = dir.path().join("plan.json");
+    // The text after `marker` on its line, as a command: `lowport` is this build.
+    let command = |out: &Output, marker: &str| -> Vec<String> {
+        let line = out.stdout.lines().find_map(|l| l.split_once(marker));
+        let text = line
+            .unwrap_or_else(|| panic!("no {marker:?} in {}", out.stdout))
+            .1;
+        let mut argv = shell_words::split(text).unwrap();
+        if argv[0] == "lowport" {
+            argv[0] = BIN.into();
+        }
+        argv
+    };
+    let run = |argv: &[String]| Lowport::new().args(&argv[1..]).run();
+    let planned = t
+        .lowport()
+        .args(["plan", "--method", "setcap", "--port", "80", "--binary"])
+        .arg(&app)
+        .arg("--out")
+        .arg(&saved)
+        .run()
+        .code(0);
+    let apply = command(&planned, "apply it with: ");
+    assert_eq!(apply[0], BIN, "{apply:?}");
+    // A dry run changes nothing, not even by making the state directory.
+    run(&[apply.clone(), vec!["--dry-run".into()]].concat())
+        .code(0)
+        .stdout_has("Nothing was changed");
+    assert!(!t.state.exists(), "a dry run made the state directory");
+    let applied = run(&[apply, vec!["--yes".into()]].concat()).code(0);
+    assert!(getcap(&t.host(&app)).contains("cap_net_bind_service"));
+    let undo = command(&applied, "Undo it any time with: ");
+    // As an operator would type it, answering its question.
+    Lowport::new()
+        .args(&undo[1..])
+        .stdin("yes\n")
+        .run()
+        .code(0)
+        .stdout_has("rolled back");
+    assert_eq!(getcap(&t.host(&app)), "");
+    assert_eq!(t.runs(), 1);
+}

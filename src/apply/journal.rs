@@ -141,6 +141,22 @@ impl<'a> Entry<'a> {
 /// The default state directory; `--state-dir` or `LOWPORT_STATE_DIR` override it.
 pub const DEFAULT_STATE_DIR: &str = "/var/lib/lowport";
 
+/// The option that points another lowport command at the state directory `dir`, when it is not
+/// the default: every command lowport prints for the operator to run next carries it.
+pub fn state_dir_option(dir: &Path) -> Vec<String> {
+    if dir == Path::new(DEFAULT_STATE_DIR) {
+        return Vec::new();
+    }
+    vec!["--state-dir".into(), dir.display().to_string()]
+}
+
+/// `lowport OPTIONS rollback RUN`, quoted for a shell: the command that undoes `run`, with the
+/// global options (`--state-dir`, …) that point it at the run's state directory.
+pub fn rollback_command(options: &[String], run: &str) -> String {
+    let argv = std::iter::once("lowport").chain(options.iter().map(String::as_str));
+    shell_words::join(argv.chain(["rollback", run]))
+}
+
 /// Who ran lowport: the effective user, and the person behind sudo or the login session.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Who {
@@ -1199,11 +1215,10 @@ impl StateDir {
             Some(r) => Err(Error::refused(
                 Refusal::UnfinishedRun,
                 format!(
-                    "run {} is unfinished ({}); finish it first with `lowport rollback {}`. \
-                     Nothing was changed.",
+                    "run {} is unfinished ({}); finish it first with `{}`. Nothing was changed.",
                     r.id,
                     r.status(),
-                    r.id
+                    rollback_command(&state_dir_option(&self.dir), &r.id)
                 ),
             )),
         }

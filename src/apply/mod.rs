@@ -12,7 +12,10 @@ use crate::error::{Error, Refusal, Result};
 use crate::facts::users::UserDb;
 use crate::plan::{Plan, Step};
 use crate::verify::Report;
-pub use journal::{DEFAULT_STATE_DIR, Journal, Lock, Record, Run, StateDir, Status, Who};
+pub use journal::{
+    DEFAULT_STATE_DIR, Journal, Lock, Record, Run, StateDir, Status, Who, rollback_command,
+    state_dir_option,
+};
 
 /// Progress, in the order it happens.
 #[derive(Debug, Clone, PartialEq, Eq)]

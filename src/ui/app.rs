@@ -196,6 +196,8 @@ pub struct Model {
     pub facts_error: Option<String>,
     pub methods: Vec<Assessment>,
     pub cursor: usize,
+    /// `--method`: where the cursor starts once the methods are known.
+    pub preselect: Option<MethodId>,
     pub detail_focus: bool,
     pub detail_scroll: u16,
     pub fields: Vec<Field>,
@@ -218,6 +220,8 @@ pub struct Model {
     pub is_root: bool,
     /// lowport's absolute path, for the command that applies a saved plan.
     pub exe: PathBuf,
+    /// See [`Start::options`].
+    pub options: Vec<String>,
     pub notes: Vec<String>,
     /// The command line that applies the saved plan with sudo, once saved.
     pub saved: Option<PathBuf>,
@@ -250,6 +254,9 @@ pub struct Start {
     pub is_root: bool,
     /// lowport's absolute path (see [`Model::exe`]).
     pub exe: PathBuf,
+    /// The global options (`--root`, `--state-dir`) the wizard was started with, which the
+    /// commands it prints for later must carry.
+    pub options: Vec<String>,
     /// What a profile read from the configuration (shown on the Host screen).
     pub notes: Vec<String>,
 }
@@ -286,6 +293,7 @@ impl Model {
             facts_error: None,
             methods: Vec::new(),
             cursor: 0,
+            preselect: start.method,
             detail_focus: false,
             detail_scroll: 0,
             fields,
@@ -304,6 +312,7 @@ impl Model {
             help: false,
             is_root: start.is_root,
             exe: start.exe.clone(),
+            options: start.options.clone(),
             notes: start.notes.clone(),
             saved: None,
             exported: None,
@@ -362,7 +371,7 @@ impl Model {
     }
 
     fn set_methods(&mut self, methods: Vec<Assessment>) {
-        let keep = self.selected().map(|m| m.id);
+        let keep = self.selected().map(|m| m.id).or(self.preselect);
         self.methods = methods;
         self.cursor = keep
             .and_then(|id| self.methods.iter().position(|m| m.id == id))

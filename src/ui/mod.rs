@@ -30,6 +30,7 @@ pub fn run(cli: &Cli) -> Result<Exit> {
         notes,
         is_root: crate::os::is_root(),
         exe: crate::console::lowport_exe(),
+        options: ctx.options(),
     };
     let dumb = std::env::var("TERM").map_or(true, |t| t == "dumb");
     let terminal = std::io::stdin().is_terminal() && std::io::stdout().is_terminal() && !dumb;

@@ -146,18 +146,21 @@ pub fn run(ctx: &Context, start: Start, how: How) -> Result<Exit> {
             let list = methods::assess(&facts, &want);
             outln!();
             out!("{}", render::methods(&list));
+            let default = methods::recommended(&list).unwrap_or(0);
             let items: Vec<String> = list
                 .iter()
-                .map(|a| {
-                    let state = if a.available {
-                        ""
-                    } else {
+                .enumerate()
+                .map(|(i, a)| {
+                    let state = if !a.available {
                         "  (unavailable here)"
+                    } else if i == default {
+                        "  (recommended here)"
+                    } else {
+                        ""
                     };
                     format!("[{}] {} - {}{state}", a.risk, a.id, a.doc.title)
                 })
                 .collect();
-            let default = methods::recommended(&list).unwrap_or(0);
             loop {
                 let ids: Vec<&str> = list.iter().map(|a| a.id.as_str()).collect();
                 let chosen = &list[ask.select("Approach", &items, &ids, default)?];

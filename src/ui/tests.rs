@@ -200,6 +200,36 @@ fn detected(binary: Option<ExecKind>, is_root: bool) -> Model {
     m
 }
 
+#[test]
+fn the_method_given_on_the_command_line_is_where_the_cursor_starts() {
+    let start = |method| Start {
+        method,
+        binary: Some("fabio".into()),
+        ports: vec![PortArg::Grant(80)],
+        is_root: true,
+        ..Start::default()
+    };
+    let f = facts(go());
+    let recommended = methods::recommended(&methods::assess(&f, &want())).unwrap();
+    for (method, expected) in [
+        (Some(MethodId::Sysctl), MethodId::Sysctl),
+        (Some(MethodId::Authbind), MethodId::Authbind),
+        (None, methods::assess(&f, &want())[recommended].id),
+    ] {
+        let (mut m, _) = Model::new(&start(method));
+        update(&mut m, Msg::Methods(methods::assess(&f, &want())));
+        update(&mut m, Msg::Facts(Ok(Box::new(f.clone()))));
+        key(&mut m, KeyCode::Enter);
+        assert_eq!(m.screen, Screen::Approaches);
+        assert_eq!(m.selected().unwrap().id, expected, "--method {method:?}");
+        // A fresh assessment (the host detected again) keeps where the operator moved to.
+        key(&mut m, KeyCode::Down);
+        let moved = m.selected().unwrap().id;
+        update(&mut m, Msg::Methods(methods::assess(&f, &want())));
+        assert_eq!(m.selected().unwrap().id, moved);
+    }
+}
+
 fn planned(method: MethodId, is_root: bool) -> Model {
     let mut m = detected(go(), is_root);
     key(&mut m, KeyCode::Enter);

@@ -10,7 +10,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Gauge, List, ListItem, ListState, Paragraph, Wrap};
 
 use super::app::{Confirm, Model, Screen, StepState};
-use crate::apply::Outcome;
+use crate::apply::{self, Outcome};
 use crate::methods::Risk;
 use crate::render;
 
@@ -491,7 +491,7 @@ fn preview(m: &Model, f: &mut Frame, area: Rect, t: Theme) {
         (false, None) => "You are not root: applying needs root. Press s to save this plan;\nlowport then shows the exact sudo command that applies it.".to_string(),
         (false, Some(p)) => format!(
             "Plan saved. Hand it to root and apply exactly this plan with:\n  {}",
-            render::apply_plan_command(&m.exe, p, true).replace(" && ", " &&\n  ")
+            render::apply_plan_command(&m.exe, &m.options, p, true).replace(" && ", " &&\n  ")
         ),
     };
     let style = if m.is_root { t.dim() } else { t.warn() };
@@ -672,7 +672,8 @@ fn apply(m: &Model, f: &mut Frame, area: Rect, t: Theme) {
                         t.ok(),
                     ));
                     lines.push(Line::raw(format!(
-                        "Undo later: lowport rollback {run}, or from History (h)."
+                        "Undo later: {}, or from History (h).",
+                        apply::rollback_command(&m.options, run)
                     )));
                 }
                 Outcome::NothingToDo => lines.push(Line::raw("Nothing to do: already in place.")),
@@ -700,7 +701,8 @@ fn apply(m: &Model, f: &mut Frame, area: Rect, t: Theme) {
                             .map(|e| Line::styled(format!("  {e}"), t.danger())),
                     );
                     lines.push(Line::raw(format!(
-                        "The journal is kept: fix the cause, then: lowport rollback {run}"
+                        "The journal is kept: fix the cause, then: {}",
+                        apply::rollback_command(&m.options, run)
                     )));
                 }
             }

@@ -119,6 +119,12 @@ impl Scenario {
         Lowport::new().netns(&self.ns).env_dirs(&self.t)
     }
 
+    /// `lowport` with the options of `lowport()`, as the commands it prints for later start.
+    fn options(&self) -> String {
+        let (root, state) = (self.t.root.display(), self.t.state.display());
+        format!("lowport --root {root} --state-dir {state}")
+    }
+
     /// The disk fills up at the K-th journal write (a record or a backup) and stays full, for
     /// every K until the run gets through: nothing may stay changed without a journal that says
     /// so. Before the run's first durable record nothing ran (exit 7 or 4); after it, the changes
@@ -159,10 +165,10 @@ impl Scenario {
                         .stdout
                         .lines()
                         .find_map(|l| {
-                            l.strip_prefix(
-                                "The journal is kept. Fix the cause, then run: lowport rollback ",
-                            )
+                            l.strip_prefix("The journal is kept. Fix the cause, then run: ")
                         })
+                        .and_then(|cmd| cmd.strip_prefix(&self.options()))
+                        .and_then(|rest| rest.strip_prefix(" rollback "))
                         .unwrap_or_else(|| panic!("{spec}: no advice: {}", out.stdout))
                         .to_string();
                     assert_eq!(self.state(), before, "{spec}: undone before the advice");

@@ -68,8 +68,13 @@ fn an_unsafe_state_directory_is_refused_with_the_fix() {
     if !is_root_or_skip("an_unsafe_state_directory_is_refused_with_the_fix") {
         return;
     }
-    let t = TestEnv::new();
+    let mut t = TestEnv::new();
     let app = t.install(Path::new("/usr/bin/true"), "opt/app");
+    // The state directory in a folder of its own: opening up its parent must not open up the
+    // root's too (that is refused for its own reason).
+    let own = tempfile::tempdir().unwrap();
+    set_mode(own.path(), 0o755);
+    t.state = own.path().join("state");
     let parent = t.state.parent().unwrap().to_path_buf();
     let chmod = |p: &Path, m: u32| set_mode(p, m);
     std::fs::create_dir(&t.state).unwrap();
@@ -873,4 +878,39 @@ fn the_commands_lowport_prints_for_later_run_as_printed() {
         .stdout_has("rolled back");
     assert_eq!(getcap(&t.host(&app)), "");
     assert_eq!(t.runs(), 1);
+}
+
+/// A journal damaged in the middle (its snapshot line unreadable, the step's `done` after it) is
+/// no crash's tear: lowport cannot undo that step, and says so everywhere instead of calling
+/// the run rolled back, or in place, without touching it.
+#[test]
+fn a_step_whose_snapshot_line_is_damaged_is_never_passed_over() {
+    if !is_root_or_skip("a_step_whose_snapshot_line_is_damaged_is_never_passed_over") {
+        return;
+    }
+    let t = TestEnv::new();
+    let app = t.install(crate::subjects::go_server(), "opt/bin/app");
+    let id = applied(&t, &app);
+    let path = journal(&t, &id);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let n = text.lines().position(|l| l.starts_with(r#"{"event":"before""#));
+    let n = n.expect("a snapshot record");
+    let mut lines: Vec<String> = text.lines().map(String::from).collect();
+    lines[n].replace_range(4..5, "\0");
+    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+    let said = "is recorded as carried out or undone, but no snapshot of it is";
+    t.lowport()
+        .args(["rollback", "--last", "--yes"])
+        .run()
+        .code(7)
+        .stderr_has(said);
+    for args in [&["verify", "--all"][..], &["history"]] {
+        let out = t.lowport().args(args).run();
+        let shown = format!("{}{}", out.stdout, out.stderr);
+        assert!(shown.contains(said), "{args:?} hides it: {shown}");
+        if args[0] == "verify" {
+            assert_ne!(out.code, Some(0), "verify --all passed it: {shown}");
+        }
+    }
+    assert!(getcap(&t.host(&app)).contains("cap_net_bind_service"));
 }

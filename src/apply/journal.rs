@@ -1322,14 +1322,29 @@ fn check_record(before: &[Record], r: &Record) -> std::result::Result<(), String
             .map(|s| &s.action)
             .ok_or_else(|| format!("step {n} is not in the run's plan"))
     };
+    // A step is carried out, and undone, only after its snapshot is durable: a record of either
+    // without one (its line damaged) leaves nothing lowport could undo it with.
+    let snapshotted = |n: usize| {
+        let found = before
+            .iter()
+            .any(|r| matches!(r, Record::Before { step, .. } if *step == n));
+        found.then_some(()).ok_or_else(|| {
+            format!("step {n} is recorded as carried out or undone, but no snapshot of it is")
+        })
+    };
     match r {
         Record::Before { step: n, snapshot } => {
             check_snapshot(step(*n)?, snapshot, &Root::new(plan.root.clone()))
         }
-        Record::Done { step: n, after } => check_state(step(*n)?, after),
-        Record::Failed { step: n, .. }
-        | Record::Undone { step: n }
-        | Record::UndoFailed { step: n, .. } => step(*n).map(drop),
+        Record::Done { step: n, after } => {
+            check_state(step(*n)?, after)?;
+            snapshotted(*n)
+        }
+        Record::Undone { step: n } | Record::UndoFailed { step: n, .. } => {
+            step(*n)?;
+            snapshotted(*n)
+        }
+        Record::Failed { step: n, .. } => step(*n).map(drop),
         Record::Start { .. } | Record::RollbackStart { .. } | Record::End { .. } => Ok(()),
     }
 }

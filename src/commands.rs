@@ -234,7 +234,7 @@ fn export(ctx: &Context, a: &ExportArgs) -> Result<Exit> {
 /// A saved plan for export: it is only written out, never carried out, so unlike `apply` any
 /// owner may have made it; its values are checked by the export.
 fn load_plan(file: &std::path::Path) -> Result<Plan> {
-    let text = std::fs::read_to_string(file)
+    let text = crate::facts::files::read_to_string(file)
         .map_err(|e| Error::Invalid(format!("cannot read plan {}: {e}", file.display())))?;
     Plan::load(&text, &file.display().to_string())
 }
@@ -268,29 +268,33 @@ fn apply(ctx: &Context, a: &ApplyArgs) -> Result<Exit> {
 /// what a plan says as root, so a file others could edit is refused.
 fn read_plan(file: &std::path::Path) -> Result<String> {
     use crate::os::MetadataExt;
-    use std::io::Read;
     let shown = file.display();
     let cannot = |e: std::io::Error| Error::Invalid(format!("cannot read plan {shown}: {e}"));
-    let mut f = std::fs::File::open(file).map_err(cannot)?;
-    // Judged on the open file, so what was checked is what is read.
-    let m = f.metadata().map_err(cannot)?;
     let me = crate::os::euid();
-    if (m.uid() != 0 && m.uid() != me) || m.mode() & 0o022 != 0 {
-        return Err(Error::refused(
-            Refusal::PlanFile,
-            format!(
-                "plan {shown} is owned by uid {} with mode {:04o}: someone other than root could \
-                 have written it, and lowport would carry it out as root. Review it, then run \
-                 `chown root {shown}` and `chmod go-w {shown}`, or make a new plan with `lowport \
-                 plan --out`. Nothing was changed.",
-                m.uid(),
-                m.mode() & 0o7777
-            ),
-        ));
+    let mut refused = None;
+    // Judged on the open file, so what was checked is what is read.
+    let bytes = crate::facts::files::read_checked(file, |m| {
+        if (m.uid() != 0 && m.uid() != me) || m.mode() & 0o022 != 0 {
+            refused = Some(Error::refused(
+                Refusal::PlanFile,
+                format!(
+                    "plan {shown} is owned by uid {} with mode {:04o}: someone other than root \
+                     could have written it, and lowport would carry it out as root. Review it, \
+                     then run `chown root {shown}` and `chmod go-w {shown}`, or make a new plan \
+                     with `lowport plan --out`. Nothing was changed.",
+                    m.uid(),
+                    m.mode() & 0o7777
+                ),
+            ));
+            return Err(std::io::Error::other("refused"));
+        }
+        Ok(())
+    });
+    if let Some(e) = refused {
+        return Err(e);
     }
-    let mut text = String::new();
-    f.read_to_string(&mut text).map_err(cannot)?;
-    Ok(text)
+    String::from_utf8(bytes.map_err(cannot)?)
+        .map_err(|e| cannot(std::io::Error::new(std::io::ErrorKind::InvalidData, e)))
 }
 
 fn rollback(ctx: &Context, a: &RollbackArgs) -> Result<Exit> {

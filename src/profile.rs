@@ -176,7 +176,7 @@ pub fn resolve(
     let Some(config) = config else {
         return Ok(notes);
     };
-    let text = std::fs::read_to_string(root.host(config)).map_err(|e| {
+    let text = crate::facts::files::read_to_string(&root.host(config)).map_err(|e| {
         Error::Invalid(format!(
             "cannot read the {profile} configuration {}: {e}",
             config.display()

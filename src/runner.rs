@@ -206,7 +206,7 @@ pub fn ensure_facts_cover(facts: &Facts, want: &Want, method: Option<MethodId>) 
 /// A facts document from `lowport detect --json`, possibly from another host.
 fn load_facts(file: &std::path::Path) -> Result<Facts> {
     let origin = file.display();
-    let text = std::fs::read_to_string(file)
+    let text = crate::facts::files::read_to_string(file)
         .map_err(|e| Error::Invalid(format!("cannot read facts {origin}: {e}")))?;
     Facts::from_json(&text, &origin.to_string()).map_err(Error::Invalid)
 }

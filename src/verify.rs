@@ -167,7 +167,7 @@ fn service_checks(facts: &Facts, name: &str, ports: &[u16]) -> Vec<Check> {
             format!("no unit {service} found"),
         )];
     };
-    let own = std::fs::read_to_string(root.host(&path)).unwrap_or_default();
+    let own = crate::facts::files::read_to_string(&root.host(&path)).unwrap_or_default();
     let texts = unit_texts(&root, &service, own);
     let get = |k| unit_setting(&texts, k).unwrap_or_default();
     let ambient = get("AmbientCapabilities");

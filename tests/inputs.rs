@@ -166,6 +166,11 @@ fn trust_cases(t: &TestEnv, app: &str) -> Vec<(Vec<String>, &'static str)> {
             plan("state.json", json!({ "state_directory": "../../etc" })),
             "not a state directory",
         ),
+        // The plan says systemd, its request asks for setcap: edited, whichever was meant.
+        (
+            plan("two-methods.json", json!({ "method": "setcap" })),
+            "names method systemd but its request asks for setcap",
+        ),
         (
             // The method is a typed id: the plan's parser refuses any other spelling.
             plan("method.json", json!({ "method": "../x" })),
@@ -437,4 +442,71 @@ fn bad_inputs_are_refused_with_a_clear_message_and_change_nothing() {
         Lowport::new().args(&args).run().code(2).stderr_has(message);
     }
     assert_eq!(getcap(&t.host(&app)), "");
+}
+
+/// What lowport reads of the tree it plans for, and the documents it is handed, are read only
+/// as regular files of bounded size: a FIFO planted there (which would block an open or a read
+/// for ever, under the lock for `apply --plan`) or a link to an endless device is refused with
+/// a message, at once; so is a file too big for any configuration.
+#[test]
+fn a_fifo_device_or_huge_file_where_a_file_is_read_is_refused_at_once() {
+    let t = TestEnv::new();
+    let app = t.install(crate::subjects::go_server(), "opt/bin/app");
+    let dropins = t.root.join("etc/systemd/system/app.service.d");
+    std::fs::create_dir_all(&dropins).unwrap();
+    let fifo = |p: &Path| {
+        let ok = std::process::Command::new("mkfifo")
+            .arg(p)
+            .status()
+            .unwrap();
+        assert!(ok.success(), "mkfifo {}", p.display());
+    };
+    fifo(&dropins.join("50-lowport.conf"));
+    fifo(&t.root.join("etc/fabio.properties"));
+    // Sparse: as big as a device would be read, without the disk.
+    let huge = std::fs::File::create(t.root.join("etc/huge.properties")).unwrap();
+    huge.set_len(17 << 20).unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    let plan = outside.path().join("plan.json");
+    fifo(&plan);
+    // Within `timeout`, which exits 124 if lowport hangs.
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new("timeout")
+            .arg("20")
+            .arg(BIN)
+            .arg("--root")
+            .arg(&t.root)
+            .arg("--state-dir")
+            .arg(&t.state)
+            .args(args)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&[out.stdout, out.stderr].concat()).into_owned();
+        (out.status.code(), text)
+    };
+    let app = app.to_str().unwrap();
+    let (code, text) = run(&[
+        "plan", "--method", "systemd", "--binary", app, "--port", "80",
+    ]);
+    assert_ne!(code, Some(124), "plan hung on a FIFO drop-in");
+    assert!(code.is_some(), "{text}");
+    for config in ["/etc/fabio.properties", "/etc/huge.properties"] {
+        let (code, text) = run(&[
+            "plan",
+            "--method",
+            "systemd",
+            "--profile",
+            "fabio",
+            "--config",
+            config,
+        ]);
+        assert_eq!(code, Some(2), "--config {config}: {text}");
+        assert!(
+            text.contains("not a regular file") || text.contains("more than lowport reads"),
+            "--config {config}: {text}"
+        );
+    }
+    let (code, text) = run(&["apply", "--plan", plan.to_str().unwrap(), "--yes"]);
+    assert_eq!(code, Some(2), "apply --plan FIFO: {text}");
+    assert!(text.contains("not a regular file"), "{text}");
 }

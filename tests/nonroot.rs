@@ -51,7 +51,12 @@ fn plan_systemd_as_nobody_reads_shadow_as_unknown_and_applies_later_as_root() {
             "apply it with: sudo chown root: {}",
             saved.display()
         ))
-        .stdout_has(&format!("&& sudo {BIN} apply --plan {}", saved.display()));
+        .stdout_has(&format!(
+            "&& sudo {BIN} --root {} --state-dir {} apply --plan {}",
+            t.root.display(),
+            t.state.display(),
+            saved.display()
+        ));
     // The file is nobody's: apply refuses it until root owns it, as the hint says.
     let apply = || {
         t.lowport()

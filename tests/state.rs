@@ -893,7 +893,9 @@ fn a_step_whose_snapshot_line_is_damaged_is_never_passed_over() {
     let id = applied(&t, &app);
     let path = journal(&t, &id);
     let text = std::fs::read_to_string(&path).unwrap();
-    let n = text.lines().position(|l| l.starts_with(r#"{"event":"before""#));
+    let n = text
+        .lines()
+        .position(|l| l.starts_with(r#"{"event":"before""#));
     let n = n.expect("a snapshot record");
     let mut lines: Vec<String> = text.lines().map(String::from).collect();
     lines[n].replace_range(4..5, "\0");
@@ -913,4 +915,67 @@ fn a_step_whose_snapshot_line_is_damaged_is_never_passed_over() {
         }
     }
     assert!(getcap(&t.host(&app)).contains("cap_net_bind_service"));
+}
+
+/// What a killed lowport leaves of a file it was writing (`.NAME.lowport-PID` beside it, a file
+/// or a link) is removed by the rollback of its run, by name and never followed; a name that
+/// is not that pattern stays, and with it the folder it is in.
+#[test]
+fn a_rollback_removes_the_temporaries_a_killed_run_left() {
+    if !is_root_or_skip("a_rollback_removes_the_temporaries_a_killed_run_left") {
+        return;
+    }
+    let t = TestEnv::new();
+    let app = t.install(crate::subjects::go_server(), "opt/bin/app");
+    let before = tree(&t.root);
+    t.lowport()
+        .args([
+            "apply",
+            "--method",
+            "systemd",
+            "--dynamic-user",
+            "--port",
+            "80",
+            "--yes",
+        ])
+        .arg("--binary")
+        .arg(&app)
+        .run()
+        .code(0);
+    let units = t.root.join("etc/systemd/system");
+    let outside = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(units.join(".app.service.lowport-4194304"), "[Service]\n").unwrap();
+    std::os::unix::fs::symlink(outside.path(), units.join(".app.service.lowport-77")).unwrap();
+    t.lowport()
+        .args(["rollback", "--last", "--yes"])
+        .run()
+        .code(0);
+    assert_same_tree(&tree(&t.root), &before, "after rollback");
+    assert!(outside.path().exists(), "the link was followed");
+
+    t.lowport()
+        .args([
+            "apply",
+            "--method",
+            "systemd",
+            "--dynamic-user",
+            "--port",
+            "80",
+            "--yes",
+        ])
+        .arg("--binary")
+        .arg(&app)
+        .run()
+        .code(0);
+    std::fs::write(units.join(".app.service.lowport-9"), "x").unwrap();
+    std::fs::write(units.join(".app.service.lowport-x"), "not lowport's").unwrap();
+    t.lowport()
+        .args(["rollback", "--last", "--yes"])
+        .run()
+        .code(0);
+    let left: Vec<_> = std::fs::read_dir(&units)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(left, [".app.service.lowport-x"], "{left:?}");
 }

@@ -77,7 +77,7 @@ fn added_name(step: usize) -> String {
 }
 
 fn read_opt(host: &Path) -> std::io::Result<Option<Vec<u8>>> {
-    match std::fs::read(host) {
+    match crate::facts::files::read(host) {
         Ok(b) => Ok(Some(b)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(e),
@@ -209,6 +209,9 @@ fn remove_user(
     backup: &impl Fn(&str) -> std::io::Result<Vec<u8>>,
 ) -> anyhow::Result<()> {
     let _lock = lock_account_files(root)?;
+    for f in ACCOUNT_FILES {
+        sweep_temporaries(&root.host(Path::new(f)));
+    }
     for (path, content) in without_own_entries(name, root, snap, backup)? {
         let host = root.host(&path);
         let (now, _) = observe_file(&host, false)?;
@@ -281,6 +284,36 @@ fn fsync_dir(dir: &Path) -> std::io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
+/// The temporary name next to `target` that lowport writes or links in before renaming it over
+/// `target`: `.NAME.lowport-PID`.
+fn temporary(target: &Path) -> PathBuf {
+    let name = target.file_name().unwrap_or_default().to_string_lossy();
+    target.with_file_name(format!(".{name}.lowport-{}", std::process::id()))
+}
+
+/// Removes what a killed lowport left of its temporaries for `target` (`.NAME.lowport-PID`, any
+/// pid: the caller holds the lock, so no other lowport is writing one), never a directory, and
+/// never following a link: each is unlinked by name.
+fn sweep_temporaries(target: &Path) {
+    let (Some(dir), Some(name)) = (target.parent(), target.file_name()) else {
+        return;
+    };
+    let prefix = format!(".{}.lowport-", name.to_string_lossy());
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let file = e.file_name();
+        let ours = file
+            .to_str()
+            .and_then(|f| f.strip_prefix(&prefix))
+            .is_some_and(|pid| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()));
+        if ours && e.file_type().is_ok_and(|t| !t.is_dir()) {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+}
+
 /// Writes a file atomically: a temporary file in the same directory, owner and mode set, fsync,
 /// rename over the target, fsync of the directory.
 fn write_atomic(
@@ -293,8 +326,7 @@ fn write_atomic(
     let dir = target
         .parent()
         .ok_or_else(|| anyhow!("{} has no parent", target.display()))?;
-    let name = target.file_name().unwrap_or_default().to_string_lossy();
-    let tmp = dir.join(format!(".{name}.lowport-{}", std::process::id()));
+    let tmp = temporary(target);
     let result = (|| -> anyhow::Result<()> {
         let mut opts = OpenOptions::new();
         opts.write(true).create_new(true);
@@ -427,7 +459,7 @@ pub fn execute(action: &Action, planned: &State, root: &Root, db: &UserDb) -> an
                 );
             }
             // A link in a temporary name renamed over the target replaces it atomically.
-            let tmp = host.with_file_name(format!(".lowport-link-{}", std::process::id()));
+            let tmp = temporary(&host);
             let _ = std::fs::remove_file(&tmp);
             os::symlink(target, &tmp)?;
             std::fs::rename(&tmp, &host).with_context(|| format!("linking {}", host.display()))
@@ -478,7 +510,7 @@ fn restore_file(
 /// Puts a symlink back as it was (a masked unit's `-> /dev/null`, say): the same target, the same
 /// owner, replacing whatever is there now in one rename.
 fn restore_link(host: &Path, target: &Path, f: &FileState) -> anyhow::Result<()> {
-    let tmp = host.with_file_name(format!(".lowport-link-{}", std::process::id()));
+    let tmp = temporary(host);
     let _ = std::fs::remove_file(&tmp);
     os::symlink(target, &tmp)?;
     os::lchown(&tmp, f.uid, f.gid)?;
@@ -513,6 +545,11 @@ fn set_owner_mode(
 }
 
 fn restore_meta(host: &Path, f: &FileState) -> anyhow::Result<()> {
+    // Steps change owner, mode and capability of a regular file only, through the file itself:
+    // a link (or anything else) there now is not what a step changed, and is left alone.
+    if !std::fs::symlink_metadata(host).is_ok_and(|m| m.is_file()) {
+        return Ok(());
+    }
     set_owner_mode(host, f.uid, f.gid, f.mode)?;
     // Last: chown and chmod can clear security.capability.
     xattr::restore(host, &f.xattr_bytes())?;
@@ -536,6 +573,7 @@ pub fn restore(
     match (action, &snap.state) {
         (Action::WriteFile { path, .. }, State::File(f)) => {
             restore_file(root, path, f, snap.backups.get(path), &backup)?;
+            sweep_temporaries(&root.entry(path));
             remove_created();
             Ok(())
         }
@@ -558,6 +596,7 @@ pub fn restore(
             if let Some(old) = target {
                 os::symlink(old, &host)?;
             }
+            sweep_temporaries(&host);
             remove_created();
             Ok(())
         }

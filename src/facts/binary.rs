@@ -6,11 +6,11 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::acl;
 use super::caps::FileCaps;
 use super::elf::{self, ExecKind};
 use super::mounts::{self, Mount};
 use super::users::UserDb;
+use super::{acl, files};
 use crate::error::{Error, Result};
 use crate::os::MetadataExt;
 use crate::root::Root;
@@ -487,7 +487,7 @@ pub fn unit_texts(root: &Root, unit: &str, own: String) -> Vec<String> {
         };
         let mut confs: Vec<_> = list.flatten().map(|e| e.path()).collect();
         confs.sort();
-        texts.extend(confs.iter().filter_map(|c| std::fs::read_to_string(c).ok()));
+        texts.extend(confs.iter().filter_map(|c| files::read_to_string(c).ok()));
     }
     texts
 }
@@ -512,7 +512,7 @@ fn units_launching(root: &Root, names: &[PathBuf]) -> Vec<UnitRef> {
         let Some(path) = unit_file_in(root, &dirs, &unit) else {
             continue;
         };
-        let Ok(text) = std::fs::read_to_string(root.host(&path)) else {
+        let Ok(text) = files::read_to_string(&root.host(&path)) else {
             continue;
         };
         let launches = text.lines().any(|l| {

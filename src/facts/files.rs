@@ -2,6 +2,7 @@
 //! in a facts document for the files a plan would touch.
 
 use std::collections::BTreeMap;
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -9,6 +10,57 @@ use serde::{Deserialize, Serialize};
 use super::caps::FileCaps;
 use crate::os::MetadataExt;
 use crate::xattr;
+
+/// The most lowport reads of one file it plans from: more than any configuration file, unit,
+/// account database or plan holds, and bounded memory for a device or a giant file.
+pub const MAX_READ: u64 = 16 << 20;
+
+/// Reads a file lowport plans from (configuration, units, account files, a facts document, a
+/// saved plan): only a regular file, opened without blocking (a FIFO planted there would hang
+/// lowport, perhaps under its lock), and at most [`MAX_READ`] bytes. `check` judges the open
+/// file first, so that what was checked is what is read.
+pub fn read_checked(
+    path: &Path,
+    check: impl FnOnce(&std::fs::Metadata) -> io::Result<()>,
+) -> io::Result<Vec<u8>> {
+    let file = crate::os::no_block(std::fs::OpenOptions::new().read(true)).open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a regular file",
+        ));
+    }
+    check(&meta)?;
+    let too_big = || {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!(
+                "larger than {} MiB, more than lowport reads",
+                MAX_READ >> 20
+            ),
+        )
+    };
+    if meta.len() > MAX_READ {
+        return Err(too_big());
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    file.take(MAX_READ + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_READ {
+        return Err(too_big());
+    }
+    Ok(bytes)
+}
+
+/// [`read_checked`] with no check of its own.
+pub fn read(path: &Path) -> io::Result<Vec<u8>> {
+    read_checked(path, |_| Ok(()))
+}
+
+/// [`read`], as UTF-8 text.
+pub fn read_to_string(path: &Path) -> io::Result<String> {
+    String::from_utf8(read(path)?).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+}
 
 /// File modes travel as octal strings ("0644") in JSON, as operators read them.
 pub mod octal {

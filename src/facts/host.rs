@@ -153,7 +153,7 @@ impl Host for LiveHost {
             |a| &mut a.texts,
             path.to_path_buf(),
             || {
-                std::fs::read(self.root.host(path))
+                super::files::read(&self.root.host(path))
                     .ok()
                     .map(|b| String::from_utf8_lossy(&b).into_owned())
             },

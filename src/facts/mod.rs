@@ -149,7 +149,7 @@ fn sysctl_settings(root: &Root, key: &str) -> Vec<SysctlSetting> {
     files
         .into_iter()
         .filter_map(|f| {
-            let text = std::fs::read_to_string(root.host(&f)).ok()?;
+            let text = files::read_to_string(&root.host(&f)).ok()?;
             let value = sysctl_value(&text, key)?;
             Some(SysctlSetting { file: f, value })
         })
@@ -329,7 +329,7 @@ pub fn read_proc(path: impl AsRef<Path>) -> std::io::Result<String> {
 fn os_release(root: &Root) -> BTreeMap<String, String> {
     let text = ["/etc/os-release", "/usr/lib/os-release"]
         .iter()
-        .find_map(|p| std::fs::read_to_string(root.host(Path::new(p))).ok())
+        .find_map(|p| files::read_to_string(&root.host(Path::new(p))).ok())
         .unwrap_or_default();
     text.lines()
         .filter_map(|l| l.split_once('='))

@@ -67,7 +67,7 @@ pub fn gather(root: &Root, family: &str, wanted: &Wanted) -> Platform {
             .files
             .iter()
             .map(|f| {
-                let text = std::fs::read(root.host(Path::new(f)))
+                let text = super::files::read(&root.host(Path::new(f)))
                     .ok()
                     .map(|b| String::from_utf8_lossy(&b).into_owned());
                 (PathBuf::from(f), text)

@@ -15,7 +15,7 @@ pub fn read(root: &Root, name: &str) -> ServiceUnit {
     let path = unit_file(root, &service);
     let own = path
         .as_ref()
-        .and_then(|p| std::fs::read_to_string(root.host(p)).ok())
+        .and_then(|p| super::files::read_to_string(&root.host(p)).ok())
         .unwrap_or_default();
     let ours = own.starts_with(UNIT_MARKER);
     let texts: Vec<String> = unit_texts(root, &service, own)

@@ -50,7 +50,8 @@ impl UserDb {
     }
 
     fn read(&self, file: &str) -> String {
-        std::fs::read_to_string(self.root.host(std::path::Path::new(file))).unwrap_or_default()
+        super::files::read_to_string(&self.root.host(std::path::Path::new(file)))
+            .unwrap_or_default()
     }
 
     pub fn group_gid(&self, name: &str) -> Option<u32> {

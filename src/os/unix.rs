@@ -60,6 +60,12 @@ pub fn no_follow(opts: &mut OpenOptions) -> &mut OpenOptions {
 
 /// As [`no_follow`], and a FIFO or a device neither blocks the open nor becomes the controlling
 /// terminal: the caller then refuses what is not a regular file.
+/// Opens without blocking (a FIFO opens at once) or taking a controlling terminal; links are
+/// followed.
+pub fn no_block(opts: &mut OpenOptions) -> &mut OpenOptions {
+    opts.custom_flags(libc::O_NOCTTY | libc::O_NONBLOCK)
+}
+
 pub fn no_follow_no_block(opts: &mut OpenOptions) -> &mut OpenOptions {
     opts.custom_flags(libc::O_NOFOLLOW | libc::O_NOCTTY | libc::O_NONBLOCK)
 }

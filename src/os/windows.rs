@@ -142,6 +142,11 @@ pub fn no_follow(opts: &mut OpenOptions) -> &mut OpenOptions {
     opts.custom_flags(OPEN_REPARSE_POINT)
 }
 
+/// Opens never block and there is no controlling terminal here: nothing to add.
+pub fn no_block(opts: &mut OpenOptions) -> &mut OpenOptions {
+    opts
+}
+
 /// Opens never block and there is no controlling terminal: as [`no_follow`].
 pub fn no_follow_no_block(opts: &mut OpenOptions) -> &mut OpenOptions {
     no_follow(opts)

@@ -109,6 +109,13 @@ impl Plan {
         }
         let plan: Plan = serde_json::from_value(v)
             .map_err(|e| Error::Invalid(format!("{origin} is not a valid lowport plan: {e}")))?;
+        if plan.method != plan.request.method {
+            return Err(Error::Invalid(format!(
+                "{origin} names method {} but its request asks for {}: it was edited; make the \
+                 plan again",
+                plan.method, plan.request.method
+            )));
+        }
         // The request is re-planned from, so it is checked exactly as typed input is.
         plan.request
             .validate()

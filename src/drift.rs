@@ -37,10 +37,21 @@ pub fn steps(run: &Run) -> Result<Vec<StepCheck>> {
                 format!("{}: as run {} left it", action.target(), run.id),
             )
         } else if action.satisfied(&now, &host) {
+            // A binary upgraded loses its capability and is given it again by hand; one whose
+            // content changed while it kept it was written without clearing it (a shared
+            // mapping does not): either way it is in place, and the second needs a look.
+            let caution = match action {
+                Action::SetFileCap { .. } => {
+                    "; it was written since (its inode, size or mtime differ): if no one \
+                     upgraded it and gave the capability again by hand, find out who wrote it \
+                     (a write through a shared mapping keeps the capability)"
+                }
+                _ => "",
+            };
             (
                 true,
                 format!(
-                    "{}: changed since run {}, still as planned",
+                    "{}: changed since run {}, still as planned{caution}",
                     action.target(),
                     run.id
                 ),

@@ -249,3 +249,32 @@ fn a_deleted_nft_table_is_drift_and_the_fix_loads_it_again() {
     assert!(listed.status.success());
     verify_all(&t, Some(&ns), 0);
 }
+
+/// A binary written to while it kept its capability (a write through a shared mapping does not
+/// clear it; here only its mtime moves, which no more clears it) is still in place, and said to
+/// need a look: its content may not be the reviewed file's.
+#[test]
+fn a_binary_written_while_it_kept_its_capability_is_pointed_out() {
+    if !is_root_or_skip("a_binary_written_while_it_kept_its_capability_is_pointed_out") {
+        return;
+    }
+    let t = TestEnv::new();
+    let app = t.install(crate::subjects::go_server(), "opt/bin/app");
+    t.lowport()
+        .args([
+            "apply", "--method", "setcap", "--port", "80", "--yes", "--binary",
+        ])
+        .arg(&app)
+        .run()
+        .code(0);
+    let touched = std::process::Command::new("touch")
+        .args(["-d", "2020-01-01"])
+        .arg(t.host(&app))
+        .status()
+        .unwrap();
+    assert!(touched.success());
+    assert!(getcap(&t.host(&app)).contains("cap_net_bind_service"));
+    let doc = verify_all(&t, None, 0);
+    let detail = doc["runs"][0]["steps"][0]["detail"].as_str().unwrap();
+    assert!(detail.contains("find out who wrote it"), "{doc:#}");
+}

@@ -302,6 +302,10 @@ pub struct ApplyArgs {
     /// Apply a plan saved with `plan --out`; refused if the host changed since
     #[arg(long, value_name = "FILE", conflicts_with_all = ["binary", "port", "user", "group"])]
     pub plan: Option<PathBuf>,
+    /// The SHA-256 of the saved plan, as `plan --out` prints it: the file must be exactly the
+    /// plan that was reviewed, whoever could still write to it
+    #[arg(long, value_name = "HEX", requires = "plan", value_parser = validate::sha256_hex)]
+    pub plan_sha256: Option<String>,
     /// Do not ask for confirmation
     #[arg(long)]
     pub yes: bool,

@@ -134,6 +134,8 @@ fn plan(ctx: &Context, a: &PlanArgs) -> Result<Exit> {
         Some(f) => runner::plan_from_facts(&f, &req)?,
         None => runner::plan(ctx, &req)?.1,
     };
+    // The bytes written, whose SHA-256 the command that applies them carries.
+    let mut saved = String::new();
     if let Some(out) = &a.out_file {
         let text = serde_json::to_string_pretty(&p).map_err(anyhow::Error::from)?;
         let (dir, name) = match (out.parent(), out.file_name().and_then(|n| n.to_str())) {
@@ -152,7 +154,8 @@ fn plan(ctx: &Context, a: &PlanArgs) -> Result<Exit> {
                 )));
             }
         };
-        console::write_file(dir, name, &(text + "\n"), 0o644).map_err(|e| {
+        saved = text + "\n";
+        console::write_file(dir, name, &saved, 0o644).map_err(|e| {
             Error::Invalid(format!("cannot write the plan to {}: {e}", out.display()))
         })?;
     }
@@ -172,7 +175,13 @@ fn plan(ctx: &Context, a: &PlanArgs) -> Result<Exit> {
                 outln!(
                     "Plan saved to {}; apply it with: {}",
                     out.display(),
-                    render::apply_plan_command(&console::lowport_exe(), &ctx.options(), out, sudo)
+                    render::apply_plan_command(
+                        &console::lowport_exe(),
+                        &ctx.options(),
+                        out,
+                        &crate::facts::files::sha256(saved.as_bytes()),
+                        sudo
+                    )
                 );
             }
         }
@@ -243,7 +252,7 @@ fn apply(ctx: &Context, a: &ApplyArgs) -> Result<Exit> {
     let (p, facts) = match (&a.plan, a.method) {
         (Some(file), _) => {
             // Re-planned on this host by the runner: the fresh plan is what is shown and run.
-            let text = read_plan(file)?;
+            let text = read_plan(file, a.plan_sha256.as_deref())?;
             (Plan::load(&text, &file.display().to_string())?, None)
         }
         (None, Some(method)) => {
@@ -266,7 +275,7 @@ fn apply(ctx: &Context, a: &ApplyArgs) -> Result<Exit> {
 
 /// A saved plan's text, from a file only root (or the caller) can have written: lowport runs
 /// what a plan says as root, so a file others could edit is refused.
-fn read_plan(file: &std::path::Path) -> Result<String> {
+fn read_plan(file: &std::path::Path, sha256: Option<&str>) -> Result<String> {
     use crate::os::MetadataExt;
     let shown = file.display();
     let cannot = |e: std::io::Error| Error::Invalid(format!("cannot read plan {shown}: {e}"));
@@ -293,7 +302,20 @@ fn read_plan(file: &std::path::Path) -> Result<String> {
     if let Some(e) = refused {
         return Err(e);
     }
-    String::from_utf8(bytes.map_err(cannot)?)
+    let bytes = bytes.map_err(cannot)?;
+    let now = crate::facts::files::sha256(&bytes);
+    if let Some(want) = sha256.filter(|want| **want != now) {
+        return Err(Error::refused(
+            Refusal::PlanFile,
+            format!(
+                "plan {shown} is not the plan that was reviewed: its SHA-256 is {now}, the command \
+                 gives {want}. Someone changed it after `lowport plan` wrote it (a descriptor \
+                 opened before it was handed to root still writes to it); make a new plan. \
+                 Nothing was changed."
+            ),
+        ));
+    }
+    String::from_utf8(bytes)
         .map_err(|e| cannot(std::io::Error::new(std::io::ErrorKind::InvalidData, e)))
 }
 

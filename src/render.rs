@@ -412,18 +412,18 @@ pub fn apply_plan_command(
     exe: &std::path::Path,
     options: &[String],
     plan: &std::path::Path,
+    sha256: &str,
     sudo: bool,
 ) -> String {
     let exe = shell_words::join(
         std::iter::once(exe.to_string_lossy().as_ref()).chain(options.iter().map(String::as_str)),
     );
     let plan = shell_words::quote(&plan.to_string_lossy()).into_owned();
+    let apply = format!("{exe} apply --plan {plan} --plan-sha256 {sha256}");
     if sudo {
-        format!(
-            "sudo chown root: {plan} && sudo chmod go-w {plan} && sudo {exe} apply --plan {plan}"
-        )
+        format!("sudo chown root: {plan} && sudo chmod go-w {plan} && sudo {apply}")
     } else {
-        format!("{exe} apply --plan {plan}")
+        apply
     }
 }
 
@@ -452,19 +452,28 @@ mod tests {
     fn the_apply_command_is_absolute_quoted_and_hands_the_plan_to_root() {
         let exe = std::path::Path::new("/home/op/my tools/lowport");
         let plan = std::path::Path::new("/home/op/plan.json");
+        let sum = "ab".repeat(32);
         assert_eq!(
-            apply_plan_command(exe, &[], plan, false),
-            "'/home/op/my tools/lowport' apply --plan /home/op/plan.json"
+            apply_plan_command(exe, &[], plan, &sum, false),
+            format!(
+                "'/home/op/my tools/lowport' apply --plan /home/op/plan.json --plan-sha256 {sum}"
+            )
         );
         let state = ["--state-dir".to_string(), "/srv/low port".to_string()];
         assert_eq!(
-            apply_plan_command(exe, &state, plan, false),
-            "'/home/op/my tools/lowport' --state-dir '/srv/low port' apply --plan /home/op/plan.json"
+            apply_plan_command(exe, &state, plan, &sum, false),
+            format!(
+                "'/home/op/my tools/lowport' --state-dir '/srv/low port' apply --plan \
+                 /home/op/plan.json --plan-sha256 {sum}"
+            )
         );
         assert_eq!(
-            apply_plan_command(exe, &[], plan, true),
-            "sudo chown root: /home/op/plan.json && sudo chmod go-w /home/op/plan.json && \
-             sudo '/home/op/my tools/lowport' apply --plan /home/op/plan.json"
+            apply_plan_command(exe, &[], plan, &sum, true),
+            format!(
+                "sudo chown root: /home/op/plan.json && sudo chmod go-w /home/op/plan.json && \
+                 sudo '/home/op/my tools/lowport' apply --plan /home/op/plan.json --plan-sha256 \
+                 {sum}"
+            )
         );
     }
 }

@@ -360,6 +360,20 @@ pub fn sysctl_line(key: &str, value: &str) -> Result<String, String> {
     Ok(format!("{key} = {value}\n"))
 }
 
+/// `--plan-sha256 HEX`: a SHA-256 as lowport prints it, 64 lowercase hex digits.
+pub fn sha256_hex(s: &str) -> Result<String, String> {
+    if s.len() == 64
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
+        Ok(s.to_string())
+    } else {
+        Err(format!(
+            "'{s}' is not a SHA-256 as `lowport plan --out` prints it (64 lowercase hex digits)"
+        ))
+    }
+}
+
 /// `rollback ID`: the run ids lowport itself generates.
 pub fn run_id(s: &str) -> Result<String, String> {
     let ok =

@@ -861,6 +861,14 @@ fn the_commands_lowport_prints_for_later_run_as_printed() {
         .code(0);
     let apply = command(&planned, "apply it with: ");
     assert_eq!(apply[0], BIN, "{apply:?}");
+    // The command is bound to the bytes written: the same plan with one byte more (still valid
+    // JSON, still root's) is not what was reviewed.
+    let written = std::fs::read(&saved).unwrap();
+    std::fs::write(&saved, [&written[..], b" "].concat()).unwrap();
+    run(&[apply.clone(), vec!["--yes".into()]].concat())
+        .code(7)
+        .stderr_has("is not the plan that was reviewed");
+    std::fs::write(&saved, &written).unwrap();
     // A dry run changes nothing, not even by making the state directory.
     run(&[apply.clone(), vec!["--dry-run".into()]].concat())
         .code(0)

@@ -161,7 +161,7 @@ pub enum Msg {
         exit: Exit,
     },
     History(Result<Vec<RunRow>, String>),
-    Saved(Result<PathBuf, String>),
+    Saved(Result<Saved, String>),
     Exported(Result<PathBuf, String>),
     /// SIGTERM/SIGHUP: leave as cleanly as from `q`.
     Terminate,
@@ -224,7 +224,7 @@ pub struct Model {
     pub options: Vec<String>,
     pub notes: Vec<String>,
     /// The command line that applies the saved plan with sudo, once saved.
-    pub saved: Option<PathBuf>,
+    pub saved: Option<Saved>,
     /// The script a plan for another host was exported to.
     pub exported: Option<PathBuf>,
     /// The host plans are made for: this one (the default), or another's facts.
@@ -237,6 +237,14 @@ pub struct Model {
     pub quit: bool,
     /// The exit code of the last apply or rollback carried out.
     pub exit: Option<Exit>,
+}
+
+/// A plan the wizard saved: where, and the SHA-256 of the bytes written, which the command
+/// that applies it carries (the file must still be those bytes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Saved {
+    pub path: PathBuf,
+    pub sha256: String,
 }
 
 /// What the operator gave on the command line.
@@ -616,7 +624,7 @@ pub fn update(m: &mut Model, msg: Msg) -> Vec<Cmd> {
         }
         Msg::Saved(result) => {
             match result {
-                Ok(path) => m.saved = Some(path),
+                Ok(saved) => m.saved = Some(saved),
                 Err(e) => m.message = Some(e),
             }
             Vec::new()

@@ -186,11 +186,12 @@ impl Effects<'_> {
                 let saved = serde_json::to_string_pretty(&plan)
                     .map_err(std::io::Error::other)
                     .and_then(|text| {
-                        write_here(
-                            &format!("lowport-plan-{}.json", plan.method),
-                            &(text + "\n"),
-                            0o644,
-                        )
+                        let text = text + "\n";
+                        let name = format!("lowport-plan-{}.json", plan.method);
+                        Ok(super::app::Saved {
+                            path: write_here(&name, &text, 0o644)?,
+                            sha256: crate::facts::files::sha256(text.as_bytes()),
+                        })
                     });
                 let _ = tx.send(Msg::Saved(
                     saved.map_err(|e| format!("cannot save the plan: {e}")),

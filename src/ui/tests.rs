@@ -9,7 +9,7 @@ use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
-use super::app::{Cmd, Confirm, FieldId, Model, Msg, RunRow, Screen, Start, update};
+use super::app::{Cmd, Confirm, FieldId, Model, Msg, RunRow, Saved, Screen, Start, update};
 use super::view::{Theme, view};
 use crate::apply::{Event, Outcome};
 use crate::cli::OtherHost;
@@ -410,9 +410,13 @@ fn preview_as_root_and_as_a_normal_user() {
     assert!(m.confirm.is_none(), "no apply without root");
     let cmds = key(&mut m, KeyCode::Char('s'));
     assert!(matches!(cmds[..], [Cmd::SavePlan(_)]));
+    let sha256 = "0123456789abcdef".repeat(4);
     update(
         &mut m,
-        Msg::Saved(Ok("/home/op/lowport-plan-setcap.json".into())),
+        Msg::Saved(Ok(Saved {
+            path: "/home/op/lowport-plan-setcap.json".into(),
+            sha256: sha256.clone(),
+        })),
     );
     let shown = draw(&m, 80, 24);
     assert!(
@@ -420,6 +424,12 @@ fn preview_as_root_and_as_a_normal_user() {
             && shown.contains(&format!("sudo {LOWPORT} apply --plan"))
             && shown.contains("/home/op/lowport-plan-setcap.json"),
         "the hint names lowport by its absolute path (sudo's PATH may lack it):\n{shown}"
+    );
+    // The hint binds the command to the bytes saved: all of the digest is on the screen.
+    let joined: String = shown.split_whitespace().collect();
+    assert!(
+        joined.contains(&sha256),
+        "the plan's SHA-256 is cut off:\n{shown}"
     );
     snap("preview_not_root", &m);
 }

@@ -456,12 +456,13 @@ fn diff_line(l: &str, t: Theme) -> Line<'static> {
 
 fn preview(m: &Model, f: &mut Frame, area: Rect, t: Theme) {
     let Some(plan) = &m.plan else { return };
-    // Once saved, the commands that apply the plan need room: one line each, and the last wraps.
+    // Once saved, the commands that apply the plan need room: one line each, the last wraps,
+    // and the SHA-256 it carries takes a line of its own.
     let notice = match (m.is_root, &m.saved) {
         _ if plan.from_facts => 4,
         (true, _) => 1,
         (false, None) => 4,
-        (false, Some(_)) => 6,
+        (false, Some(_)) => 8,
     };
     let [head, body, foot] = Layout::vertical([
         Constraint::Length(1),
@@ -489,9 +490,10 @@ fn preview(m: &Model, f: &mut Frame, area: Rect, t: Theme) {
         (true, _) if plan.risk == Risk::High => "High risk: Enter opens a guided review first.".to_string(),
         (true, _) => "Enter asks for confirmation, then applies.".to_string(),
         (false, None) => "You are not root: applying needs root. Press s to save this plan;\nlowport then shows the exact sudo command that applies it.".to_string(),
-        (false, Some(p)) => format!(
+        (false, Some(s)) => format!(
             "Plan saved. Hand it to root and apply exactly this plan with:\n  {}",
-            render::apply_plan_command(&m.exe, &m.options, p, true).replace(" && ", " &&\n  ")
+            render::apply_plan_command(&m.exe, &m.options, &s.path, &s.sha256, true)
+                .replace(" && ", " &&\n  ")
         ),
     };
     let style = if m.is_root { t.dim() } else { t.warn() };
@@ -524,10 +526,10 @@ fn other_host_notice(m: &Model, plan: &crate::plan::Plan) -> String {
         }
         None => "Enter exports it as a script to run on that host; s saves the plan.".to_string(),
     };
-    if let Some(p) = &m.saved {
+    if let Some(s) = &m.saved {
         text.push_str(&format!(
             "\nPlan saved to {}; `lowport export --plan FILE --format sh` exports it later.",
-            render::clean(&p.display().to_string())
+            render::clean(&s.path.display().to_string())
         ));
     }
     text

@@ -399,6 +399,8 @@ fn history(ctx: &Context, json_out: bool) -> Result<Exit> {
             })
             .collect();
         print_json(&json!({ "format_version": FORMAT_VERSION, "runs": list, "notes": notes }));
+    } else if runs.is_empty() && !notes.is_empty() {
+        outln!("No readable runs recorded; lowport says why below.");
     } else {
         out!("{}", render::history(&runs));
     }

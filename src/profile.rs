@@ -1,6 +1,7 @@
 //! Service profiles (data in `assets/profiles/`): what a known program is called, how it takes
 //! its configuration file, and which settings in that file name the ports it listens on.
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use serde::Deserialize;
@@ -45,6 +46,8 @@ pub fn name(s: &str) -> std::result::Result<String, String> {
 /// expands to another key's final value. Keys in first-seen order.
 fn properties(text: &str) -> Vec<(String, String)> {
     let mut out: Vec<(String, String)> = Vec::new();
+    // Where each key is in `out`: a file of many keys is read in linear time, not quadratic.
+    let mut index: HashMap<String, usize> = HashMap::new();
     let mut pending = String::new();
     for line in text.lines() {
         let line = line.trim_start();
@@ -68,15 +71,22 @@ fn properties(text: &str) -> Vec<(String, String)> {
             .unwrap_or(rest)
             .trim()
             .to_string();
-        match out.iter_mut().find(|(key, _)| key == k) {
-            Some(entry) => entry.1 = v,
-            None => out.push((k.to_string(), v)),
+        match index.get(k) {
+            Some(&i) => out[i].1 = v,
+            None => {
+                index.insert(k.to_string(), out.len());
+                out.push((k.to_string(), v));
+            }
         }
     }
-    let values = out.clone();
+    let values: HashMap<String, String> = out.iter().cloned().collect();
+    // Each value may grow by EXPANSION_LIMIT, and all of them together by TOTAL_EXPANSION.
+    let mut total = TOTAL_EXPANSION;
     for (_, v) in &mut out {
-        let mut budget = EXPANSION_LIMIT;
+        let mut budget = EXPANSION_LIMIT.min(total);
+        let before = budget;
         *v = expand(v, &values, 0, &mut budget);
+        total -= before - budget;
     }
     out
 }
@@ -85,10 +95,19 @@ fn properties(text: &str) -> Vec<(String, String)> {
 /// every level, so a depth limit alone lets a small file exhaust memory (found by fuzzing).
 const EXPANSION_LIMIT: usize = 64 * 1024;
 
+/// How many bytes the expansions of all values together may add: many keys each expanding one
+/// large value would otherwise multiply it.
+const TOTAL_EXPANSION: usize = 4 << 20;
+
 /// `${key}` references replaced by the key's value, recursively (a depth limit stops cycles, a
 /// byte budget stops exponential growth); an unknown key, or one past either limit, is left as
 /// written (fabio would look in its environment, unknown here).
-fn expand(value: &str, values: &[(String, String)], depth: usize, budget: &mut usize) -> String {
+fn expand(
+    value: &str,
+    values: &HashMap<String, String>,
+    depth: usize,
+    budget: &mut usize,
+) -> String {
     let mut out = String::new();
     let mut rest = value;
     while let Some(start) = rest.find("${") {
@@ -97,8 +116,8 @@ fn expand(value: &str, values: &[(String, String)], depth: usize, budget: &mut u
         };
         let key = &rest[start + 2..start + 2 + len];
         out.push_str(&rest[..start]);
-        match values.iter().find(|(k, _)| k == key) {
-            Some((_, v)) if depth < 16 && v.len() <= *budget => {
+        match values.get(key) {
+            Some(v) if depth < 16 && v.len() <= *budget => {
                 *budget -= v.len();
                 out.push_str(&expand(v, values, depth + 1, budget));
             }

@@ -490,6 +490,22 @@ fn a_fifo_device_or_huge_file_where_a_file_is_read_is_refused_at_once() {
     ]);
     assert_ne!(code, Some(124), "plan hung on a FIFO drop-in");
     assert!(code.is_some(), "{text}");
+    // The drop-in lowport would write for a unit there, as a sparse 1 GiB file: its snapshot
+    // is refused, not read into memory and diffed.
+    let unit = format!("[Service]\nExecStart={app}\n");
+    std::fs::write(t.root.join("etc/systemd/system/app.service"), unit).unwrap();
+    std::fs::remove_file(dropins.join("50-lowport.conf")).unwrap();
+    let dropin = std::fs::File::create(dropins.join("50-lowport.conf")).unwrap();
+    dropin.set_len(1 << 30).unwrap();
+    let plan_app = [
+        "plan", "--method", "systemd", "--binary", app, "--port", "80",
+    ];
+    let (code, text) = run(&plan_app);
+    assert!(
+        code != Some(0) && code != Some(124) && text.contains("more than lowport reads"),
+        "a 1 GiB unit: {code:?} {}",
+        &text[..text.len().min(2000)]
+    );
     for config in ["/etc/fabio.properties", "/etc/huge.properties"] {
         let (code, text) = run(&[
             "plan",

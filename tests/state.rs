@@ -977,13 +977,28 @@ fn a_rollback_removes_the_temporaries_a_killed_run_left() {
         .code(0);
     std::fs::write(units.join(".app.service.lowport-9"), "x").unwrap();
     std::fs::write(units.join(".app.service.lowport-x"), "not lowport's").unwrap();
+    // Its name, but not what lowport makes: someone else's file, another name of a file.
+    let foreign = units.join(".app.service.lowport-5");
+    std::fs::write(&foreign, "nobody's").unwrap();
+    std::os::unix::fs::chown(&foreign, Some(65534), Some(65534)).unwrap();
+    std::fs::hard_link(
+        t.root.join("etc/passwd"),
+        units.join(".app.service.lowport-6"),
+    )
+    .unwrap();
     t.lowport()
         .args(["rollback", "--last", "--yes"])
         .run()
         .code(0);
-    let left: Vec<_> = std::fs::read_dir(&units)
+    let mut left: Vec<_> = std::fs::read_dir(&units)
         .unwrap()
         .map(|e| e.unwrap().file_name())
         .collect();
-    assert_eq!(left, [".app.service.lowport-x"], "{left:?}");
+    left.sort();
+    let kept = [
+        ".app.service.lowport-5",
+        ".app.service.lowport-6",
+        ".app.service.lowport-x",
+    ];
+    assert_eq!(left, kept, "{left:?}");
 }

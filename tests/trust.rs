@@ -554,6 +554,51 @@ fn a_root_others_can_replace_is_refused_and_rollback_never_follows_a_planted_lin
         !state.path().join("state/runs").exists(),
         "a run was started"
     );
+    // The same tree reached through a link, root's, in a folder only root can change: the
+    // folders where the tree really is decide. And a link nobody owns, in a sticky folder, is
+    // theirs to point elsewhere.
+    let links = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(&t.root, links.path().join("root")).unwrap();
+    let sticky = links.path().join("sticky");
+    std::fs::create_dir(&sticky).unwrap();
+    set_mode(&sticky, 0o1777);
+    let theirs = sticky.join("root");
+    std::os::unix::fs::symlink(&t.root, &theirs).unwrap();
+    std::os::unix::fs::lchown(&theirs, Some(65534), Some(65534)).unwrap();
+    for (root, said) in [
+        (
+            links.path().join("root"),
+            "is owned by nobody, who can replace it",
+        ),
+        (
+            theirs.clone(),
+            "is owned by nobody, who can point it elsewhere",
+        ),
+    ] {
+        if said.contains("point") {
+            chown(above, Some(0), Some(0)).unwrap();
+        }
+        Lowport::new()
+            .arg("--root")
+            .arg(&root)
+            .arg("--state-dir")
+            .arg(state.path().join("state"))
+            .args([
+                "apply",
+                "--method",
+                "systemd",
+                "--dynamic-user",
+                "--port",
+                "80",
+            ])
+            .arg("--binary")
+            .arg(&app)
+            .arg("--yes")
+            .run()
+            .code(7)
+            .stderr_has(said);
+    }
+    assert_same_tree(&tree(&t.root), &before, "after the refusals through links");
     chown(above, Some(0), Some(0)).unwrap();
 
     apply().code(0);

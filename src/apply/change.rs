@@ -292,8 +292,9 @@ fn temporary(target: &Path) -> PathBuf {
 }
 
 /// Removes what a killed lowport left of its temporaries for `target` (`.NAME.lowport-PID`, any
-/// pid: the caller holds the lock, so no other lowport is writing one), never a directory, and
-/// never following a link: each is unlinked by name.
+/// pid: the caller holds the lock, so no other lowport is writing one): only what lowport makes
+/// there, a root-owned file with no other name or a root-owned link, unlinked by name, never
+/// followed.
 fn sweep_temporaries(target: &Path) {
     let (Some(dir), Some(name)) = (target.parent(), target.file_name()) else {
         return;
@@ -308,7 +309,10 @@ fn sweep_temporaries(target: &Path) {
             .to_str()
             .and_then(|f| f.strip_prefix(&prefix))
             .is_some_and(|pid| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()));
-        if ours && e.file_type().is_ok_and(|t| !t.is_dir()) {
+        let made = std::fs::symlink_metadata(e.path()).is_ok_and(|m| {
+            m.uid() == 0 && (m.file_type().is_symlink() || (m.is_file() && m.nlink() == 1))
+        });
+        if ours && made {
             let _ = std::fs::remove_file(e.path());
         }
     }

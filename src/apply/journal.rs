@@ -1079,8 +1079,9 @@ impl StateDir {
             .into_iter()
             .map(|line| {
                 format!(
-                    "run {id}: line {line} of {} was torn by a crash and is skipped (the step \
-                     it recorded never took effect, or is undone again)",
+                    "run {id}: line {line} of {} is unreadable (torn by a crash) and is \
+                     skipped: a step whose snapshot it was never ran (snapshots are synced \
+                     first), and any other step is undone from its snapshot",
                     path.display()
                 )
             })

@@ -103,7 +103,13 @@ const INTERPRETER_DIRS: &[&str] = &["/usr/bin", "/bin", "/usr/local/bin", "/usr/
 
 fn digest(path: &Path) -> Option<Vec<u8>> {
     use sha2::Digest;
-    Some(sha2::Sha256::digest(std::fs::read(path).ok()?).to_vec())
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    files::open_regular(path)
+        .ok()?
+        .read_to_end(&mut bytes)
+        .ok()?;
+    Some(sha2::Sha256::digest(bytes).to_vec())
 }
 
 /// The interpreter names one program directory held when it was listed, and what identified
@@ -352,8 +358,38 @@ pub fn root_writers(dir: &Path, below_root_owned: bool) -> Vec<String> {
             host.group_name(id)
         }
     };
-    let chain = dir.ancestors().map(|p| (p.to_path_buf(), p.to_path_buf()));
-    writers_of_chain(chain, below_root_owned, &names).0
+    // Where the tree really is, every link on the way resolved: its directories decide who can
+    // swap it. And each link on the way as given, which its owner can point elsewhere.
+    let Ok(real) = std::fs::canonicalize(dir) else {
+        return vec![format!("{} cannot be resolved", dir.display())];
+    };
+    let chain = real.ancestors().map(|p| (p.to_path_buf(), p.to_path_buf()));
+    let mut reasons = writers_of_chain(chain, below_root_owned, &names).0;
+    for p in dir.ancestors() {
+        let Ok(m) = std::fs::symlink_metadata(p) else {
+            continue;
+        };
+        if !m.file_type().is_symlink() {
+            continue;
+        }
+        if m.uid() != 0 {
+            let owner = names(true, m.uid()).unwrap_or_else(|| m.uid().to_string());
+            reasons.push(format!(
+                "the link {} is owned by {owner}, who can point it elsewhere",
+                p.display()
+            ));
+        }
+        // Whoever may replace the folder the link is in may replace the link.
+        if let Some(Ok(folder)) = p.parent().map(std::fs::canonicalize) {
+            let chain = folder
+                .ancestors()
+                .map(|a| (a.to_path_buf(), a.to_path_buf()));
+            reasons.extend(writers_of_chain(chain, m.uid() == 0, &names).0);
+        }
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    reasons.retain(|r| seen.insert(r.clone()));
+    reasons
 }
 
 /// `acl::writers` of each entry, `(host path, shown path)`, from the innermost up, a directory

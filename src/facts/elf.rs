@@ -81,7 +81,7 @@ impl Reader {
 }
 
 pub fn classify(path: &Path) -> io::Result<ExecKind> {
-    let file = File::open(path)?;
+    let file = super::files::open_regular(path)?;
     let mut head = [0u8; 256];
     let n = crate::os::read_at(&file, &mut head, 0)?;
     let head = &head[..n];

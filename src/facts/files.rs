@@ -23,14 +23,8 @@ pub fn read_checked(
     path: &Path,
     check: impl FnOnce(&std::fs::Metadata) -> io::Result<()>,
 ) -> io::Result<Vec<u8>> {
-    let file = crate::os::no_block(std::fs::OpenOptions::new().read(true)).open(path)?;
+    let file = open_regular(path)?;
     let meta = file.metadata()?;
-    if !meta.is_file() {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "not a regular file",
-        ));
-    }
     check(&meta)?;
     let too_big = || {
         io::Error::new(
@@ -50,6 +44,19 @@ pub fn read_checked(
         return Err(too_big());
     }
     Ok(bytes)
+}
+
+/// Opens a regular file for reading without blocking on what was swapped in meanwhile (a FIFO
+/// would hang the open), and refuses anything else once open.
+pub fn open_regular(path: &Path) -> io::Result<std::fs::File> {
+    let file = crate::os::no_block(std::fs::OpenOptions::new().read(true)).open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a regular file",
+        ));
+    }
+    Ok(file)
 }
 
 /// [`read_checked`] with no check of its own.
@@ -176,7 +183,7 @@ pub fn observe_file(host: &Path, content: bool) -> std::io::Result<(FileState, O
         Err(e) => return Err(e),
     };
     let content = (content && meta.is_file())
-        .then(|| std::fs::read(host))
+        .then(|| read(host))
         .transpose()?;
     let state = FileState {
         exists: true,

@@ -39,6 +39,7 @@ pub trait MetadataExt {
     fn mtime_nsec(&self) -> i64;
     fn ctime(&self) -> i64;
     fn ctime_nsec(&self) -> i64;
+    fn nlink(&self) -> u64;
 }
 
 impl MetadataExt for std::fs::Metadata {
@@ -90,6 +91,11 @@ impl MetadataExt for std::fs::Metadata {
 
     fn ctime_nsec(&self) -> i64 {
         0
+    }
+
+    /// Not known (std has no stable link count here): 1, one name.
+    fn nlink(&self) -> u64 {
+        1
     }
 }
 

@@ -606,10 +606,12 @@ fn a_root_others_can_replace_is_refused_and_rollback_never_follows_a_planted_lin
     set_mode(victim.path(), 0o600);
     std::fs::remove_file(t.host(&app)).unwrap();
     std::os::unix::fs::symlink(victim.path(), t.host(&app)).unwrap();
-    // Forced past the warning that the file changed: what is there now is not lowport's.
+    // Forced past the warning that the file changed: what is there now is not lowport's, and
+    // the rollback says what it could not reach.
     t.lowport()
         .args(["rollback", "--last", "--yes", "--force"])
-        .run();
+        .run()
+        .stderr_has("is no longer the file this run changed");
     let mode = std::fs::metadata(victim.path())
         .unwrap()
         .permissions()

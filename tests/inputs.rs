@@ -451,7 +451,9 @@ fn bad_inputs_are_refused_with_a_clear_message_and_change_nothing() {
 #[test]
 fn a_fifo_device_or_huge_file_where_a_file_is_read_is_refused_at_once() {
     let t = TestEnv::new();
-    let app = t.install(crate::subjects::go_server(), "opt/bin/app");
+    // Any program: what is at stake is how lowport reads, and this test runs as any user (the
+    // Go test server is built in cargo's root-owned target directory).
+    let app = t.install(Path::new("/usr/bin/true"), "opt/bin/app");
     let dropins = t.root.join("etc/systemd/system/app.service.d");
     std::fs::create_dir_all(&dropins).unwrap();
     let fifo = |p: &Path| {

@@ -954,8 +954,9 @@ fn on_history(m: &mut Model, key: KeyCode) -> Vec<Cmd> {
             Some(r) if r.rolled_back => {
                 m.message = Some(format!("run {} is already rolled back", r.id))
             }
-            Some(_) if !m.is_root => {
-                m.message = Some("Rolling back needs root: run `sudo lowport rollback ID`.".into())
+            Some(r) if !m.is_root => {
+                let command = crate::apply::rollback_command(&m.options, &r.id);
+                m.message = Some(format!("Rolling back needs root: run `sudo {command}`."))
             }
             Some(r) => m.confirm = Some(Confirm::Rollback(r.clone())),
             None => {}

@@ -696,6 +696,24 @@ fn history_lists_runs_and_rolls_back_after_confirmation() {
 }
 
 #[test]
+fn a_rollback_without_root_names_the_command_with_this_state_directory() {
+    let mut m = detected(go(), false);
+    m.options = vec!["--state-dir".into(), "/srv/low port".into()];
+    key(&mut m, KeyCode::Char('h'));
+    update(&mut m, Msg::History(Ok(runs())));
+    let cmds = key(&mut m, KeyCode::Enter);
+    assert!(
+        cmds.is_empty() && m.confirm.is_none(),
+        "no rollback without root"
+    );
+    let said = m.message.clone().unwrap_or_default();
+    assert!(
+        said.contains("sudo lowport --state-dir '/srv/low port' rollback 20261129T010203Z-1a2b"),
+        "{said}"
+    );
+}
+
+#[test]
 fn help_and_a_terminal_too_small() {
     let mut m = detected(go(), true);
     key(&mut m, KeyCode::Char('?'));

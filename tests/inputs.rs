@@ -505,6 +505,17 @@ fn a_fifo_device_or_huge_file_where_a_file_is_read_is_refused_at_once() {
     let (code, text) = run(&plan_app);
     assert!(
         code != Some(0) && code != Some(124) && text.contains("more than lowport reads"),
+        "a 1 GiB drop-in: {code:?} {}",
+        &text[..text.len().min(2000)]
+    );
+    // The unit itself that large: nothing it says is known, so nothing is planned for it (not
+    // a plan that takes it for a unit without [Install] or User=).
+    std::fs::remove_file(dropins.join("50-lowport.conf")).unwrap();
+    let unit = std::fs::File::create(t.root.join("etc/systemd/system/app.service")).unwrap();
+    unit.set_len(1 << 30).unwrap();
+    let (code, text) = run(&plan_app);
+    assert!(
+        code != Some(0) && text.contains("cannot be read") && !text.contains("[Install]"),
         "a 1 GiB unit: {code:?} {}",
         &text[..text.len().min(2000)]
     );

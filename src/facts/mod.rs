@@ -233,6 +233,10 @@ pub struct ServiceUnit {
     /// its bounding set keeps it (Debian's caddy.service does).
     #[serde(default)]
     pub already_grants: bool,
+    /// Why that file cannot be read as a unit (not a regular file, over the size lowport reads,
+    /// not UTF-8): nothing it says is known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unreadable: Option<String>,
 }
 
 impl Facts {

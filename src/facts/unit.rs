@@ -13,10 +13,14 @@ use crate::root::Root;
 pub fn read(root: &Root, name: &str) -> ServiceUnit {
     let service = format!("{name}.service");
     let path = unit_file(root, &service);
-    let own = path
+    let read = path
         .as_ref()
-        .and_then(|p| super::files::read_to_string(&root.host(p)).ok())
-        .unwrap_or_default();
+        .map(|p| super::files::read_to_string(&root.host(p)));
+    let unreadable = read
+        .as_ref()
+        .and_then(|r| r.as_ref().err())
+        .map(|e| e.to_string());
+    let own = read.and_then(Result::ok).unwrap_or_default();
     let ours = own.starts_with(UNIT_MARKER);
     let texts: Vec<String> = unit_texts(root, &service, own)
         .into_iter()
@@ -49,6 +53,7 @@ pub fn read(root: &Root, name: &str) -> ServiceUnit {
             && grants(&ambient)
             && (bounding.is_empty() || grants(&bounding)),
         path,
+        unreadable,
     }
 }
 

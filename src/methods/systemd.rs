@@ -246,6 +246,14 @@ impl Method for Systemd {
             return c;
         };
         let drop_in = unit.path.is_some() && !unit.ours;
+        if let (Some(why), Some(path)) = (&unit.unreadable, &unit.path) {
+            c.blockers.push(format!(
+                "{}.service ({}) cannot be read ({why}): lowport plans nothing for a unit whose \
+                 settings it cannot know",
+                unit.name,
+                path.display()
+            ));
+        }
         if let Some(link) = &unit.masked {
             if req.service.unmask {
                 c.warnings.push(format!(

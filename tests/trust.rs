@@ -565,15 +565,29 @@ fn a_root_others_can_replace_is_refused_and_rollback_never_follows_a_planted_lin
     let theirs = sticky.join("root");
     std::os::unix::fs::symlink(&t.root, &theirs).unwrap();
     std::os::unix::fs::lchown(&theirs, Some(65534), Some(65534)).unwrap();
+    // Links met inside a link's target count too: a root-owned link to a link in nobody's
+    // folder, and a root-owned link whose target steps through nobody's folder with `..`
+    // (where they may put a link later).
+    let evil = links.path().join("evil");
+    std::fs::create_dir_all(evil.join("sub")).unwrap();
+    std::os::unix::fs::symlink(&t.root, evil.join("x")).unwrap();
+    std::os::unix::fs::symlink(evil.join("x"), links.path().join("via")).unwrap();
+    let dotdot = links.path().join("dotdot");
+    std::os::unix::fs::symlink(&t.root, links.path().join("real")).unwrap();
+    let through = format!("{}/sub/../../real", evil.display());
+    std::os::unix::fs::symlink(through, &dotdot).unwrap();
+    for d in [evil.clone(), evil.join("sub")] {
+        chown(&d, Some(65534), Some(65534)).unwrap();
+    }
+    let replace = "is owned by nobody, who can replace it";
     for (root, said) in [
-        (
-            links.path().join("root"),
-            "is owned by nobody, who can replace it",
-        ),
+        (links.path().join("root"), replace),
         (
             theirs.clone(),
             "is owned by nobody, who can point it elsewhere",
         ),
+        (links.path().join("via"), replace),
+        (dotdot.clone(), replace),
     ] {
         if said.contains("point") {
             chown(above, Some(0), Some(0)).unwrap();
@@ -621,4 +635,45 @@ fn a_root_others_can_replace_is_refused_and_rollback_never_follows_a_planted_lin
         0o600,
         "the rollback changed the file the link points at"
     );
+}
+
+/// A FIFO where an account file is (`etc/passwd` of the tree) never reaches useradd, which
+/// would block opening it while lowport holds its lock: the step is refused before it runs.
+#[test]
+fn a_fifo_for_an_account_file_is_refused_before_useradd_runs() {
+    if !is_root_or_skip("a_fifo_for_an_account_file_is_refused_before_useradd_runs") {
+        return;
+    }
+    let t = TestEnv::new();
+    let app = t.install(Path::new("/usr/bin/true"), "opt/bin/app");
+    let passwd = t.root.join("etc/passwd");
+    std::fs::remove_file(&passwd).unwrap();
+    let made = std::process::Command::new("mkfifo")
+        .arg(&passwd)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let out = std::process::Command::new("timeout")
+        .arg("30")
+        .arg(BIN)
+        .arg("--root")
+        .arg(&t.root)
+        .arg("--state-dir")
+        .arg(&t.state)
+        .args([
+            "apply", "--method", "systemd", "--user", "svc-fifo", "--port", "80", "--yes",
+        ])
+        .arg("--binary")
+        .arg(&app)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&[out.stdout, out.stderr].concat()).into_owned();
+    assert_ne!(
+        out.status.code(),
+        Some(124),
+        "apply hung on a FIFO passwd: {text}"
+    );
+    assert_ne!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("is not a regular file"), "{text}");
+    assert!(!text.contains("INCOMPLETE"), "{text}");
 }

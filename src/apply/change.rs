@@ -48,6 +48,17 @@ pub fn snapshot(
     };
     let mut backups = BTreeMap::new();
     for (i, path) in rewritten.iter().enumerate() {
+        // A FIFO or device there would block the write or useradd's open, under the lock.
+        if let Ok(m) = std::fs::symlink_metadata(root.entry(path))
+            && !m.is_file()
+            && !m.file_type().is_symlink()
+        {
+            bail!(
+                "{} is not a regular file (a FIFO, a device or a folder?): lowport will not write \
+                 it or let useradd open it",
+                path.display()
+            );
+        }
         if let (_, Some(content)) = observe_file(&root.entry(path), true)? {
             let name = format!("step-{step}.{i}.backup");
             journal.save_backup(&name, &content)?;

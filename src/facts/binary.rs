@@ -358,34 +358,71 @@ pub fn root_writers(dir: &Path, below_root_owned: bool) -> Vec<String> {
             host.group_name(id)
         }
     };
-    // Where the tree really is, every link on the way resolved: its directories decide who can
-    // swap it. And each link on the way as given, which its owner can point elsewhere.
-    let Ok(real) = std::fs::canonicalize(dir) else {
-        return vec![format!("{} cannot be resolved", dir.display())];
-    };
-    let chain = real.ancestors().map(|p| (p.to_path_buf(), p.to_path_buf()));
-    let mut reasons = writers_of_chain(chain, below_root_owned, &names).0;
-    for p in dir.ancestors() {
-        let Ok(m) = std::fs::symlink_metadata(p) else {
-            continue;
+    // Resolved one component at a time, as the kernel does, so that every link met on the way
+    // (in the path as given or in a link's target, `..` included) is judged with the folder it
+    // is in: whoever may replace one decides where the tree really is. Then the folders where
+    // it ends up.
+    let mut reasons = Vec::new();
+    let mut at = PathBuf::from("/");
+    let mut rest: Vec<std::ffi::OsString> = dir
+        .components()
+        .rev()
+        .map(|c| c.as_os_str().to_os_string())
+        .collect();
+    let mut links = 0;
+    // Folders stepped through that the end may not lie below (left by `..`): whoever may
+    // replace one of them could have put a link there.
+    let mut visited: Vec<PathBuf> = Vec::new();
+    while let Some(part) = rest.pop() {
+        match part.to_str() {
+            Some("/") | Some(".") => continue,
+            Some("..") => {
+                at.pop();
+                continue;
+            }
+            _ => {}
+        }
+        let next = at.join(&part);
+        let Ok(m) = std::fs::symlink_metadata(&next) else {
+            return vec![format!("{} cannot be resolved", dir.display())];
         };
         if !m.file_type().is_symlink() {
+            visited.push(next.clone());
+            at = next;
             continue;
         }
+        links += 1;
+        let Some(target) = std::fs::read_link(&next).ok().filter(|_| links <= 40) else {
+            return vec![format!(
+                "{} cannot be resolved (a loop of links?)",
+                dir.display()
+            )];
+        };
         if m.uid() != 0 {
             let owner = names(true, m.uid()).unwrap_or_else(|| m.uid().to_string());
             reasons.push(format!(
                 "the link {} is owned by {owner}, who can point it elsewhere",
-                p.display()
+                next.display()
             ));
         }
         // Whoever may replace the folder the link is in may replace the link.
-        if let Some(Ok(folder)) = p.parent().map(std::fs::canonicalize) {
-            let chain = folder
-                .ancestors()
-                .map(|a| (a.to_path_buf(), a.to_path_buf()));
-            reasons.extend(writers_of_chain(chain, m.uid() == 0, &names).0);
+        let chain = at.ancestors().map(|a| (a.to_path_buf(), a.to_path_buf()));
+        reasons.extend(writers_of_chain(chain, m.uid() == 0, &names).0);
+        if target.is_absolute() {
+            at = PathBuf::from("/");
         }
+        rest.extend(
+            target
+                .components()
+                .rev()
+                .map(|c| c.as_os_str().to_os_string()),
+        );
+    }
+    let chain = at.ancestors().map(|p| (p.to_path_buf(), p.to_path_buf()));
+    reasons.extend(writers_of_chain(chain, below_root_owned, &names).0);
+    for v in visited.iter().filter(|v| !at.starts_with(v)) {
+        let chain = v.ancestors().map(|p| (p.to_path_buf(), p.to_path_buf()));
+        reasons.extend(writers_of_chain(chain, true, &names).0);
     }
     let mut seen = std::collections::BTreeSet::new();
     reasons.retain(|r| seen.insert(r.clone()));

@@ -280,29 +280,23 @@ fn read_plan(file: &std::path::Path, sha256: Option<&str>) -> Result<String> {
     let shown = file.display();
     let cannot = |e: std::io::Error| Error::Invalid(format!("cannot read plan {shown}: {e}"));
     let me = crate::os::euid();
-    let mut refused = None;
+    let f = crate::facts::files::open_regular(file).map_err(cannot)?;
     // Judged on the open file, so what was checked is what is read.
-    let bytes = crate::facts::files::read_checked(file, |m| {
-        if (m.uid() != 0 && m.uid() != me) || m.mode() & 0o022 != 0 {
-            refused = Some(Error::refused(
-                Refusal::PlanFile,
-                format!(
-                    "plan {shown} is owned by uid {} with mode {:04o}: someone other than root \
-                     could have written it, and lowport would carry it out as root. Review it, \
-                     then run `chown root {shown}` and `chmod go-w {shown}`, or make a new plan \
-                     with `lowport plan --out`. Nothing was changed.",
-                    m.uid(),
-                    m.mode() & 0o7777
-                ),
-            ));
-            return Err(std::io::Error::other("refused"));
-        }
-        Ok(())
-    });
-    if let Some(e) = refused {
-        return Err(e);
+    let m = f.metadata().map_err(cannot)?;
+    if (m.uid() != 0 && m.uid() != me) || m.mode() & 0o022 != 0 {
+        return Err(Error::refused(
+            Refusal::PlanFile,
+            format!(
+                "plan {shown} is owned by uid {} with mode {:04o}: someone other than root could \
+                 have written it, and lowport would carry it out as root. Review it, then run \
+                 `chown root {shown}` and `chmod go-w {shown}`, or make a new plan with `lowport \
+                 plan --out`. Nothing was changed.",
+                m.uid(),
+                m.mode() & 0o7777
+            ),
+        ));
     }
-    let bytes = bytes.map_err(cannot)?;
+    let bytes = crate::facts::files::read_limited(f).map_err(cannot)?;
     let now = crate::facts::files::sha256(&bytes);
     if let Some(want) = sha256.filter(|want| **want != now) {
         return Err(Error::refused(

@@ -318,8 +318,7 @@ fn sweep_temporaries(target: &Path) {
         let file = e.file_name();
         let ours = file
             .to_str()
-            .and_then(|f| f.strip_prefix(&prefix))
-            .is_some_and(|pid| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()));
+            .is_some_and(|f| super::journal::named_by_pid(f, &prefix));
         let made = std::fs::symlink_metadata(e.path()).is_ok_and(|m| {
             m.uid() == 0 && (m.file_type().is_symlink() || (m.is_file() && m.nlink() == 1))
         });
@@ -560,15 +559,28 @@ fn set_owner_mode(
 }
 
 fn restore_meta(host: &Path, f: &FileState) -> anyhow::Result<()> {
-    // Steps change owner, mode and capability of a regular file only, through the file itself:
-    // a link (or anything else) there now is not what a step changed, and is left alone.
-    if !std::fs::symlink_metadata(host).is_ok_and(|m| m.is_file()) {
-        return Ok(());
-    }
     set_owner_mode(host, f.uid, f.gid, f.mode)?;
     // Last: chown and chmod can clear security.capability.
     xattr::restore(host, &f.xattr_bytes())?;
     Ok(())
+}
+
+/// For a step that changes a file's owner, mode or capability (only ever a regular file, through
+/// the file itself): why the file is no longer there to undo it on (moved away, removed, a link
+/// in its place), said for the operator. The undo leaves what is there now alone.
+pub fn moved_away(action: &Action, root: &Root) -> Option<String> {
+    let (Action::SetFileCap { path, .. } | Action::SetOwnerMode { path, .. }) = action else {
+        return None;
+    };
+    if std::fs::symlink_metadata(root.entry(path)).is_ok_and(|m| m.is_file()) {
+        return None;
+    }
+    Some(format!(
+        "{} is no longer the file this run changed (it was moved, removed or replaced by a link): \
+         lowport leaves what is there alone, and the file it changed, if it still exists \
+         elsewhere, keeps what the step set; `getcap -r DIR` finds a capability left behind",
+        path.display()
+    ))
 }
 
 /// Puts the target back as the snapshot recorded it. Safe to repeat, and safe when the action
@@ -626,6 +638,10 @@ pub fn restore(
             run_all(undo)
         }
         (Action::SetOwnerMode { path, .. } | Action::SetFileCap { path, .. }, State::File(f)) => {
+            // What is there now instead of the file is not what the step changed: left alone.
+            if moved_away(action, root).is_some() {
+                return Ok(());
+            }
             restore_meta(&root.entry(path), f)
         }
         (Action::SetSysctl { key, .. }, State::Sysctl { value: Some(v) }) => {

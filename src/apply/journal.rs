@@ -38,6 +38,12 @@ const RUNS: &str = "runs";
 /// What a command keeps for the next, to skip reads (see `facts::binary::Listings`).
 const LISTINGS: &str = "listings.json";
 
+/// `name` is `prefix` followed by a pid: how lowport names what it writes before a rename.
+pub(super) fn named_by_pid(name: &str, prefix: &str) -> bool {
+    name.strip_prefix(prefix)
+        .is_some_and(|pid| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()))
+}
+
 /// Listings are written under this prefix and the writer's pid, then renamed to [`LISTINGS`].
 fn temp_listings_prefix() -> String {
     format!(".{LISTINGS}.")
@@ -866,8 +872,7 @@ impl StateDir {
     fn sweep_listings(base: &SafeDir) {
         let prefix = temp_listings_prefix();
         for (name, is_dir) in base.entries().unwrap_or_default() {
-            let pid = name.strip_prefix(&prefix).unwrap_or_default();
-            if !is_dir && !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()) {
+            if !is_dir && named_by_pid(&name, &prefix) {
                 let _ = base.remove(&name);
             }
         }

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::error::{Error, Refusal, Result};
 use crate::facts::users::UserDb;
-use crate::plan::{Action, Plan, Step};
+use crate::plan::{Plan, Step};
 use crate::verify::Report;
 pub use journal::{
     DEFAULT_STATE_DIR, Journal, Lock, Record, Run, StateDir, Status, Who, rollback_command,
@@ -260,24 +260,6 @@ pub fn user_drift(run: &Run) -> Vec<String> {
 /// Refuses to undo per-namespace state (sysctls, firewall rules) from another network namespace:
 /// it would "restore" values there and leave the run's own namespace changed. Not even --force
 /// helps: the right place is the namespace the run was made in.
-/// For a step done on a file that is no longer there as a regular file (moved away, a link in
-/// its place): what the undo cannot reach, said. The undo leaves what is there now alone.
-fn moved_away(action: &Action, root: &crate::root::Root) -> Option<String> {
-    let (Action::SetFileCap { path, .. } | Action::SetOwnerMode { path, .. }) = action else {
-        return None;
-    };
-    let host = root.entry(path);
-    if std::fs::symlink_metadata(&host).is_ok_and(|m| m.is_file()) {
-        return None;
-    }
-    Some(format!(
-        "{} is no longer the file this run changed (it was moved, removed or replaced by a link): \
-         lowport leaves what is there alone, and the file it changed, if it still exists \
-         elsewhere, keeps what the step set; `getcap -r DIR` finds a capability left behind",
-        path.display()
-    ))
-}
-
 fn same_netns(run: &Run) -> Result<()> {
     match (run.plan.netns, crate::facts::netns()) {
         (Some(then), Some(now)) if then != now => Err(Error::refused(
@@ -342,7 +324,7 @@ pub fn undo(
             errors.push(format!("step {n} is not in the run's plan"));
             continue;
         };
-        if let Some(gone) = after.and_then(|_| moved_away(&step.action, &root)) {
+        if let Some(gone) = after.and_then(|_| change::moved_away(&step.action, &root)) {
             on(Event::Note { text: gone });
         }
         match change::restore(&step.action, &root, snap, |name| run.backup(name)) {

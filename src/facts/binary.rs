@@ -328,13 +328,7 @@ fn locate(root: &Root, requested: &str) -> Result<PathBuf> {
 /// it, by owner, mode bits and ACL; under an alternate root, the root directory's own host
 /// directories too (whoever may rename one of them can swap the whole tree).
 fn non_root_writers(root: &Root, path: &Path, db: &UserDb) -> Vec<String> {
-    let names = |user: bool, id: u32| {
-        if user {
-            db.user_name(id)
-        } else {
-            db.group_name(id)
-        }
-    };
+    let names = |user: bool, id: u32| db.name(user, id);
     let inside = path
         .ancestors()
         .filter(|p| root.is_host() || *p != Path::new("/"))
@@ -351,13 +345,7 @@ fn non_root_writers(root: &Root, path: &Path, db: &UserDb) -> Vec<String> {
 /// entry the caller cares about inside `dir` is root's (see `acl::writers`).
 pub fn root_writers(dir: &Path, below_root_owned: bool) -> Vec<String> {
     let host = UserDb::new(&Root::new(PathBuf::from("/")));
-    let names = |user: bool, id: u32| {
-        if user {
-            host.user_name(id)
-        } else {
-            host.group_name(id)
-        }
-    };
+    let names = |user: bool, id: u32| host.name(user, id);
     // Resolved one component at a time, as the kernel does, so that every link met on the way
     // (in the path as given or in a link's target, `..` included) is judged with the folder it
     // is in: whoever may replace one decides where the tree really is. Then the folders where
@@ -694,14 +682,9 @@ pub fn describe(
     Ok(BinaryFacts {
         requested: requested.clone(),
         interpreter,
-        acl: acl::named(host, &|user, id| {
-            if user {
-                db.user_name(id)
-            } else {
-                db.group_name(id)
-            }
-        })
-        .map_err(|e| Error::Invalid(format!("cannot read the ACL of {}: {e}", host.display())))?,
+        acl: acl::named(host, &|user, id| db.name(user, id)).map_err(|e| {
+            Error::Invalid(format!("cannot read the ACL of {}: {e}", host.display()))
+        })?,
         symlinks: resolved.symlinks.clone(),
         exec,
         uid: meta.uid(),

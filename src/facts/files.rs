@@ -15,17 +15,9 @@ use crate::xattr;
 /// account database or plan holds, and bounded memory for a device or a giant file.
 pub const MAX_READ: u64 = 16 << 20;
 
-/// Reads a file lowport plans from (configuration, units, account files, a facts document, a
-/// saved plan): only a regular file, opened without blocking (a FIFO planted there would hang
-/// lowport, perhaps under its lock), and at most [`MAX_READ`] bytes. `check` judges the open
-/// file first, so that what was checked is what is read.
-pub fn read_checked(
-    path: &Path,
-    check: impl FnOnce(&std::fs::Metadata) -> io::Result<()>,
-) -> io::Result<Vec<u8>> {
-    let file = open_regular(path)?;
+/// Reads an opened file whole, at most [`MAX_READ`] bytes.
+pub fn read_limited(file: std::fs::File) -> io::Result<Vec<u8>> {
     let meta = file.metadata()?;
-    check(&meta)?;
     let too_big = || {
         io::Error::new(
             io::ErrorKind::InvalidData,
@@ -59,9 +51,11 @@ pub fn open_regular(path: &Path) -> io::Result<std::fs::File> {
     Ok(file)
 }
 
-/// [`read_checked`] with no check of its own.
+/// Reads a file lowport plans from (configuration, units, account files, a facts document, a
+/// saved plan): only a regular file, opened without blocking (a FIFO planted there would hang
+/// lowport, perhaps under its lock), and at most [`MAX_READ`] bytes.
 pub fn read(path: &Path) -> io::Result<Vec<u8>> {
-    read_checked(path, |_| Ok(()))
+    read_limited(open_regular(path)?)
 }
 
 /// [`read`], as UTF-8 text.

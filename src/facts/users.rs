@@ -80,6 +80,15 @@ impl UserDb {
             .map(|f| f[0].to_string())
     }
 
+    /// A user's (`user`) or a group's name by id, in the shape `acl::writers` names them.
+    pub fn name(&self, user: bool, id: u32) -> Option<String> {
+        if user {
+            self.user_name(id)
+        } else {
+            self.group_name(id)
+        }
+    }
+
     pub fn user_name(&self, uid: u32) -> Option<String> {
         if uid == 0 {
             return Some("root".into());

@@ -936,45 +936,38 @@ fn a_rollback_removes_the_temporaries_a_killed_run_left() {
     let t = TestEnv::new();
     let app = t.install(crate::subjects::go_server(), "opt/bin/app");
     let before = tree(&t.root);
-    t.lowport()
-        .args([
-            "apply",
-            "--method",
-            "systemd",
-            "--dynamic-user",
-            "--port",
-            "80",
-            "--yes",
-        ])
-        .arg("--binary")
-        .arg(&app)
-        .run()
-        .code(0);
+    let apply = || {
+        t.lowport()
+            .args([
+                "apply",
+                "--method",
+                "systemd",
+                "--dynamic-user",
+                "--port",
+                "80",
+                "--yes",
+            ])
+            .arg("--binary")
+            .arg(&app)
+            .run()
+            .code(0)
+    };
+    let rollback = || {
+        t.lowport()
+            .args(["rollback", "--last", "--yes"])
+            .run()
+            .code(0)
+    };
+    apply();
     let units = t.root.join("etc/systemd/system");
     let outside = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(units.join(".app.service.lowport-4194304"), "[Service]\n").unwrap();
     std::os::unix::fs::symlink(outside.path(), units.join(".app.service.lowport-77")).unwrap();
-    t.lowport()
-        .args(["rollback", "--last", "--yes"])
-        .run()
-        .code(0);
+    rollback();
     assert_same_tree(&tree(&t.root), &before, "after rollback");
     assert!(outside.path().exists(), "the link was followed");
 
-    t.lowport()
-        .args([
-            "apply",
-            "--method",
-            "systemd",
-            "--dynamic-user",
-            "--port",
-            "80",
-            "--yes",
-        ])
-        .arg("--binary")
-        .arg(&app)
-        .run()
-        .code(0);
+    apply();
     std::fs::write(units.join(".app.service.lowport-9"), "x").unwrap();
     std::fs::write(units.join(".app.service.lowport-x"), "not lowport's").unwrap();
     // Its name, but not what lowport makes: someone else's file, another name of a file.
@@ -986,10 +979,7 @@ fn a_rollback_removes_the_temporaries_a_killed_run_left() {
         units.join(".app.service.lowport-6"),
     )
     .unwrap();
-    t.lowport()
-        .args(["rollback", "--last", "--yes"])
-        .run()
-        .code(0);
+    rollback();
     let mut left: Vec<_> = std::fs::read_dir(&units)
         .unwrap()
         .map(|e| e.unwrap().file_name())

@@ -527,26 +527,28 @@ fn a_root_others_can_replace_is_refused_and_rollback_never_follows_a_planted_lin
     ));
     // A state directory elsewhere, which nobody cannot touch: the root alone is at stake.
     let state = tempfile::tempdir().unwrap();
-    Lowport::new()
-        .arg("--root")
-        .arg(&t.root)
-        .arg("--state-dir")
-        .arg(state.path().join("state"))
-        .args([
-            "apply",
-            "--method",
-            "systemd",
-            "--dynamic-user",
-            "--port",
-            "80",
-        ])
-        .arg("--binary")
-        .arg(&app)
-        .arg("--yes")
-        .run()
-        .code(7)
-        .stderr_has("can be replaced by someone other than root")
-        .stderr_has("is owned by nobody");
+    let systemd_at = |root: &Path| {
+        Lowport::new()
+            .arg("--root")
+            .arg(root)
+            .arg("--state-dir")
+            .arg(state.path().join("state"))
+            .args([
+                "apply",
+                "--method",
+                "systemd",
+                "--dynamic-user",
+                "--port",
+                "80",
+            ])
+            .arg("--binary")
+            .arg(&app)
+            .arg("--yes")
+            .run()
+            .code(7)
+            .stderr_has("can be replaced by someone other than root")
+    };
+    systemd_at(&t.root).stderr_has("is owned by nobody");
     assert_same_tree(&tree(&t.root), &before, "after the refusals");
     assert_eq!(getcap(&t.host(&app)), "");
     assert_eq!(t.runs(), 0, "a run was started");
@@ -592,25 +594,7 @@ fn a_root_others_can_replace_is_refused_and_rollback_never_follows_a_planted_lin
         if said.contains("point") {
             chown(above, Some(0), Some(0)).unwrap();
         }
-        Lowport::new()
-            .arg("--root")
-            .arg(&root)
-            .arg("--state-dir")
-            .arg(state.path().join("state"))
-            .args([
-                "apply",
-                "--method",
-                "systemd",
-                "--dynamic-user",
-                "--port",
-                "80",
-            ])
-            .arg("--binary")
-            .arg(&app)
-            .arg("--yes")
-            .run()
-            .code(7)
-            .stderr_has(said);
+        systemd_at(&root).stderr_has(said);
     }
     assert_same_tree(&tree(&t.root), &before, "after the refusals through links");
     chown(above, Some(0), Some(0)).unwrap();
